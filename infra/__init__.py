@@ -1,0 +1,1 @@
+"""Local infrastructure: the embedded stack, the gateway, the queue dispatcher, `make run`."""

@@ -1,0 +1,1 @@
+"""The small kernel shared by every function (DESIGN.md §1)."""

@@ -1,0 +1,148 @@
+"""The one settings object (DESIGN.md §6.3).
+
+Every value comes from the environment (or a `.env` file); nothing else in the code base reads
+`os.environ`. A service URL left unset means "the local stack provides it": `infra/stack`
+starts that server and the derived URL below points at it. A URL that is set (a managed
+Postgres, real AWS) is used as it is and that server is never started locally.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Values that ship as development defaults; outside `dev`/`test` they are refused.
+PLACEHOLDER_SECRETS = frozenset(
+    {"", "changeme", "postgres", "dev-secret-access-key", "dev-inference-token", "dev-jwt-secret"}
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    env: Literal["dev", "test", "prod"] = "dev"
+    service_name: str = "adaptive-chat"
+    log_level: str = "INFO"
+    data_dir: Path = REPO_ROOT / ".data"
+    template_path: Path = REPO_ROOT / "template.yaml"
+    # Local stand-in for CloudFormation's ${AWS::StackName}: prefixes queue and bucket names.
+    stack_name: str = "acs"
+
+    # --- PostgreSQL ---------------------------------------------------------------------------
+    database_url: str | None = None
+    pg_port: int = 5433
+    pg_database: str = "adaptive_chat"
+    pg_password: SecretStr = SecretStr("postgres")
+    pg_system_user: str = "acs-postgres"
+    db_pool_min: int = 1
+    db_pool_max: int = 10
+    db_statement_timeout_ms: int = 15_000
+
+    # --- Redis protocol (Valkey locally) ---------------------------------------------------------
+    redis_url: str | None = None
+    redis_port: int = 6380
+
+    # --- S3 API (SeaweedFS locally) --------------------------------------------------------------
+    s3_endpoint_url: str | None = None
+    s3_public_endpoint_url: str | None = None
+    s3_port: int = 8333
+    s3_master_port: int = 9333
+    s3_volume_port: int = 9340
+    s3_filer_port: int = 8888
+    s3_admin_port: int = 23646
+    s3_debug_port: int = 6060
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str = "dev-access-key"
+    aws_secret_access_key: SecretStr = SecretStr("dev-secret-access-key")
+
+    # --- SQS API (moto server locally) -----------------------------------------------------------
+    sqs_endpoint_url: str | None = None
+    sqs_port: int = 9324
+
+    # --- processes -------------------------------------------------------------------------------
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8080
+    # Queue functions listen here; never exposed through the gateway.
+    functions_internal_port: int = 8081
+    inference_url: str | None = None
+    inference_token: SecretStr = SecretStr("dev-inference-token")
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    dependency_timeout_s: float = 3.0
+    stack_ready_timeout_s: float = 90.0
+    dispatcher_wait_s: int = 2
+    outbox_relay_interval_s: float = 1.0
+
+    version: str = "0.1.0"
+    git_commit: str | None = None
+
+    @model_validator(mode="after")
+    def _refuse_placeholders_outside_dev(self) -> Settings:
+        if self.env in ("dev", "test"):
+            return self
+        secrets = {
+            "PG_PASSWORD": self.pg_password,
+            "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
+            "INFERENCE_TOKEN": self.inference_token,
+        }
+        bad = [name for name, value in secrets.items() if value.get_secret_value() in PLACEHOLDER_SECRETS]
+        if self.database_url is None:
+            bad.append("DATABASE_URL (the embedded stack is for dev only)")
+        if bad:
+            raise ValueError(f"placeholder or missing settings outside dev: {', '.join(bad)}")
+        return self
+
+    # --- derived ---------------------------------------------------------------------------------
+    @property
+    def postgres_dsn(self) -> str:
+        if self.database_url:
+            return self.database_url
+        password = self.pg_password.get_secret_value()
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.pg_port}/{self.pg_database}"
+
+    @property
+    def redis_dsn(self) -> str:
+        return self.redis_url or f"redis://127.0.0.1:{self.redis_port}/0"
+
+    @property
+    def s3_endpoint(self) -> str | None:
+        if self.s3_endpoint_url or self.env == "prod":
+            return self.s3_endpoint_url
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    @property
+    def sqs_endpoint(self) -> str | None:
+        if self.sqs_endpoint_url or self.env == "prod":
+            return self.sqs_endpoint_url
+        return f"http://127.0.0.1:{self.sqs_port}"
+
+    @property
+    def local_services(self) -> list[str]:
+        """Servers `infra/stack` must run here: those whose URL is not given."""
+        if self.env == "prod":
+            return []
+        wanted = {
+            "postgres": self.database_url,
+            "valkey": self.redis_url,
+            "seaweedfs": self.s3_endpoint_url,
+            "sqs": self.sqs_endpoint_url,
+        }
+        return [name for name, url in wanted.items() if not url]
+
+    @property
+    def internal_functions_url(self) -> str:
+        return f"http://127.0.0.1:{self.functions_internal_port}"
+
+    def resource_name(self, template_name: str) -> str:
+        """Resolve `${AWS::StackName}` in a template's QueueName/BucketName."""
+        return template_name.replace("${AWS::StackName}", self.stack_name)
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
