@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     dispatcher_wait_s: int = 2
     outbox_relay_interval_s: float = 1.0
 
+    # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
+    function_module: str | None = None
     version: str = "0.1.0"
     git_commit: str | None = None
 

@@ -1,0 +1,1 @@
+"""One package per function (DESIGN.md §1): `functions/<name>/main.py` defines `handler`."""

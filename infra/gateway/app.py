@@ -1,0 +1,192 @@
+"""Two ASGI apps built from template.yaml.
+
+- `public_app`: the API Gateway stand-in. Each HTTP function is imported as a package and
+  mounted at exactly the (method, path) pairs of its `Api` events; responses stream through
+  untouched (SSE); `frontend/` is served for other GETs; anything else is a 404 envelope.
+  Queue and scheduled functions are not reachable here.
+- `internal_app`: the Lambda Web Adapter stand-in for queue/scheduled functions, on a
+  loopback port only the dispatcher calls: `POST /functions/<LogicalId>/events` reaches the
+  function as `POST /events`, the adapter's pass-through path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from shared.config import REPO_ROOT, Settings
+from shared.runtime.asgi import function_app
+from shared.runtime.context import (
+    REQUEST_ID_HEADER,
+    new_request_id,
+    reset_request_id,
+    set_request_id,
+)
+from shared.runtime.envelope import error_body
+from shared.runtime.routes import compile_path
+from shared.runtime.template import Template, load_template
+
+log = logging.getLogger("gateway")
+FRONTEND_DIR = REPO_ROOT / "frontend"
+
+
+@dataclass(frozen=True)
+class MountedRoute:
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+    function: str
+    app: ASGIApp
+    streaming: bool
+
+
+def _with_request_id(scope: Scope) -> tuple[Scope, str]:
+    headers = [(k, v) for k, v in scope.get("headers", []) if k != REQUEST_ID_HEADER.encode()]
+    given = dict(scope.get("headers", [])).get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
+    request_id = new_request_id(given or None)
+    headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+    return {**scope, "headers": headers}, request_id
+
+
+async def _envelope(send: Send, scope: Scope, status: int, code: str, message: str, request_id: str) -> None:
+    token = set_request_id(request_id)
+    try:
+        response = JSONResponse(error_body(code, message), status_code=status,
+                                headers={REQUEST_ID_HEADER: request_id})
+    finally:
+        reset_request_id(token)
+
+    async def no_body() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    await response(scope, no_body, send)
+
+
+class PublicGateway:
+    def __init__(self, routes: list[MountedRoute], static_dir: Path | None):
+        self.routes = routes
+        self.static = StaticFiles(directory=static_dir, html=True) if static_dir else None
+
+    def match(self, method: str, path: str) -> tuple[MountedRoute | None, bool]:
+        """(route, path_known): path_known means some route has this path (405, not 404)."""
+        path_known = False
+        for route in self.routes:
+            if route.pattern.match(path):
+                if route.method == method or (method == "HEAD" and route.method == "GET"):
+                    return route, True
+                path_known = True
+        return None, path_known
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return  # WebSockets arrive with the chat issue
+        scope, request_id = _with_request_id(scope)
+        started = time.perf_counter()
+        status_holder: dict[str, int] = {}
+
+        async def send_logged(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+            await send(message)
+
+        route, path_known = self.match(scope["method"], scope["path"])
+        try:
+            if route is not None:
+                await route.app(scope, receive, send_logged)
+            elif path_known:
+                await _envelope(send_logged, scope, 405, "method_not_allowed",
+                                f"{scope['method']} is not allowed on {scope['path']}", request_id)
+            elif await self._static(scope, receive, send_logged):
+                pass
+            else:
+                await _envelope(send_logged, scope, 404, "not_found",
+                                f"no route for {scope['method']} {scope['path']}", request_id)
+        finally:
+            token = set_request_id(request_id)
+            log.info("request", extra={
+                "method": scope["method"], "path": scope["path"], "status": status_holder.get("status"),
+                "function": route.function if route else None,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+            reset_request_id(token)
+
+    async def _static(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        if self.static is None or scope["method"] not in ("GET", "HEAD") or scope["path"].startswith("/v1/"):
+            return False
+        try:
+            response = await self.static.get_response(scope["path"].lstrip("/") or ".", scope)
+        except Exception:  # StaticFiles raises HTTPException for missing files and bad paths
+            return False
+        if response.status_code == 404:
+            return False
+        await response(scope, receive, send)
+        return True
+
+
+class InternalFunctions:
+    def __init__(self, apps: dict[str, ASGIApp]):
+        self.apps = apps
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        scope, request_id = _with_request_id(scope)
+        parts = scope["path"].split("/")
+        # /functions/<LogicalId>/events
+        if len(parts) == 4 and parts[1] == "functions" and parts[3] == "events" and parts[2] in self.apps:
+            await self.apps[parts[2]]({**scope, "path": "/events", "raw_path": b"/events"}, receive, send)
+            return
+        await _envelope(send, scope, 404, "not_found", f"no internal function at {scope['path']}", request_id)
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def mounted_routes(template: Template) -> list[MountedRoute]:
+    routes = []
+    for spec in template.functions.values():
+        if not spec.http:
+            continue
+        app = function_app(spec.module)
+        for event in spec.http:
+            routes.append(MountedRoute(event.method, event.path, compile_path(event.path),
+                                       spec.logical_id, app, event.streaming))
+    return routes
+
+
+def public_app(settings: Settings, *, template: Template | None = None,
+               static_dir: Path | None = FRONTEND_DIR) -> ASGIApp:
+    template = template or load_template(settings.template_path, settings)
+    app: ASGIApp = PublicGateway(mounted_routes(template), static_dir)
+    if settings.cors_allow_origins:
+        app = CORSMiddleware(app, allow_origins=settings.cors_allow_origins, allow_credentials=True,
+                             allow_methods=["*"], allow_headers=["*"], expose_headers=[REQUEST_ID_HEADER])
+    return app
+
+
+def internal_app(settings: Settings, *, template: Template | None = None) -> ASGIApp:
+    template = template or load_template(settings.template_path, settings)
+    apps = {spec.logical_id: function_app(spec.module)
+            for spec in template.functions.values() if spec.sqs or spec.schedules}
+    return InternalFunctions(apps)

@@ -1,0 +1,1 @@
+"""Database access: the pool, the migration runner, one module per table group."""
