@@ -1,0 +1,207 @@
+"""The local stand-in for Lambda's SQS event source mapping and EventBridge schedules.
+
+For every SQS event in template.yaml it long-polls the queue, POSTs the batch as a real SQS
+Lambda event to the function on the internal address, extends the messages' visibility while
+the function runs, and deletes the messages the function did not list in `batchItemFailures`
+(all of them stay when the call fails: Lambda's semantics). Failed messages reappear after the
+visibility timeout and SQS moves them to the DLQ after maxReceiveCount. It also fires the
+template's schedules and relays the transactional outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import re
+import uuid
+from typing import Any
+
+import httpx
+from croniter import croniter
+
+from shared.config import Settings
+from shared.db.pool import PoolHolder
+from shared.outbox import relay_once
+from shared.queues import QueueDirectory
+from shared.runtime.template import FunctionSpec, QueueSpec, ScheduleEvent, SqsEvent, Template
+
+log = logging.getLogger("dispatcher")
+
+_RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
+_UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
+
+
+def next_fire(expression: str, after: dt.datetime) -> dt.datetime:
+    """Next time an EventBridge `rate(...)` or `cron(...)` expression fires after `after`."""
+    rate = _RATE.match(expression.strip())
+    if rate:
+        seconds = int(rate.group(1)) * _UNIT_S[rate.group(2).rstrip("s")]
+        return after + dt.timedelta(seconds=seconds)
+    if expression.startswith("cron(") and expression.endswith(")"):
+        fields = expression[5:-1].split()
+        if len(fields) != 6:
+            raise ValueError(f"{expression}: EventBridge cron has 6 fields")
+        # EventBridge: min hour day-of-month month day-of-week year; '?' means "any".
+        standard = " ".join(f.replace("?", "*") for f in fields[:5])
+        return croniter(standard, after).get_next(dt.datetime)
+    raise ValueError(f"unsupported schedule expression {expression!r}")
+
+
+def sqs_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message as Lambda's event source mapping presents it."""
+    attributes = {
+        "messageAttributes": {
+            name: {
+                "stringValue": value.get("StringValue"),
+                "binaryValue": value.get("BinaryValue"),
+                "stringListValues": [],
+                "binaryListValues": [],
+                "dataType": value["DataType"],
+            }
+            for name, value in message.get("MessageAttributes", {}).items()
+        }
+    }
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": message.get("Attributes", {}),
+        **attributes,
+        "md5OfBody": message.get("MD5OfBody"),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings, template: Template, sqs: Any):
+        self.settings = settings
+        self.template = template
+        self.sqs = sqs
+        self.queues = QueueDirectory(sqs, template)
+        self.http = httpx.AsyncClient(base_url=settings.internal_functions_url)
+        self.stopping = asyncio.Event()
+        self.db = PoolHolder(settings)
+
+    # --- SQS ------------------------------------------------------------------------------------
+    async def poll(self, function: FunctionSpec, event: SqsEvent) -> None:
+        queue = self.template.queues[event.queue]
+        url = await self.queues.url(queue.logical_id)
+        arn = (await asyncio.to_thread(self.sqs.get_queue_attributes, QueueUrl=url,
+                                       AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+        while not self.stopping.is_set():
+            try:
+                response = await asyncio.to_thread(
+                    self.sqs.receive_message, QueueUrl=url,
+                    MaxNumberOfMessages=min(event.batch_size, 10),
+                    WaitTimeSeconds=self.settings.dispatcher_wait_s,
+                    MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+                )
+            except Exception as exc:
+                log.warning("receive from %s failed: %s", queue.name, exc)
+                await asyncio.sleep(1)
+                continue
+            messages = response.get("Messages", [])
+            if messages:
+                await self.deliver(function, event, queue, url, arn, messages)
+
+    async def deliver(self, function: FunctionSpec, event: SqsEvent, queue: QueueSpec, url: str,
+                      arn: str, messages: list[dict[str, Any]]) -> None:
+        records = [sqs_record(m, arn, self.settings.aws_region) for m in messages]
+        heartbeat = asyncio.create_task(self._extend_visibility(queue, url, messages))
+        try:
+            response = await self.http.post(
+                f"/functions/{function.logical_id}/events", json={"Records": records},
+                timeout=function.timeout_s,
+            )
+            keep = self._failed_ids(response, messages, event)
+        except httpx.HTTPError as exc:
+            log.warning("%s failed on a batch of %d: %s", function.logical_id, len(messages), exc)
+            keep = {m["MessageId"] for m in messages}
+        finally:
+            heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await heartbeat
+        done = [m for m in messages if m["MessageId"] not in keep]
+        if done:
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            await asyncio.to_thread(self.sqs.delete_message_batch, QueueUrl=url, Entries=entries)
+
+    @staticmethod
+    def _failed_ids(response: httpx.Response, messages: list[dict[str, Any]], event: SqsEvent) -> set[str]:
+        every = {m["MessageId"] for m in messages}
+        if response.status_code >= 300:
+            log.warning("function answered %s: the whole batch is retried", response.status_code)
+            return every
+        if not event.report_batch_item_failures:
+            return set()
+        try:
+            failures = response.json().get("batchItemFailures") or []
+            ids = {item["itemIdentifier"] for item in failures}
+        except (ValueError, AttributeError, KeyError, TypeError):
+            log.warning("malformed batch response: the whole batch is retried")
+            return every
+        if not ids <= every:
+            log.warning("batchItemFailures names unknown ids: the whole batch is retried")
+            return every
+        return ids
+
+    async def _extend_visibility(self, queue: QueueSpec, url: str, messages: list[dict[str, Any]]) -> None:
+        """Keeps a long-running batch invisible until the function answers."""
+        interval = max(queue.visibility_timeout_s / 2, 1)
+        while True:
+            await asyncio.sleep(interval)
+            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": queue.visibility_timeout_s} for i, m in enumerate(messages)]
+            with contextlib.suppress(Exception):
+                await asyncio.to_thread(self.sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries)
+
+    # --- schedules and the outbox ---------------------------------------------------------------
+    async def schedule(self, function: FunctionSpec, event: ScheduleEvent) -> None:
+        when = next_fire(event.expression, dt.datetime.now(dt.UTC))
+        while not self.stopping.is_set():
+            delay = (when - dt.datetime.now(dt.UTC)).total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=max(delay, 0))
+                return
+            await self.fire(function, event, when)
+            when = next_fire(event.expression, when)
+
+    async def fire(self, function: FunctionSpec, event: ScheduleEvent, when: dt.datetime) -> None:
+        body = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                "source": "aws.events", "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "region": self.settings.aws_region, "resources": [f"local:schedule/{event.name}"],
+                "detail": {}}
+        try:
+            response = await self.http.post(f"/functions/{function.logical_id}/events", json=body,
+                                            timeout=function.timeout_s)
+            log.info("schedule %s fired: %s", event.name, response.status_code)
+        except httpx.HTTPError as exc:
+            log.warning("schedule %s failed: %s", event.name, exc)
+
+    async def relay_outbox(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                pool = await self.db.get()
+                await relay_once(pool, self.sqs, await self.queues.all_urls())
+            except Exception as exc:
+                log.warning("outbox relay failed: %s", exc)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.outbox_relay_interval_s)
+
+    async def run(self, *, relay: bool = True) -> None:
+        tasks = []
+        for function in self.template.functions.values():
+            tasks += [asyncio.create_task(self.poll(function, e)) for e in function.sqs]
+            tasks += [asyncio.create_task(self.schedule(function, e)) for e in function.schedules]
+        if relay:
+            tasks.append(asyncio.create_task(self.relay_outbox()))
+        log.info("dispatching %d pollers/schedules", len(tasks))
+        await self.stopping.wait()
+        # In-flight batches finish (bounded by their function timeouts); polls end after one wait.
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.http.aclose()
+        await self.db.close()

@@ -1,0 +1,89 @@
+"""SQS batch processing for queue functions (Powertools-style partial batch responses).
+
+Each record is handled on its own; a failure is reported in `batchItemFailures` so only that
+message is retried. On the last receive the queue allows, a failing message is moved to the
+queue's DLQ by us, with the reason as message attributes, instead of silently by redrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+from shared.deps import Dependencies
+
+log = logging.getLogger(__name__)
+
+
+class SqsRecord(BaseModel):
+    messageId: str
+    receiptHandle: str
+    body: str
+    attributes: dict[str, Any] = Field(default_factory=dict)
+    messageAttributes: dict[str, Any] = Field(default_factory=dict)
+    md5OfBody: str | None = None
+    eventSource: str = "aws:sqs"
+    eventSourceARN: str
+    awsRegion: str | None = None
+
+    @property
+    def receive_count(self) -> int:
+        return int(self.attributes.get("ApproximateReceiveCount", 1))
+
+    @property
+    def queue_name(self) -> str:
+        return self.eventSourceARN.rsplit(":", 1)[-1]
+
+    def json(self) -> Any:  # type: ignore[override]
+        return json.loads(self.body)
+
+
+class SqsEvent(BaseModel):
+    Records: list[SqsRecord]
+
+
+RecordHandler = Callable[[SqsRecord], Awaitable[None]]
+
+
+async def _dead_letter(deps: Dependencies, record: SqsRecord, reason: str) -> bool:
+    """Moves a message that used its last receive to the DLQ with the reason. Returns False
+    when the queue has no DLQ or the receive budget is not spent (let SQS retry it)."""
+    queue = next((q for q in deps.template.queues.values() if q.name == record.queue_name), None)
+    if queue is None or not queue.dead_letter_queue or queue.max_receive_count is None:
+        return False
+    if record.receive_count < queue.max_receive_count:
+        return False
+    attributes = {
+        "failure_reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
+        "source_queue": {"DataType": "String", "StringValue": queue.name},
+        "source_message_id": {"DataType": "String", "StringValue": record.messageId},
+        "receive_count": {"DataType": "Number", "StringValue": str(record.receive_count)},
+    }
+    url = await deps.queues.url(queue.dead_letter_queue)
+    await asyncio.to_thread(deps.sqs.send_message, QueueUrl=url, MessageBody=record.body,
+                            MessageAttributes=attributes)
+    return True
+
+
+async def process_batch(event: SqsEvent, handle: RecordHandler, deps: Dependencies) -> JSONResponse:
+    failures = []
+    for record in event.Records:
+        try:
+            await handle(record)
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("record %s failed (receive %s): %s", record.messageId, record.receive_count, reason)
+            try:
+                if await _dead_letter(deps, record, reason):
+                    continue  # in the DLQ with its reason; report success so SQS deletes it
+            except Exception:
+                log.exception("could not dead-letter %s; leaving it to SQS redrive", record.messageId)
+            failures.append({"itemIdentifier": record.messageId})
+    # The Lambda contract: the bare object, not the API envelope.
+    return JSONResponse({"batchItemFailures": failures})
