@@ -99,6 +99,10 @@ class PublicGateway:
         async def send_logged(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
+                headers = list(message.get("headers", []))
+                if not any(k.lower() == REQUEST_ID_HEADER.encode() for k, _ in headers):
+                    headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         route, path_known = self.match(scope["method"], scope["path"])

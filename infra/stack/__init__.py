@@ -39,10 +39,12 @@ def up(settings: Settings, *, provision: bool = True) -> StackState:
     for server in local_servers(settings):
         if server.running():
             reused.append(server.name)
-            continue
-        log.info("starting %s", server.name)
-        server.start()
-        started.append(server.name)
+        else:
+            log.info("starting %s", server.name)
+            server.start()
+            started.append(server.name)
+        if isinstance(server, LocalPostgres):
+            server.ensure_database(settings.pg_database)
     urls: dict[str, str] = {}
     if provision:
         template = load_template(settings.template_path, settings)

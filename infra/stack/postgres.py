@@ -116,7 +116,6 @@ class LocalPostgres:
             raise StackError(f"{exc}\n{tail}") from exc
         wait_until(self._accepts_connections, timeout_s=self.settings.stack_ready_timeout_s,
                    what="postgres", logfile=self.logfile)
-        self.ensure_database(self.settings.pg_database)
 
     def _initdb(self, user: str | None) -> None:
         log.info("initialising a PostgreSQL cluster in %s", self.pgdata)

@@ -44,7 +44,7 @@ class SqsRecord(BaseModel):
         return json.loads(self.body)
 
 
-class SqsEvent(BaseModel):
+class SqsBatch(BaseModel):
     Records: list[SqsRecord]
 
 
@@ -71,7 +71,7 @@ async def _dead_letter(deps: Dependencies, record: SqsRecord, reason: str) -> bo
     return True
 
 
-async def process_batch(event: SqsEvent, handle: RecordHandler, deps: Dependencies) -> JSONResponse:
+async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependencies) -> JSONResponse:
     failures = []
     for record in event.Records:
         try:

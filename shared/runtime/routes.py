@@ -23,6 +23,7 @@ from starlette.responses import Response
 from shared.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError
 from shared.runtime.context import (
     REQUEST_ID_HEADER,
+    current_request_id,
     new_request_id,
     reset_request_id,
     set_request_id,
@@ -111,7 +112,9 @@ class RouteTable:
             route, params = self.find(request.method, request.url.path)
             body = await _parse_input(route, request)
             result = await route.endpoint(Call(request=request, path_params=params, body=body))
-            return _render(route, result)
+            response = _render(route, result)
+            response.headers.setdefault(REQUEST_ID_HEADER, current_request_id() or "")
+            return response
         except AppError as exc:
             return error_response(exc)
         except Exception as exc:

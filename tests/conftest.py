@@ -1,0 +1,60 @@
+"""Test session set-up: the real local stack (Postgres+pgvector, Valkey, SeaweedFS S3, moto SQS).
+
+A stack that is already running (say `make run`) is reused; otherwise the session starts one
+and stops it at the end. Each session gets its own database, queue and bucket names, so it
+never touches a developer's data.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+
+_SESSION = secrets.token_hex(3)
+os.environ.setdefault("ENV", "test")
+os.environ["STACK_NAME"] = f"acs-t{_SESSION}"
+os.environ["PG_DATABASE"] = f"acs_test_{_SESSION}"
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from infra import stack  # noqa: E402
+from infra.stack.postgres import LocalPostgres  # noqa: E402
+from shared.config import Settings, get_settings  # noqa: E402
+from shared.db.migrate import migrate  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return get_settings()
+
+
+@pytest.fixture(scope="session")
+def local_stack(settings: Settings):
+    state = stack.up(settings)
+    yield state
+    if "postgres" in settings.local_services:
+        LocalPostgres(settings).drop_database(settings.pg_database)
+    _delete_session_resources(settings)
+    if state.started:
+        stack.down(settings, only=state.started)
+
+
+def _delete_session_resources(settings: Settings) -> None:
+    from shared.aws import s3_client, sqs_client
+
+    sqs = sqs_client(settings)
+    for url in sqs.list_queues(QueueNamePrefix=settings.stack_name).get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
+    s3 = s3_client(settings)
+    for bucket in s3.list_buckets().get("Buckets", []):
+        if bucket["Name"].startswith(settings.stack_name):
+            for obj in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
+                s3.delete_object(Bucket=bucket["Name"], Key=obj["Key"])
+            s3.delete_bucket(Bucket=bucket["Name"])
+
+
+@pytest.fixture(scope="session")
+def migrated(local_stack, settings: Settings) -> str:
+    migrate(settings.postgres_dsn)
+    return settings.postgres_dsn

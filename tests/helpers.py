@@ -1,0 +1,61 @@
+"""Starting the project's own processes (gateway, internal host, dispatcher) for tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(predicate, *, timeout_s: float, interval_s: float = 0.2, what: str = "condition"):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval_s)
+    raise AssertionError(f"{what} not met within {timeout_s}s")
+
+
+@contextlib.contextmanager
+def project_process(args: list[str], *, env: dict[str, str], ready_url: str | None = None,
+                    log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=full_env,
+                                stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if ready_url:
+            def up() -> bool:
+                if proc.poll() is not None:
+                    raise AssertionError(f"{args} exited: {log_path.read_text()[-2000:]}")
+                try:
+                    httpx.get(ready_url, timeout=1)
+                    return True
+                except httpx.HTTPError:
+                    return False
+            wait_for(up, timeout_s=30, what=f"{args} listening")
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()

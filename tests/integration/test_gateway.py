@@ -1,0 +1,82 @@
+"""The gateway mounts exactly what template.yaml declares, and nothing else."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from infra.gateway.app import internal_app, public_app
+from shared.runtime.template import load_template
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def template(settings):
+    return load_template(settings.template_path, settings)
+
+
+@pytest.fixture
+async def client(migrated, settings, template):
+    transport = httpx.ASGITransport(app=public_app(settings, template=template))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
+
+
+async def test_every_template_route_reaches_its_function(client, template) -> None:
+    routes = [(e.method, e.path) for f in template.functions.values() for e in f.http]
+    assert routes, "the template declares no HTTP routes"
+    for method, path in routes:
+        response = await client.request(method, path.replace("{", "x").replace("}", ""))
+        assert response.status_code == 200, (method, path, response.text)
+        assert response.headers["x-request-id"]
+
+
+async def test_healthz_reports_every_dependency(client) -> None:
+    body = (await client.get("/healthz")).json()
+    assert body["status"] == "ok"
+    assert set(body["data"]["checks"]) >= {"database", "redis", "object_store", "queue"}
+    assert all(check["status"] == "up" for check in body["data"]["checks"].values())
+    assert body["data"]["version"]
+
+
+async def test_openapi_lists_public_routes_only(client, template) -> None:
+    document = (await client.get("/v1/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    declared = {e.path for f in template.functions.values() for e in f.http}
+    assert set(document["paths"]) == declared
+    assert "/events" not in document["paths"]
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    ("GET", "/v1/unknown"), ("POST", "/v1/chat"), ("GET", "/events"), ("POST", "/events"),
+    ("POST", "/functions/OutboxRelayFunction/events"), ("GET", "/missing.js"),
+    ("GET", "/../../etc/passwd"), ("GET", "/%2e%2e/%2e%2e/etc/passwd"),
+])
+async def test_unknown_routes_internal_paths_and_traversal_get_the_404_envelope(client, method, path) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 404, (path, response.text)
+    body = response.json()
+    assert body["status"] == "error" and body["error"]["code"] == "not_found"
+    assert body["request_id"] == response.headers["x-request-id"]
+
+
+async def test_wrong_method_on_a_known_path_is_405(client) -> None:
+    response = await client.post("/healthz")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+async def test_static_front_end_is_served(client) -> None:
+    response = await client.get("/")
+    assert response.status_code == 200
+    assert "<title>Adaptive Chat</title>" in response.text
+
+
+async def test_internal_host_serves_queue_functions_only(migrated, settings, template) -> None:
+    transport = httpx.ASGITransport(app=internal_app(settings, template=template))
+    async with httpx.AsyncClient(transport=transport, base_url="http://internal") as client:
+        relay = await client.post("/functions/OutboxRelayFunction/events", json={"source": "aws.events"})
+        assert relay.status_code == 200 and relay.json()["data"]["sent"] >= 0
+        assert (await client.post("/functions/HealthFunction/events", json={})).status_code == 404
+        assert (await client.get("/healthz")).status_code == 404
