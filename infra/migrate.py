@@ -21,8 +21,15 @@ def main() -> int:
     except (StackError, MigrationError) as exc:
         print(f"migrate: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps({"applied": report.applied, "already_applied": len(report.already_applied),
-                      "seeds": report.seeds}))
+    print(
+        json.dumps(
+            {
+                "applied": report.applied,
+                "already_applied": len(report.already_applied),
+                "seeds": report.seeds,
+            }
+        )
+    )
     return 0
 
 

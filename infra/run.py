@@ -74,8 +74,11 @@ def main() -> int:
             children[name] = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env)
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         _wait_healthy(url, children, settings.stack_ready_timeout_s)
-        print(f"\n  Adaptive Chat is ready at {url}/  (ready in {time.monotonic() - started_at:.1f}s;"
-              " Ctrl-C stops it)\n", flush=True)
+        print(
+            f"\n  Adaptive Chat is ready at {url}/  (ready in {time.monotonic() - started_at:.1f}s;"
+            " Ctrl-C stops it)\n",
+            flush=True,
+        )
         while not stopping:
             for name, child in children.items():
                 if child.poll() is not None:

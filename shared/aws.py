@@ -42,5 +42,8 @@ def s3_client(settings: Settings, *, public: bool = False) -> Any:
 
 def sqs_client(settings: Settings) -> Any:
     return boto3.client(
-        "sqs", endpoint_url=settings.sqs_endpoint, config=_config(settings), **_credentials(settings)
+        "sqs",
+        endpoint_url=settings.sqs_endpoint,
+        config=_config(settings),
+        **_credentials(settings),
     )

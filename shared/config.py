@@ -92,7 +92,11 @@ class Settings(BaseSettings):
             "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
             "INFERENCE_TOKEN": self.inference_token,
         }
-        bad = [name for name, value in secrets.items() if value.get_secret_value() in PLACEHOLDER_SECRETS]
+        bad = [
+            name
+            for name, value in secrets.items()
+            if value.get_secret_value() in PLACEHOLDER_SECRETS
+        ]
         if self.database_url is None:
             bad.append("DATABASE_URL (the embedded stack is for dev only)")
         if bad:

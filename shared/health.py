@@ -56,14 +56,20 @@ async def _inference(deps: Dependencies) -> None:
 
 
 def _checks(deps: Dependencies) -> dict[str, Callable[[Dependencies], Awaitable[None]]]:
-    checks = {"database": _database, "redis": _redis, "object_store": _object_store, "queue": _queue}
+    checks: dict[str, Callable[[Dependencies], Awaitable[None]]] = {
+        "database": _database,
+        "redis": _redis,
+        "object_store": _object_store,
+        "queue": _queue,
+    }
     if deps.settings.inference_url:
         checks["inference"] = _inference
     return checks
 
 
-async def _timed(name: str, check: Callable[[Dependencies], Awaitable[None]],
-                 deps: Dependencies) -> tuple[str, CheckResult]:
+async def _timed(
+    name: str, check: Callable[[Dependencies], Awaitable[None]], deps: Dependencies
+) -> tuple[str, CheckResult]:
     start = time.perf_counter()
     try:
         await asyncio.wait_for(check(deps), timeout=deps.settings.dependency_timeout_s)
@@ -71,13 +77,15 @@ async def _timed(name: str, check: Callable[[Dependencies], Awaitable[None]],
         error = None
     except Exception as exc:  # a failed dependency is a result here, not an error
         status, error = "down", f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
-    return name, CheckResult(status=status, latency_ms=round((time.perf_counter() - start) * 1000, 1),
-                             error=error)
+    return name, CheckResult(
+        status=status, latency_ms=round((time.perf_counter() - start) * 1000, 1), error=error
+    )
 
 
 async def check_health(deps: Dependencies) -> HealthReport:
     results = await asyncio.gather(*(_timed(n, c, deps) for n, c in _checks(deps).items()))
     checks = dict(results)
     healthy = all(result.status == "up" for result in checks.values())
-    return HealthReport(status="ok" if healthy else "degraded", checks=checks,
-                        **build_info(deps.settings))
+    return HealthReport(
+        status="ok" if healthy else "degraded", checks=checks, **build_info(deps.settings)
+    )

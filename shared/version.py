@@ -28,4 +28,7 @@ def _commit_from_checkout() -> str | None:
 
 
 def build_info(settings: Settings) -> dict[str, str | None]:
-    return {"version": settings.version, "git_commit": settings.git_commit or _commit_from_checkout()}
+    return {
+        "version": settings.version,
+        "git_commit": settings.git_commit or _commit_from_checkout(),
+    }

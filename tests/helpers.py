@@ -34,14 +34,21 @@ def wait_for(predicate, *, timeout_s: float, interval_s: float = 0.2, what: str 
 
 
 @contextlib.contextmanager
-def project_process(args: list[str], *, env: dict[str, str], ready_url: str | None = None,
-                    log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def project_process(
+    args: list[str], *, env: dict[str, str], ready_url: str | None = None, log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     full_env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), **env}
     with log_path.open("wb") as log:
-        proc = subprocess.Popen([sys.executable, *args], cwd=REPO_ROOT, env=full_env,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=REPO_ROOT,
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         if ready_url:
+
             def up() -> bool:
                 if proc.poll() is not None:
                     raise AssertionError(f"{args} exited: {log_path.read_text()[-2000:]}")
@@ -50,6 +57,7 @@ def project_process(args: list[str], *, env: dict[str, str], ready_url: str | No
                     return True
                 except httpx.HTTPError:
                     return False
+
             wait_for(up, timeout_s=30, what=f"{args} listening")
         yield proc
     finally:

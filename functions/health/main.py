@@ -24,16 +24,25 @@ async def healthz(call: Call[Any]) -> HealthReport:
 
 async def openapi(call: Call[Any]) -> Response:
     deps = get_deps()
-    document = build_openapi(deps.template, title=deps.settings.service_name,
-                             version=deps.settings.version)
+    document = build_openapi(
+        deps.template, title=deps.settings.service_name, version=deps.settings.version
+    )
     return JSONResponse(document)  # OpenAPI tooling expects the bare document
 
 
-ROUTES = RouteTable("health", [
-    Route("GET", "/healthz", healthz, "Dependency health, version and commit",
-          response_model=HealthReport),
-    Route("GET", "/v1/openapi.json", openapi, "OpenAPI document of the public API"),
-])
+ROUTES = RouteTable(
+    "health",
+    [
+        Route(
+            "GET",
+            "/healthz",
+            healthz,
+            "Dependency health, version and commit",
+            response_model=HealthReport,
+        ),
+        Route("GET", "/v1/openapi.json", openapi, "OpenAPI document of the public API"),
+    ],
+)
 
 
 @functions_framework.aio.http

@@ -24,10 +24,19 @@ async def sweep(call: Call[Any]) -> RelayResult:
     return RelayResult(sent=await sent)
 
 
-ROUTES = RouteTable("outbox_relay", [
-    Route("POST", "/events", sweep, "Scheduled sweep of the outbox", access=Access.INTERNAL,
-          response_model=RelayResult),
-])
+ROUTES = RouteTable(
+    "outbox_relay",
+    [
+        Route(
+            "POST",
+            "/events",
+            sweep,
+            "Scheduled sweep of the outbox",
+            access=Access.INTERNAL,
+            response_model=RelayResult,
+        ),
+    ],
+)
 
 
 @functions_framework.aio.http

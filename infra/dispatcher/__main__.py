@@ -15,7 +15,9 @@ from shared.runtime.template import load_template
 async def _main() -> None:
     settings = get_settings()
     configure_logging(level=settings.log_level, service="dispatcher")
-    dispatcher = Dispatcher(settings, load_template(settings.template_path, settings), sqs_client(settings))
+    dispatcher = Dispatcher(
+        settings, load_template(settings.template_path, settings), sqs_client(settings)
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, dispatcher.stopping.set)

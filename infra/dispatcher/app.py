@@ -90,15 +90,20 @@ class Dispatcher:
     async def poll(self, function: FunctionSpec, event: SqsEvent) -> None:
         queue = self.template.queues[event.queue]
         url = await self.queues.url(queue.logical_id)
-        arn = (await asyncio.to_thread(self.sqs.get_queue_attributes, QueueUrl=url,
-                                       AttributeNames=["QueueArn"]))["Attributes"]["QueueArn"]
+        arn = (
+            await asyncio.to_thread(
+                self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"]
+            )
+        )["Attributes"]["QueueArn"]
         while not self.stopping.is_set():
             try:
                 response = await asyncio.to_thread(
-                    self.sqs.receive_message, QueueUrl=url,
+                    self.sqs.receive_message,
+                    QueueUrl=url,
                     MaxNumberOfMessages=min(event.batch_size, 10),
                     WaitTimeSeconds=self.settings.dispatcher_wait_s,
-                    MessageSystemAttributeNames=["All"], MessageAttributeNames=["All"],
+                    MessageSystemAttributeNames=["All"],
+                    MessageAttributeNames=["All"],
                 )
             except Exception as exc:
                 log.warning("receive from %s failed: %s", queue.name, exc)
@@ -108,13 +113,21 @@ class Dispatcher:
             if messages:
                 await self.deliver(function, event, queue, url, arn, messages)
 
-    async def deliver(self, function: FunctionSpec, event: SqsEvent, queue: QueueSpec, url: str,
-                      arn: str, messages: list[dict[str, Any]]) -> None:
+    async def deliver(
+        self,
+        function: FunctionSpec,
+        event: SqsEvent,
+        queue: QueueSpec,
+        url: str,
+        arn: str,
+        messages: list[dict[str, Any]],
+    ) -> None:
         records = [sqs_record(m, arn, self.settings.aws_region) for m in messages]
         heartbeat = asyncio.create_task(self._extend_visibility(queue, url, messages))
         try:
             response = await self.http.post(
-                f"/functions/{function.logical_id}/events", json={"Records": records},
+                f"/functions/{function.logical_id}/events",
+                json={"Records": records},
                 timeout=function.timeout_s,
             )
             keep = self._failed_ids(response, messages, event)
@@ -127,11 +140,15 @@ class Dispatcher:
                 await heartbeat
         done = [m for m in messages if m["MessageId"] not in keep]
         if done:
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)]
+            entries = [
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+            ]
             await asyncio.to_thread(self.sqs.delete_message_batch, QueueUrl=url, Entries=entries)
 
     @staticmethod
-    def _failed_ids(response: httpx.Response, messages: list[dict[str, Any]], event: SqsEvent) -> set[str]:
+    def _failed_ids(
+        response: httpx.Response, messages: list[dict[str, Any]], event: SqsEvent
+    ) -> set[str]:
         every = {m["MessageId"] for m in messages}
         if response.status_code >= 300:
             log.warning("function answered %s: the whole batch is retried", response.status_code)
@@ -149,15 +166,25 @@ class Dispatcher:
             return every
         return ids
 
-    async def _extend_visibility(self, queue: QueueSpec, url: str, messages: list[dict[str, Any]]) -> None:
+    async def _extend_visibility(
+        self, queue: QueueSpec, url: str, messages: list[dict[str, Any]]
+    ) -> None:
         """Keeps a long-running batch invisible until the function answers."""
         interval = max(queue.visibility_timeout_s / 2, 1)
         while True:
             await asyncio.sleep(interval)
-            entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"],
-                        "VisibilityTimeout": queue.visibility_timeout_s} for i, m in enumerate(messages)]
+            entries = [
+                {
+                    "Id": str(i),
+                    "ReceiptHandle": m["ReceiptHandle"],
+                    "VisibilityTimeout": queue.visibility_timeout_s,
+                }
+                for i, m in enumerate(messages)
+            ]
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(self.sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries)
+                await asyncio.to_thread(
+                    self.sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries
+                )
 
     # --- schedules and the outbox ---------------------------------------------------------------
     async def schedule(self, function: FunctionSpec, event: ScheduleEvent) -> None:
@@ -171,13 +198,20 @@ class Dispatcher:
             when = next_fire(event.expression, when)
 
     async def fire(self, function: FunctionSpec, event: ScheduleEvent, when: dt.datetime) -> None:
-        body = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                "source": "aws.events", "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "region": self.settings.aws_region, "resources": [f"local:schedule/{event.name}"],
-                "detail": {}}
+        body = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "time": when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": self.settings.aws_region,
+            "resources": [f"local:schedule/{event.name}"],
+            "detail": {},
+        }
         try:
-            response = await self.http.post(f"/functions/{function.logical_id}/events", json=body,
-                                            timeout=function.timeout_s)
+            response = await self.http.post(
+                f"/functions/{function.logical_id}/events", json=body, timeout=function.timeout_s
+            )
             log.info("schedule %s fired: %s", event.name, response.status_code)
         except httpx.HTTPError as exc:
             log.warning("schedule %s failed: %s", event.name, exc)
@@ -190,7 +224,9 @@ class Dispatcher:
             except Exception as exc:
                 log.warning("outbox relay failed: %s", exc)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.outbox_relay_interval_s)
+                await asyncio.wait_for(
+                    self.stopping.wait(), timeout=self.settings.outbox_relay_interval_s
+                )
 
     async def run(self, *, relay: bool = True) -> None:
         tasks = []

@@ -22,8 +22,9 @@ def main() -> None:
     port = settings.functions_internal_port if args.internal else settings.gateway_port
     host = "127.0.0.1" if args.internal else settings.gateway_host
     # uvicorn drains in-flight requests on SIGTERM before exiting (graceful shutdown).
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=30)
+    uvicorn.run(
+        app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=30
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +58,14 @@ def _with_request_id(scope: Scope) -> tuple[Scope, str]:
     return {**scope, "headers": headers}, request_id
 
 
-async def _envelope(send: Send, scope: Scope, status: int, code: str, message: str, request_id: str) -> None:
+async def _envelope(
+    send: Send, scope: Scope, status: int, code: str, message: str, request_id: str
+) -> None:
     token = set_request_id(request_id)
     try:
-        response = JSONResponse(error_body(code, message), status_code=status,
-                                headers={REQUEST_ID_HEADER: request_id})
+        response = JSONResponse(
+            error_body(code, message), status_code=status, headers={REQUEST_ID_HEADER: request_id}
+        )
     finally:
         reset_request_id(token)
 
@@ -96,7 +100,7 @@ class PublicGateway:
         started = time.perf_counter()
         status_holder: dict[str, int] = {}
 
-        async def send_logged(message: dict[str, Any]) -> None:
+        async def send_logged(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
@@ -110,23 +114,45 @@ class PublicGateway:
             if route is not None:
                 await route.app(scope, receive, send_logged)
             elif path_known:
-                await _envelope(send_logged, scope, 405, "method_not_allowed",
-                                f"{scope['method']} is not allowed on {scope['path']}", request_id)
+                await _envelope(
+                    send_logged,
+                    scope,
+                    405,
+                    "method_not_allowed",
+                    f"{scope['method']} is not allowed on {scope['path']}",
+                    request_id,
+                )
             elif await self._static(scope, receive, send_logged):
                 pass
             else:
-                await _envelope(send_logged, scope, 404, "not_found",
-                                f"no route for {scope['method']} {scope['path']}", request_id)
+                await _envelope(
+                    send_logged,
+                    scope,
+                    404,
+                    "not_found",
+                    f"no route for {scope['method']} {scope['path']}",
+                    request_id,
+                )
         finally:
             token = set_request_id(request_id)
-            log.info("request", extra={
-                "method": scope["method"], "path": scope["path"], "status": status_holder.get("status"),
-                "function": route.function if route else None,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 1)})
+            log.info(
+                "request",
+                extra={
+                    "method": scope["method"],
+                    "path": scope["path"],
+                    "status": status_holder.get("status"),
+                    "function": route.function if route else None,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                },
+            )
             reset_request_id(token)
 
     async def _static(self, scope: Scope, receive: Receive, send: Send) -> bool:
-        if self.static is None or scope["method"] not in ("GET", "HEAD") or scope["path"].startswith("/v1/"):
+        if (
+            self.static is None
+            or scope["method"] not in ("GET", "HEAD")
+            or scope["path"].startswith("/v1/")
+        ):
             return False
         try:
             response = await self.static.get_response(scope["path"].lstrip("/") or ".", scope)
@@ -151,10 +177,19 @@ class InternalFunctions:
         scope, request_id = _with_request_id(scope)
         parts = scope["path"].split("/")
         # /functions/<LogicalId>/events
-        if len(parts) == 4 and parts[1] == "functions" and parts[3] == "events" and parts[2] in self.apps:
-            await self.apps[parts[2]]({**scope, "path": "/events", "raw_path": b"/events"}, receive, send)
+        if (
+            len(parts) == 4
+            and parts[1] == "functions"
+            and parts[3] == "events"
+            and parts[2] in self.apps
+        ):
+            await self.apps[parts[2]](
+                {**scope, "path": "/events", "raw_path": b"/events"}, receive, send
+            )
             return
-        await _envelope(send, scope, 404, "not_found", f"no internal function at {scope['path']}", request_id)
+        await _envelope(
+            send, scope, 404, "not_found", f"no internal function at {scope['path']}", request_id
+        )
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -174,23 +209,41 @@ def mounted_routes(template: Template) -> list[MountedRoute]:
             continue
         app = function_app(spec.module)
         for event in spec.http:
-            routes.append(MountedRoute(event.method, event.path, compile_path(event.path),
-                                       spec.logical_id, app, event.streaming))
+            routes.append(
+                MountedRoute(
+                    event.method,
+                    event.path,
+                    compile_path(event.path),
+                    spec.logical_id,
+                    app,
+                    event.streaming,
+                )
+            )
     return routes
 
 
-def public_app(settings: Settings, *, template: Template | None = None,
-               static_dir: Path | None = FRONTEND_DIR) -> ASGIApp:
+def public_app(
+    settings: Settings, *, template: Template | None = None, static_dir: Path | None = FRONTEND_DIR
+) -> ASGIApp:
     template = template or load_template(settings.template_path, settings)
     app: ASGIApp = PublicGateway(mounted_routes(template), static_dir)
     if settings.cors_allow_origins:
-        app = CORSMiddleware(app, allow_origins=settings.cors_allow_origins, allow_credentials=True,
-                             allow_methods=["*"], allow_headers=["*"], expose_headers=[REQUEST_ID_HEADER])
+        app = CORSMiddleware(
+            app,
+            allow_origins=settings.cors_allow_origins,
+            allow_credentials=True,
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=[REQUEST_ID_HEADER],
+        )
     return app
 
 
 def internal_app(settings: Settings, *, template: Template | None = None) -> ASGIApp:
     template = template or load_template(settings.template_path, settings)
-    apps = {spec.logical_id: function_app(spec.module)
-            for spec in template.functions.values() if spec.sqs or spec.schedules}
+    apps = {
+        spec.logical_id: function_app(spec.module)
+        for spec in template.functions.values()
+        if spec.sqs or spec.schedules
+    }
     return InternalFunctions(apps)

@@ -19,10 +19,17 @@ from shared.runtime.template import load_template
 
 log = logging.getLogger(__name__)
 
+LocalServer = LocalPostgres | LocalValkey | LocalSeaweedFS | LocalSqs
 
-def local_servers(settings: Settings) -> list[LocalPostgres | LocalValkey | LocalSeaweedFS | LocalSqs]:
+
+def local_servers(settings: Settings) -> list[LocalServer]:
     wanted = set(settings.local_services)
-    every = [LocalPostgres(settings), LocalValkey(settings), LocalSeaweedFS(settings), LocalSqs(settings)]
+    every: list[LocalServer] = [
+        LocalPostgres(settings),
+        LocalValkey(settings),
+        LocalSeaweedFS(settings),
+        LocalSqs(settings),
+    ]
     return [server for server in every if server.name in wanted]
 
 
@@ -49,7 +56,9 @@ def up(settings: Settings, *, provision: bool = True) -> StackState:
     if provision:
         template = load_template(settings.template_path, settings)
         urls = provision_queues(sqs_client(settings), template)
-        provision_buckets(s3_client(settings), template, allowed_origins=settings.cors_allow_origins)
+        provision_buckets(
+            s3_client(settings), template, allowed_origins=settings.cors_allow_origins
+        )
     return StackState(started=started, reused=reused, queue_urls=urls)
 
 

@@ -21,8 +21,15 @@ def main() -> int:
     try:
         if args.command == "up":
             state = stack.up(settings)
-            print(json.dumps({"started": state.started, "reused": state.reused,
-                              "queues": sorted(state.queue_urls)}))
+            print(
+                json.dumps(
+                    {
+                        "started": state.started,
+                        "reused": state.reused,
+                        "queues": sorted(state.queue_urls),
+                    }
+                )
+            )
         elif args.command == "down":
             print(json.dumps({"stopped": stack.down(settings)}))
         else:

@@ -59,8 +59,15 @@ class LocalPostgres:
         except KeyError:
             log.info("creating system user %s for PostgreSQL", user)
             subprocess.run(
-                ["useradd", "--system", "--user-group", "--no-create-home",
-                 "--shell", "/usr/sbin/nologin", user],
+                [
+                    "useradd",
+                    "--system",
+                    "--user-group",
+                    "--no-create-home",
+                    "--shell",
+                    "/usr/sbin/nologin",
+                    user,
+                ],
                 check=True,
             )
         return user
@@ -82,7 +89,9 @@ class LocalPostgres:
         # Files, not pipes: the postmaster that `pg_ctl start` leaves behind would hold a pipe
         # open and block the read forever.
         with tempfile.TemporaryFile("w+") as out:
-            result = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=180)
+            result = subprocess.run(
+                cmd, stdout=out, stderr=subprocess.STDOUT, text=True, timeout=180
+            )
             out.seek(0)
             output = out.read()
         if result.returncode != 0:
@@ -109,13 +118,31 @@ class LocalPostgres:
             )
         options = f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories=''"
         try:
-            self._run(["pg_ctl", "-D", str(self.pgdata), "-l", str(self.logfile), "-o", options,
-                       "-w", "-t", str(int(self.settings.stack_ready_timeout_s)), "start"], user)
+            self._run(
+                [
+                    "pg_ctl",
+                    "-D",
+                    str(self.pgdata),
+                    "-l",
+                    str(self.logfile),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    str(int(self.settings.stack_ready_timeout_s)),
+                    "start",
+                ],
+                user,
+            )
         except StackError as exc:
             tail = self.logfile.read_text(errors="replace")[-2000:] if self.logfile.exists() else ""
             raise StackError(f"{exc}\n{tail}") from exc
-        wait_until(self._accepts_connections, timeout_s=self.settings.stack_ready_timeout_s,
-                   what="postgres", logfile=self.logfile)
+        wait_until(
+            self._accepts_connections,
+            timeout_s=self.settings.stack_ready_timeout_s,
+            what="postgres",
+            logfile=self.logfile,
+        )
 
     def _initdb(self, user: str | None) -> None:
         log.info("initialising a PostgreSQL cluster in %s", self.pgdata)
@@ -125,8 +152,21 @@ class LocalPostgres:
         if user:
             shutil.chown(pwfile, user, user)
         try:
-            self._run(["initdb", "-D", str(self.pgdata), "-U", "postgres", f"--pwfile={pwfile}",
-                       "--auth=scram-sha-256", "-E", "UTF8", "--no-locale"], user)
+            self._run(
+                [
+                    "initdb",
+                    "-D",
+                    str(self.pgdata),
+                    "-U",
+                    "postgres",
+                    f"--pwfile={pwfile}",
+                    "--auth=scram-sha-256",
+                    "-E",
+                    "UTF8",
+                    "--no-locale",
+                ],
+                user,
+            )
         finally:
             pwfile.unlink(missing_ok=True)
 
@@ -141,13 +181,17 @@ class LocalPostgres:
 
     def ensure_database(self, name: str) -> None:
         with psycopg.connect(self._admin_dsn(), autocommit=True, connect_timeout=5) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
 
     def drop_database(self, name: str) -> None:
         with psycopg.connect(self._admin_dsn(), autocommit=True, connect_timeout=5) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            conn.execute(
+                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+            )
 
     def dsn(self, database: str) -> str:
         return self._admin_dsn(database)

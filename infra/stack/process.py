@@ -66,14 +66,25 @@ def wait_until(
     raise StackError(f"{what} not ready after {timeout_s:.0f}s{reason}\n{tail}")
 
 
-def spawn(args: list[str], *, pidfile: Path, logfile: Path, env: dict[str, str] | None = None,
-          cwd: Path | None = None) -> int:
+def spawn(
+    args: list[str],
+    *,
+    pidfile: Path,
+    logfile: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+) -> int:
     """Start a server in its own session (it outlives `make stack-up`), logging to `logfile`."""
     logfile.parent.mkdir(parents=True, exist_ok=True)
     with logfile.open("ab") as out:
         proc = subprocess.Popen(
-            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, env=env, cwd=cwd,
+            args,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+            cwd=cwd,
         )
     pidfile.write_text(f"{proc.pid}\n")
     return proc.pid

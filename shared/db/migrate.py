@@ -50,7 +50,9 @@ def migrate(dsn: str, *, sql_dir: Path = SQL_DIR) -> MigrationReport:
                 " name TEXT PRIMARY KEY, checksum TEXT NOT NULL,"
                 " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
             )
-            recorded = dict(conn.execute("SELECT name, checksum FROM schema_migrations").fetchall())
+            recorded: dict[str, str] = dict(
+                conn.execute("SELECT name, checksum FROM schema_migrations").fetchall()
+            )
             _verify(recorded, files)
             for path in files:
                 if path.name in recorded:
@@ -58,7 +60,7 @@ def migrate(dsn: str, *, sql_dir: Path = SQL_DIR) -> MigrationReport:
                     continue
                 log.info("applying migration %s", path.name)
                 with conn.transaction():
-                    conn.execute(path.read_text())  # type: ignore[call-overload]
+                    conn.execute(path.read_text())
                     conn.execute(
                         "INSERT INTO schema_migrations (name, checksum) VALUES (%s, %s)",
                         (path.name, _checksum(path)),
@@ -66,7 +68,7 @@ def migrate(dsn: str, *, sql_dir: Path = SQL_DIR) -> MigrationReport:
                 report.applied.append(path.name)
             for seed in sorted((sql_dir / "seed").glob("*.sql")):
                 with conn.transaction():
-                    conn.execute(seed.read_text())  # type: ignore[call-overload]
+                    conn.execute(seed.read_text())
                 report.seeds.append(seed.name)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

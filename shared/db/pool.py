@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import psycopg
 from pgvector.psycopg import register_vector_async
@@ -12,10 +13,9 @@ from shared.config import Settings
 
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:
-    try:
+    # Before the first migration the vector extension does not exist yet.
+    with contextlib.suppress(psycopg.ProgrammingError):
         await register_vector_async(conn)
-    except psycopg.ProgrammingError:
-        pass  # the vector extension arrives with the first migration
     await conn.set_autocommit(False)
 
 

@@ -66,8 +66,9 @@ async def _dead_letter(deps: Dependencies, record: SqsRecord, reason: str) -> bo
         "receive_count": {"DataType": "Number", "StringValue": str(record.receive_count)},
     }
     url = await deps.queues.url(queue.dead_letter_queue)
-    await asyncio.to_thread(deps.sqs.send_message, QueueUrl=url, MessageBody=record.body,
-                            MessageAttributes=attributes)
+    await asyncio.to_thread(
+        deps.sqs.send_message, QueueUrl=url, MessageBody=record.body, MessageAttributes=attributes
+    )
     return True
 
 
@@ -78,12 +79,16 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependenci
             await handle(record)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
-            log.warning("record %s failed (receive %s): %s", record.messageId, record.receive_count, reason)
+            log.warning(
+                "record %s failed (receive %s): %s", record.messageId, record.receive_count, reason
+            )
             try:
                 if await _dead_letter(deps, record, reason):
                     continue  # in the DLQ with its reason; report success so SQS deletes it
             except Exception:
-                log.exception("could not dead-letter %s; leaving it to SQS redrive", record.messageId)
+                log.exception(
+                    "could not dead-letter %s; leaving it to SQS redrive", record.messageId
+                )
             failures.append({"itemIdentifier": record.messageId})
     # The Lambda contract: the bare object, not the API envelope.
     return JSONResponse({"batchItemFailures": failures})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import re
 from typing import Any
 
 from shared.runtime.routes import Access, Route, RouteTable
@@ -16,7 +17,11 @@ _ENVELOPE_ERROR = {
         "error": {
             "type": "object",
             "required": ["code", "message"],
-            "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "details": {}},
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {},
+            },
         },
         "request_id": {"type": "string"},
     },
@@ -42,31 +47,51 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
     data = ref(route.response_model) if route.response_model else {}
     operation: dict[str, Any] = {
         "summary": route.summary,
-        "operationId": f"{route.method.lower()}_{route.path.strip('/').replace('/', '_').replace('{', '').replace('}', '').replace('.', '_')}",
+        "operationId": route.method.lower()
+        + "_"
+        + re.sub(r"[^A-Za-z0-9]+", "_", route.path).strip("_"),
         "responses": {
             str(route.status): {
                 "description": "ok",
                 "content": {
                     "text/event-stream" if route.streaming else "application/json": {
-                        "schema": {"type": "object", "properties": {
-                            "status": {"const": "ok"}, "data": data, "request_id": {"type": "string"}}}
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "status": {"const": "ok"},
+                                "data": data,
+                                "request_id": {"type": "string"},
+                            },
+                        }
                     }
                 },
             },
-            "default": {"description": "error envelope",
-                        "content": {"application/json": {"schema": _ENVELOPE_ERROR}}},
+            "default": {
+                "description": "error envelope",
+                "content": {"application/json": {"schema": _ENVELOPE_ERROR}},
+            },
         },
     }
-    params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-              for n in route.pattern.groupindex]
+    params = [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+        for n in route.pattern.groupindex
+    ]
     if route.request_model and route.method in ("GET", "DELETE"):
         schema = route.request_model.model_json_schema()
         for name, prop in schema.get("properties", {}).items():
-            params.append({"name": name, "in": "query", "schema": prop,
-                           "required": name in schema.get("required", [])})
+            params.append(
+                {
+                    "name": name,
+                    "in": "query",
+                    "schema": prop,
+                    "required": name in schema.get("required", []),
+                }
+            )
     elif route.request_model:
-        operation["requestBody"] = {"required": True,
-                                    "content": {"application/json": {"schema": ref(route.request_model)}}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": ref(route.request_model)}},
+        }
     if params:
         operation["parameters"] = params
     return operation

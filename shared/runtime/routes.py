@@ -138,7 +138,9 @@ async def _parse_input(route: Route, request: Request) -> pydantic.BaseModel | N
         try:
             raw = json.loads(payload or b"{}")
         except json.JSONDecodeError as exc:
-            raise ValidationError("request body is not valid JSON", details={"error": str(exc)}) from exc
+            raise ValidationError(
+                "request body is not valid JSON", details={"error": str(exc)}
+            ) from exc
     try:
         return route.request_model.model_validate(raw)
     except pydantic.ValidationError as exc:

@@ -164,7 +164,9 @@ def load_template(path: Path, settings: Settings) -> Template:
                 name=_name(props["QueueName"], settings),
                 visibility_timeout_s=int(props.get("VisibilityTimeout", 30)),
                 retention_s=int(props.get("MessageRetentionPeriod", 345600)),
-                dead_letter_queue=_ref_logical_id(redrive["deadLetterTargetArn"]) if redrive else None,
+                dead_letter_queue=_ref_logical_id(redrive["deadLetterTargetArn"])
+                if redrive
+                else None,
                 max_receive_count=int(redrive["maxReceiveCount"]) if redrive else None,
             )
         elif kind == "AWS::S3::Bucket":

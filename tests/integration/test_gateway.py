@@ -48,12 +48,22 @@ async def test_openapi_lists_public_routes_only(client, template) -> None:
     assert "/events" not in document["paths"]
 
 
-@pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1/unknown"), ("POST", "/v1/chat"), ("GET", "/events"), ("POST", "/events"),
-    ("POST", "/functions/OutboxRelayFunction/events"), ("GET", "/missing.js"),
-    ("GET", "/../../etc/passwd"), ("GET", "/%2e%2e/%2e%2e/etc/passwd"),
-])
-async def test_unknown_routes_internal_paths_and_traversal_get_the_404_envelope(client, method, path) -> None:
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/unknown"),
+        ("POST", "/v1/chat"),
+        ("GET", "/events"),
+        ("POST", "/events"),
+        ("POST", "/functions/OutboxRelayFunction/events"),
+        ("GET", "/missing.js"),
+        ("GET", "/../../etc/passwd"),
+        ("GET", "/%2e%2e/%2e%2e/etc/passwd"),
+    ],
+)
+async def test_unknown_routes_internal_paths_and_traversal_get_the_404_envelope(
+    client, method, path
+) -> None:
     response = await client.request(method, path)
     assert response.status_code == 404, (path, response.text)
     body = response.json()
@@ -76,7 +86,9 @@ async def test_static_front_end_is_served(client) -> None:
 async def test_internal_host_serves_queue_functions_only(migrated, settings, template) -> None:
     transport = httpx.ASGITransport(app=internal_app(settings, template=template))
     async with httpx.AsyncClient(transport=transport, base_url="http://internal") as client:
-        relay = await client.post("/functions/OutboxRelayFunction/events", json={"source": "aws.events"})
+        relay = await client.post(
+            "/functions/OutboxRelayFunction/events", json={"source": "aws.events"}
+        )
         assert relay.status_code == 200 and relay.json()["data"]["sent"] >= 0
         assert (await client.post("/functions/HealthFunction/events", json={})).status_code == 404
         assert (await client.get("/healthz")).status_code == 404

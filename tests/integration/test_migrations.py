@@ -49,45 +49,76 @@ def test_seeded_kinds_and_vector_indexes(empty_database: str) -> None:
     with psycopg.connect(empty_database) as conn:
         kinds = {row[0] for row in conn.execute("SELECT schema->>'kind' FROM artifact")}
         assert {"workflow.chat", "policy.routing", "tool.spec"} <= kinds
-        hnsw = {row[0] for row in conn.execute(
-            "SELECT indexname FROM pg_indexes WHERE indexdef ILIKE '%USING hnsw%vector_cosine_ops%'")}
-        assert {"knowledge_chunk_embedding_idx", "semantic_cluster_centroid_idx",
-                "preference_event_embedding_idx"} <= hnsw
+        hnsw = {
+            row[0]
+            for row in conn.execute(
+                "SELECT indexname FROM pg_indexes"
+                " WHERE indexdef ILIKE '%USING hnsw%vector_cosine_ops%'"
+            )
+        }
+        assert {
+            "knowledge_chunk_embedding_idx",
+            "semantic_cluster_centroid_idx",
+            "preference_event_embedding_idx",
+        } <= hnsw
         dims = conn.execute(
             "SELECT format_type(atttypid, atttypmod) FROM pg_attribute"
-            " WHERE attrelid = 'knowledge_chunk'::regclass AND attname = 'embedding'").fetchone()[0]
+            " WHERE attrelid = 'knowledge_chunk'::regclass AND attname = 'embedding'"
+        ).fetchone()[0]
         assert dims == "vector(384)"
 
 
 def test_a_seed_never_overwrites_a_changed_artifact(empty_database: str) -> None:
     migrate(empty_database)
     with psycopg.connect(empty_database) as conn:
-        conn.execute("UPDATE artifact SET description = 'edited by ConfigOps', version = 2"
-                     " WHERE name = 'default_chat'")
+        conn.execute(
+            "UPDATE artifact SET description = 'edited by ConfigOps', version = 2"
+            " WHERE name = 'default_chat'"
+        )
     migrate(empty_database)
     with psycopg.connect(empty_database) as conn:
-        row = conn.execute("SELECT description, version FROM artifact WHERE name = 'default_chat'").fetchone()
+        row = conn.execute(
+            "SELECT description, version FROM artifact WHERE name = 'default_chat'"
+        ).fetchone()
     assert row == ("edited by ConfigOps", 2)
 
 
-def test_an_edited_migration_fails_fast_and_applies_nothing(empty_database: str, tmp_path: Path) -> None:
+def test_an_edited_migration_fails_fast_and_applies_nothing(
+    empty_database: str, tmp_path: Path
+) -> None:
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     migrate(empty_database, sql_dir=sql_dir)
     edited = sql_dir / "002_conversations.sql"
     edited.write_text(edited.read_text() + "\n-- an innocent-looking edit\n")
     (sql_dir / "999_new.sql").write_text("CREATE TABLE should_not_exist (id INT);")
-    with pytest.raises(MigrationError, match="002_conversations.sql changed"):
+    with pytest.raises(MigrationError, match=r"002_conversations\.sql changed"):
         migrate(empty_database, sql_dir=sql_dir)
-    assert _count(empty_database, "SELECT count(*) FROM pg_tables WHERE tablename = 'should_not_exist'") == 0
+    assert (
+        _count(
+            empty_database, "SELECT count(*) FROM pg_tables WHERE tablename = 'should_not_exist'"
+        )
+        == 0
+    )
 
 
-def test_a_failing_migration_leaves_nothing_half_written(empty_database: str, tmp_path: Path) -> None:
+def test_a_failing_migration_leaves_nothing_half_written(
+    empty_database: str, tmp_path: Path
+) -> None:
     sql_dir = tmp_path / "sql"
     shutil.copytree(SQL_DIR, sql_dir)
     (sql_dir / "999_broken.sql").write_text(
-        "CREATE TABLE half_written (id INT);\nSELECT * FROM no_such_table;")
+        "CREATE TABLE half_written (id INT);\nSELECT * FROM no_such_table;"
+    )
     with pytest.raises(psycopg.errors.UndefinedTable):
         migrate(empty_database, sql_dir=sql_dir)
-    assert _count(empty_database, "SELECT count(*) FROM pg_tables WHERE tablename = 'half_written'") == 0
-    assert _count(empty_database, "SELECT count(*) FROM schema_migrations WHERE name = '999_broken.sql'") == 0
+    assert (
+        _count(empty_database, "SELECT count(*) FROM pg_tables WHERE tablename = 'half_written'")
+        == 0
+    )
+    assert (
+        _count(
+            empty_database, "SELECT count(*) FROM schema_migrations WHERE name = '999_broken.sql'"
+        )
+        == 0
+    )

@@ -11,16 +11,25 @@ def test_placeholder_secrets_are_refused_outside_dev() -> None:
 
 
 def test_prod_with_real_secrets_is_accepted_and_starts_nothing_locally() -> None:
-    settings = Settings(env="prod", database_url="postgresql://u:p@db/app", pg_password="s3cret-db",
-                        aws_secret_access_key="real-secret", inference_token="real-token",
-                        _env_file=None)
+    settings = Settings(
+        env="prod",
+        database_url="postgresql://u:p@db/app",
+        pg_password="s3cret-db",
+        aws_secret_access_key="real-secret",
+        inference_token="real-token",
+        _env_file=None,
+    )
     assert settings.local_services == []
     assert settings.s3_endpoint is None  # boto3's default: real AWS
 
 
 def test_a_given_url_means_that_server_is_not_started() -> None:
-    settings = Settings(env="dev", database_url="postgresql://u:p@elsewhere/app",
-                        redis_url="redis://elsewhere:6379/0", _env_file=None)
+    settings = Settings(
+        env="dev",
+        database_url="postgresql://u:p@elsewhere/app",
+        redis_url="redis://elsewhere:6379/0",
+        _env_file=None,
+    )
     assert settings.local_services == ["seaweedfs", "sqs"]
     assert settings.postgres_dsn == "postgresql://u:p@elsewhere/app"
 

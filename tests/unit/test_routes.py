@@ -38,18 +38,33 @@ async def boom(call: Call[Any]) -> None:
     raise RuntimeError("database password is hunter2")
 
 
-TABLE = RouteTable("things", [
-    Route("POST", "/v1/things", create, "create", request_model=ThingCreate,
-          response_model=ThingPublic, status=201),
-    Route("GET", "/v1/things/{thing_id}", get_one, "get", response_model=ThingPublic),
-    Route("GET", "/v1/boom", boom, "fails"),
-])
+TABLE = RouteTable(
+    "things",
+    [
+        Route(
+            "POST",
+            "/v1/things",
+            create,
+            "create",
+            request_model=ThingCreate,
+            response_model=ThingPublic,
+            status=201,
+        ),
+        Route("GET", "/v1/things/{thing_id}", get_one, "get", response_model=ThingPublic),
+        Route("GET", "/v1/boom", boom, "fails"),
+    ],
+)
 
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    app = Starlette(routes=[StarletteRoute("/{path:path}", TABLE.dispatch,
-                                           methods=["GET", "POST", "PUT", "DELETE", "PATCH"])])
+    app = Starlette(
+        routes=[
+            StarletteRoute(
+                "/{path:path}", TABLE.dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]
+            )
+        ]
+    )
     return TestClient(app)
 
 
@@ -78,7 +93,9 @@ def test_validation_error_lists_each_problem(client: TestClient) -> None:
 
 
 def test_malformed_json_is_a_validation_error(client: TestClient) -> None:
-    response = client.post("/v1/things", content=b"{not json", headers={"content-type": "application/json"})
+    response = client.post(
+        "/v1/things", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "validation_error"
 
@@ -92,8 +109,11 @@ def test_oversized_body_is_refused(client: TestClient) -> None:
 def test_app_errors_map_to_their_status_and_details(client: TestClient) -> None:
     response = client.post("/v1/things", json={"name": "taken"})
     assert response.status_code == 409
-    assert response.json()["error"] == {"code": "conflict", "message": "name taken",
-                                        "details": {"reason": "duplicate"}}
+    assert response.json()["error"] == {
+        "code": "conflict",
+        "message": "name taken",
+        "details": {"reason": "duplicate"},
+    }
 
 
 def test_unexpected_errors_hide_their_message(client: TestClient) -> None:

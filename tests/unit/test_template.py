@@ -29,7 +29,9 @@ def test_template_routes_equal_the_union_of_route_tables() -> None:
         declared |= {(e.method, e.path, e.streaming) for e in spec.http}
         for route in module.ROUTES.routes:
             if route.access is Access.INTERNAL:
-                assert spec.sqs or spec.schedules, f"{spec.logical_id} has internal routes but no events"
+                assert spec.sqs or spec.schedules, (
+                    f"{spec.logical_id} has internal routes but no events"
+                )
                 assert (route.method, route.path) == ("POST", "/events")
             else:
                 tabled.add((route.method, route.path, route.streaming))
@@ -70,8 +72,7 @@ def test_every_function_is_served_by_the_lambda_web_adapter() -> None:
 
 def test_cfn_lint_passes() -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run([str(cfn_lint), str(TEMPLATE)],
-                            capture_output=True, text=True)
+    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
