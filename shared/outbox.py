@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections import defaultdict
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 log = logging.getLogger(__name__)
 
 RETRY_BACKOFF_S = (1, 5, 30, 120, 600)
+SQS_BATCH = 10  # SendMessageBatch's limit
 
 
 async def enqueue(
@@ -41,42 +43,64 @@ async def relay_once(
 ) -> int:
     """Sends up to `limit` due rows; returns how many were sent. Rows being sent by another
     relay are skipped (SKIP LOCKED), so any number of relays may run."""
-    sent = 0
     async with pool.connection() as conn, conn.transaction():
-        rows = await (
+        cursor = await conn.execute(
+            "SELECT id, queue, body, dedup_key, attempts FROM outbox_message"
+            " WHERE sent_at IS NULL AND available_at <= now()"
+            " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
+            (limit,),
+        )
+        rows = await cursor.fetchall()
+        by_queue: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+        for row in rows:
+            by_queue[row[1]].append(row)
+        sent: list[int] = []
+        failed: dict[int, tuple[int, str]] = {}
+        for queue, queue_rows in by_queue.items():
+            for start in range(0, len(queue_rows), SQS_BATCH):
+                chunk = queue_rows[start : start + SQS_BATCH]
+                ok, errors = await _send_chunk(sqs, queue_urls.get(queue), queue, chunk)
+                sent += ok
+                failed.update(errors)
+        if sent:
             await conn.execute(
-                "SELECT id, queue, body, dedup_key, attempts FROM outbox_message"
-                " WHERE sent_at IS NULL AND available_at <= now()"
-                " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
-                (limit,),
+                "UPDATE outbox_message SET sent_at = now(), attempts = attempts + 1"
+                " WHERE id = ANY(%s)",
+                (sent,),
             )
-        ).fetchall()
-        for outbox_id, queue, body, dedup_key, attempts in rows:
-            try:
-                url = queue_urls[queue]
-                attributes = {"outbox_id": {"DataType": "Number", "StringValue": str(outbox_id)}}
-                if dedup_key:
-                    attributes["dedup_key"] = {"DataType": "String", "StringValue": dedup_key}
-                await asyncio.to_thread(
-                    sqs.send_message,
-                    QueueUrl=url,
-                    MessageBody=json.dumps(body),
-                    MessageAttributes=attributes,
-                )
-            except Exception as exc:
-                delay = RETRY_BACKOFF_S[min(attempts, len(RETRY_BACKOFF_S) - 1)]
-                log.warning(
-                    "outbox %s to %s failed (attempt %s): %s", outbox_id, queue, attempts + 1, exc
-                )
-                await conn.execute(
-                    "UPDATE outbox_message SET attempts = attempts + 1, last_error = %s,"
-                    " available_at = now() + make_interval(secs => %s) WHERE id = %s",
-                    (str(exc)[:500], delay, outbox_id),
-                )
-                continue
+        for outbox_id, (attempts, error) in failed.items():
+            delay = RETRY_BACKOFF_S[min(attempts, len(RETRY_BACKOFF_S) - 1)]
+            log.warning("outbox %s failed (attempt %s): %s", outbox_id, attempts + 1, error)
             await conn.execute(
-                "UPDATE outbox_message SET sent_at = now(), attempts = attempts + 1 WHERE id = %s",
-                (outbox_id,),
+                "UPDATE outbox_message SET attempts = attempts + 1, last_error = %s,"
+                " available_at = now() + make_interval(secs => %s) WHERE id = %s",
+                (error[:500], delay, outbox_id),
             )
-            sent += 1
-    return sent
+    return len(sent)
+
+
+async def _send_chunk(
+    sqs: Any, url: str | None, queue: str, rows: list[tuple[Any, ...]]
+) -> tuple[list[int], dict[int, tuple[int, str]]]:
+    """One SendMessageBatch call; returns (sent ids, {failed id: (attempts, reason)})."""
+    if url is None:
+        return [], {row[0]: (row[4], f"unknown queue {queue}") for row in rows}
+    entries = []
+    for outbox_id, _, body, dedup_key, _ in rows:
+        attributes = {"outbox_id": {"DataType": "Number", "StringValue": str(outbox_id)}}
+        if dedup_key:
+            attributes["dedup_key"] = {"DataType": "String", "StringValue": dedup_key}
+        entries.append(
+            {"Id": str(outbox_id), "MessageBody": json.dumps(body), "MessageAttributes": attributes}
+        )
+    attempts = {row[0]: row[4] for row in rows}
+    try:
+        result = await asyncio.to_thread(sqs.send_message_batch, QueueUrl=url, Entries=entries)
+    except Exception as exc:
+        return [], {row[0]: (row[4], str(exc)) for row in rows}
+    sent = [int(item["Id"]) for item in result.get("Successful", [])]
+    failed = {
+        int(item["Id"]): (attempts[int(item["Id"])], item.get("Message") or item.get("Code", ""))
+        for item in result.get("Failed", [])
+    }
+    return sent, failed

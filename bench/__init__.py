@@ -1,0 +1,1 @@
+"""Benchmarks (`make bench`): figures as percentiles and ratios. Never run inside `make test`."""
