@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import yaml
 
 from infra.dispatcher.app import next_fire
 from shared.config import REPO_ROOT, Settings
@@ -14,14 +18,30 @@ from shared.runtime.routes import Access
 from shared.runtime.template import load_raw, load_template
 
 TEMPLATE = REPO_ROOT / "template.yaml"
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "template.fixture.yaml"
 
 
-def _template():
-    return load_template(TEMPLATE, Settings(_env_file=None))
+@pytest.fixture(scope="module")
+def with_fixtures(tmp_path_factory) -> Path:
+    """template.yaml plus the test-only SQS and streaming functions: the same rules hold."""
+    raw = load_raw(TEMPLATE)
+    raw["Resources"].update(load_raw(FIXTURE)["Resources"])
+    path = tmp_path_factory.mktemp("template") / "template.yaml"
+    path.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return path
 
 
-def test_template_routes_equal_the_union_of_route_tables() -> None:
-    template = _template()
+@pytest.fixture(params=["main", "with_fixtures"])
+def template_path(request) -> Path:
+    return TEMPLATE if request.param == "main" else request.getfixturevalue("with_fixtures")
+
+
+def _template(path: Path = TEMPLATE):
+    return load_template(path, Settings(_env_file=None))
+
+
+def test_template_routes_equal_the_union_of_route_tables(template_path: Path) -> None:
+    template = _template(template_path)
     declared, tabled = set(), set()
     for spec in template.functions.values():
         module = importlib.import_module(spec.module)
@@ -38,8 +58,8 @@ def test_template_routes_equal_the_union_of_route_tables() -> None:
     assert declared == tabled
 
 
-def test_queue_functions_report_batch_failures_and_queues_outlast_them() -> None:
-    template = _template()
+def test_queue_functions_report_batch_failures_and_queues_outlast_them(template_path: Path) -> None:
+    template = _template(template_path)
     for spec in template.functions.values():
         for event in spec.sqs:
             assert event.report_batch_item_failures, spec.logical_id
@@ -47,8 +67,8 @@ def test_queue_functions_report_batch_failures_and_queues_outlast_them() -> None
             assert queue.visibility_timeout_s >= 6 * spec.timeout_s, queue.logical_id
 
 
-def test_every_work_queue_has_a_dead_letter_queue() -> None:
-    template = _template()
+def test_every_work_queue_has_a_dead_letter_queue(template_path: Path) -> None:
+    template = _template(template_path)
     dlqs = {q.dead_letter_queue for q in template.queues.values() if q.dead_letter_queue}
     for queue in template.queues.values():
         if queue.logical_id in dlqs:
@@ -70,9 +90,36 @@ def test_every_function_is_served_by_the_lambda_web_adapter() -> None:
     assert (REPO_ROOT / "run.sh").exists()
 
 
-def test_cfn_lint_passes() -> None:
+def test_cfn_lint_passes(template_path: Path) -> None:
     cfn_lint = Path(sys.executable).parent / "cfn-lint"
-    result = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, text=True)
+    result = subprocess.run([str(cfn_lint), str(template_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+class _NoManagedPolicies:
+    def load(self) -> dict[str, str]:
+        return {}
+
+
+def test_sam_transform_succeeds_and_its_output_passes_cfn_lint(
+    template_path: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """cfn-lint checks SAM resources against schemas only; the real SAM translator also
+    validates events (SQS, Api with STREAM, Schedule), and its CloudFormation output is linted
+    with every Lambda and API Gateway rule."""
+    from samtranslator.translator.transform import transform
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    raw = load_raw(template_path)
+    # What `sam package` does: code locations become S3 URIs.
+    raw["Globals"]["Function"]["CodeUri"] = "s3://deploy-bucket/code.zip"
+    transformed = transform(raw, {}, _NoManagedPolicies())
+    kinds = {resource["Type"] for resource in transformed["Resources"].values()}
+    assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::Events::Rule"} <= kinds
+    out = tmp_path / "transformed.json"
+    out.write_text(json.dumps(transformed))
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    result = subprocess.run([str(cfn_lint), str(out)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
