@@ -13,8 +13,22 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import yaml
+
+from shared.runtime.template import load_raw
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+FIXTURE_TEMPLATE = REPO_ROOT / "tests" / "fixtures" / "template.fixture.yaml"
+
+
+def write_template_with_fixtures(template: Path, dest: Path) -> Path:
+    """template.yaml plus the test-only functions and queues of tests/fixtures."""
+    raw = load_raw(template)
+    raw["Resources"].update(load_raw(FIXTURE_TEMPLATE)["Resources"])
+    dest.write_text(yaml.safe_dump(raw, sort_keys=False))
+    return dest
 
 
 def free_port() -> int:

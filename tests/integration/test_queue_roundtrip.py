@@ -14,26 +14,20 @@ import httpx
 import psycopg
 import pytest
 import redis
-import yaml
 
 from shared.aws import sqs_client
-from shared.config import REPO_ROOT
 from shared.db.pool import create_pool
 from shared.outbox import enqueue
-from shared.runtime.template import load_raw, load_template
-from tests.helpers import free_port, project_process, wait_for
+from shared.runtime.template import load_template
+from tests.helpers import free_port, project_process, wait_for, write_template_with_fixtures
 
 pytestmark = pytest.mark.integration
-FIXTURE_TEMPLATE = REPO_ROOT / "tests" / "fixtures" / "template.fixture.yaml"
 
 
 @pytest.fixture(scope="module")
 def fixture_template(tmp_path_factory, settings) -> Path:
-    raw = load_raw(settings.template_path)
-    raw["Resources"].update(load_raw(FIXTURE_TEMPLATE)["Resources"])
-    path = tmp_path_factory.mktemp("template") / "template.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+    dest = tmp_path_factory.mktemp("template") / "template.yaml"
+    return write_template_with_fixtures(settings.template_path, dest)
 
 
 @pytest.fixture(scope="module")

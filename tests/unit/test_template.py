@@ -10,25 +10,20 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 from infra.dispatcher.app import next_fire
 from shared.config import REPO_ROOT, Settings
 from shared.runtime.routes import Access
 from shared.runtime.template import load_raw, load_template
+from tests.helpers import write_template_with_fixtures
 
 TEMPLATE = REPO_ROOT / "template.yaml"
-FIXTURE = REPO_ROOT / "tests" / "fixtures" / "template.fixture.yaml"
 
 
 @pytest.fixture(scope="module")
 def with_fixtures(tmp_path_factory) -> Path:
     """template.yaml plus the test-only SQS and streaming functions: the same rules hold."""
-    raw = load_raw(TEMPLATE)
-    raw["Resources"].update(load_raw(FIXTURE)["Resources"])
-    path = tmp_path_factory.mktemp("template") / "template.yaml"
-    path.write_text(yaml.safe_dump(raw, sort_keys=False))
-    return path
+    return write_template_with_fixtures(TEMPLATE, tmp_path_factory.mktemp("t") / "template.yaml")
 
 
 @pytest.fixture(params=["main", "with_fixtures"])
