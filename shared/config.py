@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     sqs_endpoint_url: str | None = None
     sqs_port: int = 9324
 
+    # --- models --------------------------------------------------------------------------------
+    # Converted f32 weights (never committed); defaults to <data_dir>/models/smollm2-135m-instruct.
+    weights_dir_override: Path | None = Field(default=None, alias="WEIGHTS_DIR")
+
     # --- processes -------------------------------------------------------------------------------
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8080
@@ -139,6 +143,10 @@ class Settings(BaseSettings):
             "sqs": self.sqs_endpoint_url,
         }
         return [name for name, url in wanted.items() if not url]
+
+    @property
+    def weights_dir(self) -> Path:
+        return self.weights_dir_override or self.data_dir / "models" / "smollm2-135m-instruct"
 
     @property
     def internal_functions_url(self) -> str:

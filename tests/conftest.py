@@ -17,6 +17,10 @@ os.environ.setdefault("ENV", "test")
 os.environ["STACK_NAME"] = f"acs-t{_SESSION}"
 os.environ["PG_DATABASE"] = f"acs_test_{_SESSION}"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# Compiled XLA programs are cached across sessions (the model's shapes compile once).
+os.environ.setdefault(
+    "JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".data", "jax-cache")
+)
 
 from infra import stack  # noqa: E402
 from infra.stack.postgres import LocalPostgres  # noqa: E402
