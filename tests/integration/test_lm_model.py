@@ -11,18 +11,9 @@ import pytest
 
 from shared.lm.convert import ensure_weights, packaged_gguf
 from shared.lm.generate import greedy
-from shared.lm.model import KVCache, build_model, forward_fn
-from shared.lm.tokenizer import ChatMessage, ChatTokenizer
-from shared.lm.weights import TOKENIZER_FILE, WeightsError, convert_gguf, load_checkpoint
-
-
-@pytest.fixture(scope="session")
-def lm(settings):
-    directory = ensure_weights(settings.weights_dir)
-    checkpoint = load_checkpoint(directory)
-    state, step = forward_fn(build_model(checkpoint.config, checkpoint.tensors))
-    tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
-    return checkpoint.config, state, step, tokenizer
+from shared.lm.model import KVCache
+from shared.lm.tokenizer import ChatMessage
+from shared.lm.weights import WeightsError, convert_gguf, load_checkpoint
 
 
 def _ask(lm, *questions: str, max_new_tokens: int = 16) -> list[str]:
