@@ -1,0 +1,332 @@
+"""Continuous batching over a fixed pool of decode slots. Knows nothing of HTTP.
+
+One engine thread owns the model. Between decode steps it admits waiting requests into free
+slots (each prefilled on its own, padded to a length bucket, straight into its slot of the
+shared KV cache) and retires finished ones, so requests join and leave a running batch. Every
+decode step runs all slots at one fixed shape (compiled once); a free slot writes out of the
+cache's bounds, which XLA drops. Sampling is per request on the host, with a generator per
+request (a seed gives the same text whatever else is running).
+
+Callers `submit` a prompt (token ids) with `SamplingParams` and an `on_event` callback, which the
+engine thread calls with `TokenEvent`s and one final `DoneEvent`. The admission queue is
+bounded (`EngineBusy` when full); `cancel` frees a slot at once and returns the partial text.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from shared.lm.generate import PREFILL_BUCKETS
+from shared.lm.model import KVCache, Llama
+from shared.lm.sampling import SamplingParams, sample
+
+FinishReason = Literal["stop", "length", "cancelled", "timeout", "error"]
+
+
+class EngineBusy(Exception):
+    def __init__(self, retry_after_s: int):
+        super().__init__(f"admission queue full; retry after {retry_after_s}s")
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    request_id: str
+    text: str  # the new text since the previous event (may be empty while a stop string is held)
+    token_id: int
+    at: float
+
+
+@dataclass(frozen=True)
+class DoneEvent:
+    request_id: str
+    text: str  # the whole completion
+    finish_reason: FinishReason
+    prompt_tokens: int
+    completion_tokens: int
+    truncated: bool
+    at: float
+
+
+Event = TokenEvent | DoneEvent
+
+
+@dataclass
+class _Request:
+    request_id: str
+    prompt: list[int]
+    params: SamplingParams
+    on_event: Callable[[Event], None]
+    submitted_at: float
+    rng: np.random.Generator
+    generated: list[int] = field(default_factory=list)
+    emitted: str = ""
+    deadline: float | None = None
+
+
+def _runner(model: Llama) -> tuple[Any, Any, Any]:
+    """Jitted prefill-into-slot and decode-all-slots; the cache argument is donated."""
+    graphdef, state = nnx.split(model)
+
+    def forward(state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache) -> Any:
+        return nnx.merge(graphdef, state)(tokens, positions, cache)
+
+    @functools.partial(jax.jit, donate_argnums=(3,))
+    def prefill(
+        state: Any,
+        tokens: jax.Array,
+        positions: jax.Array,
+        cache: KVCache,
+        slot: jax.Array,
+        last: jax.Array,
+    ) -> tuple[jax.Array, KVCache]:
+        row = KVCache(
+            jax.lax.dynamic_slice_in_dim(cache.k, slot, 1, axis=1),
+            jax.lax.dynamic_slice_in_dim(cache.v, slot, 1, axis=1),
+        )
+        logits, row = forward(state, tokens, positions, row)
+        k = jax.lax.dynamic_update_slice_in_dim(cache.k, row.k, slot, axis=1)
+        v = jax.lax.dynamic_update_slice_in_dim(cache.v, row.v, slot, axis=1)
+        return logits[0, last], KVCache(k, v)
+
+    @functools.partial(jax.jit, donate_argnums=(3,))
+    def decode(
+        state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache
+    ) -> tuple[jax.Array, KVCache]:
+        logits, cache = forward(state, tokens, positions, cache)
+        return logits[:, 0], cache
+
+    return state, prefill, decode
+
+
+class Engine:
+    def __init__(
+        self,
+        model: Llama,
+        *,
+        decode_text: Callable[[Sequence[int]], str],
+        stop_token_ids: Sequence[int],
+        slots: int = 4,
+        max_seq_len: int = 1024,
+        queue_size: int = 32,
+        prefill_buckets: Sequence[int] = PREFILL_BUCKETS,
+    ):
+        self.config = model.config
+        self.slots = slots
+        self.max_seq_len = max_seq_len
+        self.queue_size = queue_size
+        self.buckets = tuple(b for b in prefill_buckets if b <= max_seq_len)
+        self._decode_text = decode_text
+        self._stop_ids = frozenset(stop_token_ids)
+        self._state, self._prefill, self._decode = _runner(model)
+        self._cache = KVCache.zeros(self.config, batch=slots, length=max_seq_len)
+        self._active: list[_Request | None] = [None] * slots
+        self._waiting: collections.deque[_Request] = collections.deque()
+        self._cancelled: set[str] = set()
+        self._lock = threading.Condition()
+        self._accepting = True
+        self._stopping = False
+        self._thread: threading.Thread | None = None
+        self.step_seconds = 0.05  # running estimate, for Retry-After
+
+    # --- public API -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="engine", daemon=True)
+        self._thread.start()
+
+    def stop(self, *, drain: bool = True, timeout_s: float = 60.0) -> None:
+        """Stops admitting; with `drain`, running and queued requests finish first."""
+        with self._lock:
+            self._accepting = False
+            if not drain:
+                self._cancelled.update(r.request_id for r in self._requests())
+            self._stopping = True
+            self._lock.notify_all()
+        if self._thread:
+            self._thread.join(timeout_s)
+
+    def submit(
+        self,
+        prompt: Sequence[int],
+        params: SamplingParams,
+        on_event: Callable[[Event], None],
+        *,
+        request_id: str | None = None,
+    ) -> str:
+        if not prompt:
+            raise ValueError("empty prompt")
+        if len(prompt) > self.buckets[-1] or len(prompt) + params.max_tokens > self.max_seq_len:
+            raise ValueError(
+                f"prompt ({len(prompt)} tokens) plus max_tokens ({params.max_tokens})"
+                f" exceeds the context of {self.max_seq_len}"
+            )
+        now = time.monotonic()
+        request = _Request(
+            request_id=request_id or uuid.uuid4().hex,
+            prompt=list(prompt),
+            params=params,
+            on_event=on_event,
+            submitted_at=now,
+            rng=np.random.default_rng(params.seed),
+            deadline=now + params.max_decode_ms / 1000 if params.max_decode_ms else None,
+        )
+        with self._lock:
+            if not self._accepting:
+                raise EngineBusy(retry_after_s=5)
+            if len(self._waiting) >= self.queue_size:
+                raise EngineBusy(retry_after_s=self._retry_after())
+            self._waiting.append(request)
+            self._lock.notify_all()
+        return request.request_id
+
+    def cancel(self, request_id: str) -> bool:
+        with self._lock:
+            known = any(r.request_id == request_id for r in self._requests())
+            if known:
+                self._cancelled.add(request_id)
+                self._lock.notify_all()
+            return known
+
+    @property
+    def queue_depth(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def active_slots(self) -> int:
+        return sum(r is not None for r in self._active)
+
+    # --- the engine thread --------------------------------------------------------------------
+    def _requests(self) -> list[_Request]:
+        return [r for r in self._active if r is not None] + list(self._waiting)
+
+    def _retry_after(self) -> int:
+        return max(1, int(len(self._waiting) * 64 * self.step_seconds / max(self.slots, 1)))
+
+    def _loop(self) -> None:
+        while True:
+            with self._lock:
+                self._apply_cancellations()
+                while not self._waiting and not any(self._active) and not self._stopping:
+                    self._lock.wait()
+                    self._apply_cancellations()
+                if self._stopping and not self._waiting and not any(self._active):
+                    return
+                admitted = self._admit()
+            for slot, request in admitted:
+                self._run_prefill(slot, request)
+            if any(self._active):
+                self._run_decode()
+
+    def _apply_cancellations(self) -> None:
+        for request in [r for r in self._waiting if r.request_id in self._cancelled]:
+            self._waiting.remove(request)
+            self._finish(None, request, "cancelled")
+        for slot, running in enumerate(self._active):
+            if running is not None and running.request_id in self._cancelled:
+                self._finish(slot, running, "cancelled")
+        self._cancelled.clear()
+
+    def _admit(self) -> list[tuple[int, _Request]]:
+        admitted = []
+        for slot in range(self.slots):
+            if self._active[slot] is None and self._waiting:
+                request = self._waiting.popleft()
+                self._active[slot] = request
+                admitted.append((slot, request))
+        return admitted
+
+    def _run_prefill(self, slot: int, request: _Request) -> None:
+        n = len(request.prompt)
+        width = next(b for b in self.buckets if n <= b)
+        tokens = np.zeros((1, width), np.int32)
+        tokens[0, :n] = request.prompt
+        positions = np.arange(width, dtype=np.int32)[None]
+        logits, self._cache = self._prefill(
+            self._state,
+            jnp.asarray(tokens),
+            jnp.asarray(positions),
+            self._cache,
+            jnp.int32(slot),
+            jnp.int32(n - 1),
+        )
+        self._accept_token(slot, request, np.asarray(logits))
+
+    def _run_decode(self) -> None:
+        tokens = np.zeros((self.slots, 1), np.int32)
+        positions = np.full((self.slots, 1), self.max_seq_len, np.int32)  # free: write dropped
+        for slot, request in enumerate(self._active):
+            if request is not None:
+                tokens[slot, 0] = request.generated[-1]
+                positions[slot, 0] = len(request.prompt) + len(request.generated) - 1
+        started = time.perf_counter()
+        logits, self._cache = self._decode(
+            self._state, jnp.asarray(tokens), jnp.asarray(positions), self._cache
+        )
+        rows = np.asarray(logits)
+        self.step_seconds = 0.9 * self.step_seconds + 0.1 * (time.perf_counter() - started)
+        for slot, request in enumerate(self._active):
+            if request is not None:
+                self._accept_token(slot, request, rows[slot])
+
+    def _accept_token(self, slot: int, request: _Request, logits: np.ndarray) -> None:
+        token = sample(logits, request.params, request.rng)
+        if token in self._stop_ids:
+            self._finish(slot, request, "stop")
+            return
+        request.generated.append(token)
+        text = self._decode_text(request.generated)
+        for stop in request.params.stop:
+            cut = text.find(stop)
+            if cut != -1:
+                self._finish(slot, request, "stop", text=text[:cut])
+                return
+        visible = _hold_back(text, request.params.stop)
+        delta, request.emitted = visible[len(request.emitted) :], visible
+        request.on_event(TokenEvent(request.request_id, delta, token, time.monotonic()))
+        if len(request.generated) >= request.params.max_tokens:
+            self._finish(slot, request, "length", text=text)
+        elif request.deadline is not None and time.monotonic() >= request.deadline:
+            self._finish(slot, request, "timeout", text=text)
+
+    def _finish(
+        self, slot: int | None, request: _Request, reason: FinishReason, *, text: str | None = None
+    ) -> None:
+        if slot is not None:
+            self._active[slot] = None
+        final = text if text is not None else self._decode_text(request.generated)
+        request.on_event(
+            DoneEvent(
+                request_id=request.request_id,
+                text=final,
+                finish_reason=reason,
+                prompt_tokens=len(request.prompt),
+                completion_tokens=len(request.generated),
+                truncated=reason in ("cancelled", "timeout"),
+                at=time.monotonic(),
+            )
+        )
+
+
+def _hold_back(text: str, stops: Sequence[str]) -> str:
+    """Text safe to emit: without an incomplete UTF-8 sequence at the end, and without a
+    suffix that could still become a stop string."""
+    text = text.rstrip("\ufffd")
+    keep = len(text)
+    for stop in stops:
+        for size in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:size]):
+                keep = min(keep, len(text) - size)
+                break
+    return text[:keep]
