@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     functions_internal_port: int = 8081
     inference_url: str | None = None
     inference_token: SecretStr = SecretStr("dev-inference-token")
+    inference_port: int = 8090
+    inference_slots: int = 8
+    inference_max_seq_len: int = 2048
+    inference_queue_size: int = 64
+    inference_timeout_s: float = 120.0
+    jax_cache_dir_override: Path | None = Field(default=None, alias="JAX_CACHE_DIR")
     cors_allow_origins: list[str] = Field(default_factory=list)
     dependency_timeout_s: float = 3.0
     stack_ready_timeout_s: float = 90.0
@@ -147,6 +153,10 @@ class Settings(BaseSettings):
     @property
     def weights_dir(self) -> Path:
         return self.weights_dir_override or self.data_dir / "models" / "smollm2-135m-instruct"
+
+    @property
+    def jax_cache_dir(self) -> Path:
+        return self.jax_cache_dir_override or self.data_dir / "jax-cache"
 
     @property
     def internal_functions_url(self) -> str:

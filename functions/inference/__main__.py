@@ -1,0 +1,47 @@
+"""`python -m functions.inference`: the inference service on 127.0.0.1:INFERENCE_PORT.
+
+The port opens at once and answers 503 on /healthz until the weights are loaded and a warm-up
+generation has run. SIGTERM: uvicorn stops accepting and lets in-flight requests finish, then
+the engine drains what is still queued."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import AsyncIterator
+
+import uvicorn
+from starlette.applications import Starlette
+
+from functions.inference.app import create_app
+from functions.inference.runtime import Runtime
+from shared.config import get_settings
+from shared.runtime.logs import configure_logging
+
+
+def main() -> None:
+    settings = get_settings()
+    configure_logging(level=settings.log_level, service="inference")
+    runtime = Runtime(settings)
+    app = create_app(runtime)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        threading.Thread(target=runtime.load, name="load", daemon=True).start()
+        yield
+        if runtime.engine is not None:
+            runtime.engine.stop(drain=True, timeout_s=30)
+
+    app.router.lifespan_context = lifespan
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=settings.inference_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+if __name__ == "__main__":
+    main()

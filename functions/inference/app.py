@@ -1,0 +1,365 @@
+"""The OpenAI-compatible HTTP surface over the runtime. Knows nothing of tensors."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pydantic
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from functions.inference.runtime import Runtime
+from functions.inference.schemas import (
+    BASE_MODEL_ID,
+    EMBEDDING_MODEL_ID,
+    CancelRequest,
+    ChatCompletionRequest,
+    CompletionRequest,
+    EmbeddingRequest,
+)
+from shared.lm.engine import DoneEvent, EngineBusy, TokenEvent
+from shared.lm.sampling import SamplingParams
+from shared.lm.tokenizer import ChatMessage
+
+FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "timeout": "length",
+    "cancelled": "cancelled",
+    "error": "error",
+}
+
+
+class Metrics:
+    def __init__(self, runtime: Runtime):
+        self.registry = CollectorRegistry()
+        r = self.registry
+        Gauge("inference_queue_depth", "Requests waiting for a slot", registry=r).set_function(
+            lambda: runtime.engine.queue_depth if runtime.engine else 0
+        )
+        Gauge("inference_active_slots", "Decode slots in use", registry=r).set_function(
+            lambda: runtime.engine.active_slots if runtime.engine else 0
+        )
+        self.ttft = Histogram(
+            "inference_time_to_first_token_seconds",
+            "Submit to first token",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30),
+        )
+        self.itl = Histogram(
+            "inference_inter_token_latency_seconds",
+            "Between streamed tokens",
+            registry=r,
+            buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1),
+        )
+        self.tokens_in = Counter("inference_tokens_in", "Prompt tokens", registry=r)
+        self.tokens_out = Counter("inference_tokens_out", "Generated tokens", registry=r)
+        self.requests = Counter(
+            "inference_requests",
+            "Requests by endpoint and outcome",
+            ["endpoint", "outcome"],
+            registry=r,
+        )
+
+
+def _error(
+    status: int,
+    message: str,
+    kind: str,
+    *,
+    code: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _parse(request: Request, model: type[pydantic.BaseModel]) -> Any:
+    try:
+        return model.model_validate(json.loads(await request.body() or b"{}"))
+    except (json.JSONDecodeError, pydantic.ValidationError) as exc:
+        raise _BadRequest(str(exc)) from exc
+
+
+class _BadRequest(Exception):
+    pass
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    metrics = Metrics(runtime)
+    token = runtime.settings.inference_token.get_secret_value()
+
+    def params_of(body: Any) -> SamplingParams:
+        return SamplingParams(
+            temperature=body.temperature,
+            top_p=body.top_p,
+            top_k=body.top_k,
+            max_tokens=body.token_budget(),
+            stop=body.stops(),
+            seed=body.seed,
+            max_decode_ms=body.max_decode_ms,
+        )
+
+    async def complete(request: Request, kind: str) -> Response:
+        endpoint = "chat" if kind == "chat" else "completions"
+        model_cls = ChatCompletionRequest if kind == "chat" else CompletionRequest
+        body = await _parse(request, model_cls)
+        if body.model != BASE_MODEL_ID:
+            return _error(
+                404,
+                f"model {body.model!r} not found",
+                "invalid_request_error",
+                code="model_not_found",
+            )
+        assert runtime.tokenizer is not None
+        if kind == "chat":
+            prompt = runtime.tokenizer.encode_chat(
+                [ChatMessage(m.role, m.content) for m in body.messages]
+            )
+        else:
+            prompt = runtime.tokenizer.encode(body.prompt)
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        submitted = time.monotonic()
+        events = runtime.generate(prompt, params_of(body), request_id)
+        try:
+            first = await anext(events)  # admission errors surface here, before any byte is sent
+        except EngineBusy as busy:
+            metrics.requests.labels(endpoint, "rejected").inc()
+            return _error(
+                429,
+                str(busy),
+                "rate_limit_error",
+                code="queue_full",
+                headers={"Retry-After": str(busy.retry_after_s)},
+            )
+        except ValueError as exc:
+            return _error(400, str(exc), "invalid_request_error", code="context_length_exceeded")
+        if isinstance(first, TokenEvent):
+            metrics.ttft.observe(first.at - submitted)
+        shape = _ChatShape(request_id, kind)
+        if body.stream:
+            return StreamingResponse(
+                _stream(first, events, shape, metrics, endpoint),
+                media_type="text/event-stream",
+                headers={"x-request-id": request_id, "cache-control": "no-cache"},
+            )
+        done = first
+        async for event in events:
+            done = event
+        assert isinstance(done, DoneEvent)
+        _count(metrics, endpoint, done)
+        return JSONResponse(shape.final(done), headers={"x-request-id": request_id})
+
+    async def chat_completions(request: Request) -> Response:
+        return await complete(request, "chat")
+
+    async def completions(request: Request) -> Response:
+        return await complete(request, "text")
+
+    async def embeddings(request: Request) -> Response:
+        body = await _parse(request, EmbeddingRequest)
+        texts = body.texts()
+        if body.model != EMBEDDING_MODEL_ID:
+            return _error(
+                404,
+                f"model {body.model!r} not found",
+                "invalid_request_error",
+                code="model_not_found",
+            )
+        if not texts or len(texts) > 256 or any(not t for t in texts):
+            return _error(400, "input must be 1 to 256 non-empty strings", "invalid_request_error")
+        vectors, tokens = await runtime.embed(texts)
+        metrics.requests.labels("embeddings", "ok").inc()
+        return JSONResponse(
+            {
+                "object": "list",
+                "model": EMBEDDING_MODEL_ID,
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": v}
+                    for i, v in enumerate(vectors)
+                ],
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+        )
+
+    async def models(request: Request) -> Response:
+        created = int(time.time())
+        return JSONResponse(
+            {
+                "object": "list",
+                "data": [
+                    {
+                        "id": BASE_MODEL_ID,
+                        "object": "model",
+                        "created": created,
+                        "owned_by": "local",
+                    },
+                    {
+                        "id": EMBEDDING_MODEL_ID,
+                        "object": "model",
+                        "created": created,
+                        "owned_by": "local",
+                    },
+                ],
+            }
+        )
+
+    async def cancel(request: Request) -> Response:
+        body = await _parse(request, CancelRequest)
+        assert runtime.engine is not None
+        return JSONResponse(
+            {"request_id": body.request_id, "cancelled": runtime.engine.cancel(body.request_id)}
+        )
+
+    async def healthz(request: Request) -> Response:
+        if runtime.ready.is_set():
+            return JSONResponse(
+                {
+                    "status": "ready",
+                    "model": BASE_MODEL_ID,
+                    "slots": runtime.settings.inference_slots,
+                }
+            )
+        status = "failed" if runtime.load_error else "loading"
+        return JSONResponse({"status": status, "error": runtime.load_error}, status_code=503)
+
+    async def metrics_endpoint(request: Request) -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    def guarded(endpoint: Any) -> Any:
+        """Bearer token (constant-time compare), readiness, and 400 for unreadable input."""
+
+        async def wrapper(request: Request) -> Response:
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _error(
+                    401,
+                    "missing or wrong bearer token",
+                    "authentication_error",
+                    code="invalid_api_key",
+                )
+            if not runtime.ready.is_set():
+                return _error(
+                    503,
+                    "the model is still loading",
+                    "server_error",
+                    code="not_ready",
+                    headers={"Retry-After": "5"},
+                )
+            try:
+                response: Response = await endpoint(request)
+                return response
+            except _BadRequest as exc:
+                return _error(400, str(exc), "invalid_request_error")
+
+        return wrapper
+
+    app = Starlette(
+        routes=[
+            Route("/v1/chat/completions", guarded(chat_completions), methods=["POST"]),
+            Route("/v1/completions", guarded(completions), methods=["POST"]),
+            Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
+            Route("/v1/models", guarded(models), methods=["GET"]),
+            Route("/v1/cancel", guarded(cancel), methods=["POST"]),
+            Route("/metrics", guarded(metrics_endpoint), methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ]
+    )
+
+    return app
+
+
+class _ChatShape:
+    """Builds OpenAI response objects for chat (`chat.completion`) or text completions."""
+
+    def __init__(self, request_id: str, kind: str):
+        self.kind, self.created = kind, int(time.time())
+        self.id = ("chatcmpl-" if kind == "chat" else "cmpl-") + request_id
+
+    def _base(self, obj: str) -> dict[str, Any]:
+        return {"id": self.id, "object": obj, "created": self.created, "model": BASE_MODEL_ID}
+
+    @staticmethod
+    def usage(done: DoneEvent) -> dict[str, int]:
+        return {
+            "prompt_tokens": done.prompt_tokens,
+            "completion_tokens": done.completion_tokens,
+            "total_tokens": done.prompt_tokens + done.completion_tokens,
+        }
+
+    def final(self, done: DoneEvent) -> dict[str, Any]:
+        reason = FINISH[done.finish_reason]
+        if self.kind == "chat":
+            choice = {
+                "index": 0,
+                "message": {"role": "assistant", "content": done.text},
+                "finish_reason": reason,
+                "logprobs": None,
+            }
+            body = self._base("chat.completion")
+        else:
+            choice = {"index": 0, "text": done.text, "finish_reason": reason, "logprobs": None}
+            body = self._base("text_completion")
+        return {**body, "choices": [choice], "usage": self.usage(done), "truncated": done.truncated}
+
+    def chunk(
+        self, text: str | None, reason: str | None, usage: dict[str, int] | None = None
+    ) -> str:
+        if self.kind == "chat":
+            delta = {"role": "assistant", "content": text} if text is not None else {}
+            choice: dict[str, Any] = {
+                "index": 0,
+                "delta": delta,
+                "finish_reason": reason,
+                "logprobs": None,
+            }
+            body = self._base("chat.completion.chunk")
+        else:
+            choice = {"index": 0, "text": text or "", "finish_reason": reason, "logprobs": None}
+            body = self._base("text_completion")
+        body["choices"] = [choice]
+        if usage is not None:
+            body["usage"] = usage
+        return f"data: {json.dumps(body)}\n\n"
+
+
+async def _stream(
+    first: Any, events: AsyncIterator[Any], shape: _ChatShape, metrics: Metrics, endpoint: str
+) -> AsyncIterator[str]:
+    previous: float | None = None
+    event = first
+    while True:
+        if isinstance(event, TokenEvent):
+            if previous is not None:
+                metrics.itl.observe(event.at - previous)
+            previous = event.at
+            if event.text:
+                yield shape.chunk(event.text, None)
+        else:
+            done: DoneEvent = event
+            _count(metrics, endpoint, done)
+            yield shape.chunk(None, FINISH[done.finish_reason], usage=shape.usage(done))
+            yield "data: [DONE]\n\n"
+            return
+        event = await anext(events)
+
+
+def _count(metrics: Metrics, endpoint: str, done: DoneEvent) -> None:
+    metrics.tokens_in.inc(done.prompt_tokens)
+    metrics.tokens_out.inc(done.completion_tokens)
+    metrics.requests.labels(endpoint, done.finish_reason).inc()

@@ -1,0 +1,109 @@
+"""What the service holds in memory: the engine over SmolLM2, the tokenizer, the MiniLM
+embedder, and the readiness flag (set after weights load and a warm-up generation)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import jax
+
+from shared.config import Settings
+from shared.lm.convert import ensure_weights
+from shared.lm.engine import DoneEvent, Engine, Event
+from shared.lm.minilm import Embedder
+from shared.lm.model import build_model
+from shared.lm.sampling import SamplingParams
+from shared.lm.tokenizer import ChatTokenizer
+from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
+
+log = logging.getLogger("inference")
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine | None = None
+    tokenizer: ChatTokenizer | None = None
+    embedder: Embedder | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
+    embed_lock: threading.Lock = field(default_factory=threading.Lock)
+    load_error: str | None = None
+
+    def load(self) -> None:
+        """Blocking: run in a thread at start-up; the service answers 503 until it is done."""
+        try:
+            started = time.monotonic()
+            jax.config.update("jax_compilation_cache_dir", str(self.settings.jax_cache_dir))
+            directory = ensure_weights(self.settings.weights_dir)
+            checkpoint = load_checkpoint(directory)
+            self.tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
+            self.engine = Engine(
+                build_model(checkpoint.config, checkpoint.tensors),
+                decode_text=self.tokenizer.decode,
+                stop_token_ids=[self.tokenizer.im_end_id],
+                slots=self.settings.inference_slots,
+                max_seq_len=self.settings.inference_max_seq_len,
+                queue_size=self.settings.inference_queue_size,
+            )
+            self.engine.start()
+            self.embedder = Embedder()
+            self._warm_up()
+            self.ready.set()
+            log.info("inference ready in %.1fs", time.monotonic() - started)
+        except Exception as exc:  # reported by /healthz; the process stays up to say why
+            self.load_error = f"{type(exc).__name__}: {exc}"
+            log.exception("inference failed to load")
+
+    def _warm_up(self) -> None:
+        """Compiles decode and the common prefill buckets before traffic arrives."""
+        assert self.engine and self.tokenizer and self.embedder
+        done = threading.Event()
+        for length in (8, 40, 100):
+            done.clear()
+            self.engine.submit(
+                [self.tokenizer.im_start_id] * length,
+                SamplingParams(temperature=0.0, max_tokens=2),
+                lambda event: done.set() if isinstance(event, DoneEvent) else None,
+            )
+            done.wait(600)
+        self.embedder.embed(["warm up"])
+
+    async def generate(
+        self, prompt: Sequence[int], params: SamplingParams, request_id: str
+    ) -> AsyncIterator[Event]:
+        """Engine events for one request, delivered on this event loop; cancels the request
+        if the consumer goes away (client disconnect) before it finishes."""
+        assert self.engine is not None
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+
+        def deliver(event: Event) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, event)
+
+        self.engine.submit(prompt, params, deliver, request_id=request_id)
+        finished = False
+        try:
+            while True:
+                event = await queue.get()
+                yield event
+                if isinstance(event, DoneEvent):
+                    finished = True
+                    return
+        finally:
+            if not finished:
+                self.engine.cancel(request_id)
+
+    async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
+        assert self.embedder is not None
+
+        def run() -> tuple[list[list[float]], int]:
+            with self.embed_lock:
+                vectors = self.embedder.embed(texts)  # type: ignore[union-attr]
+                return vectors.tolist(), sum(self.embedder.token_counts(texts))  # type: ignore[union-attr]
+
+        return await asyncio.to_thread(run)

@@ -1,0 +1,226 @@
+"""The inference service over HTTP, driven by the official `openai` client where it applies."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import httpx
+import numpy as np
+import openai
+import pytest
+
+from tests.helpers import free_port, project_process, wait_for
+
+TOKEN = "test-inference-token"
+SLOTS, QUEUE = 2, 2
+FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
+ESSAY = [{"role": "user", "content": "Write a long essay about the history of Rome."}]
+
+
+def _start(tmp_path_factory, name: str):
+    port = free_port()
+    env = {
+        "INFERENCE_PORT": str(port),
+        "INFERENCE_TOKEN": TOKEN,
+        "INFERENCE_SLOTS": str(SLOTS),
+        "INFERENCE_QUEUE_SIZE": str(QUEUE),
+        "INFERENCE_MAX_SEQ_LEN": "512",
+        "LOG_LEVEL": "INFO",
+    }
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp(name) / "inference.log"
+    return url, project_process(
+        ["-m", "functions.inference"], env=env, ready_url=url + "/healthz", log_path=log
+    )
+
+
+def _wait_ready(url: str) -> None:
+    wait_for(
+        lambda: httpx.get(url + "/healthz", timeout=2).status_code == 200,
+        timeout_s=300,
+        interval_s=0.5,
+        what="inference ready",
+    )
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    url, process = _start(tmp_path_factory, "inference")
+    with process:
+        _wait_ready(url)
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(service) -> openai.OpenAI:
+    return openai.OpenAI(base_url=service + "/v1", api_key=TOKEN, max_retries=0)
+
+
+def test_the_openai_client_streams_a_chat_completion(client) -> None:
+    stream = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=FRANCE, temperature=0, stream=True
+    )
+    chunks = list(stream)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "The capital of France is Paris."
+    assert chunks[-1].choices[0].finish_reason == "stop"
+    assert chunks[-1].usage.completion_tokens == 7 and chunks[-1].usage.prompt_tokens == 37
+
+
+def test_blocking_chat_and_text_completions(client) -> None:
+    chat = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=FRANCE, temperature=0, max_tokens=4
+    )
+    assert chat.choices[0].message.content == "The capital of France"
+    assert chat.choices[0].finish_reason == "length" and chat.usage.completion_tokens == 4
+    text = client.completions.create(
+        model="smollm2-135m-instruct",
+        prompt="The capital of France is",
+        temperature=0,
+        max_tokens=3,
+    )
+    assert "Paris" in text.choices[0].text
+
+
+def test_embeddings_through_the_openai_client(client) -> None:
+    result = client.embeddings.create(
+        model="all-minilm-l6-v2",
+        input=[
+            "A man is playing a guitar on stage.",
+            "Someone performs music with a guitar in front of an audience.",
+            "The stock market fell sharply on Monday.",
+        ],
+    )
+    vectors = np.array([d.embedding for d in result.data])
+    assert vectors.shape == (3, 384)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.3
+    assert result.usage.prompt_tokens > 0
+
+
+def test_models_auth_and_validation(client, service) -> None:
+    assert {m.id for m in client.models.list()} == {"smollm2-135m-instruct", "all-minilm-l6-v2"}
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=service + "/v1", api_key="wrong", max_retries=0).models.list()
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(
+            model="smollm2-135m-instruct", messages=FRANCE, temperature=5
+        )
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-4", messages=FRANCE)
+    assert httpx.get(service + "/healthz").json()["status"] == "ready"
+
+
+def test_cancel_mid_stream_returns_the_partial_text(service) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}", "x-request-id": "cancel-me-123456"}
+    body = {"messages": ESSAY, "temperature": 0, "max_tokens": 300, "stream": True}
+    pieces, finish = [], None
+    with httpx.stream(
+        "POST", service + "/v1/chat/completions", json=body, headers=headers, timeout=120
+    ) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: ") or line == "data: [DONE]":
+                continue
+            chunk = httpx.Response(200, content=line[6:]).json()
+            choice = chunk["choices"][0]
+            pieces.append(choice["delta"].get("content") or "")
+            if len(pieces) == 3:
+                cancelled = httpx.post(
+                    service + "/v1/cancel", json={"request_id": "cancel-me-123456"}, headers=headers
+                ).json()
+                assert cancelled["cancelled"] is True
+            if choice["finish_reason"]:
+                finish = choice["finish_reason"]
+                usage = chunk["usage"]
+    assert finish == "cancelled"
+    assert 3 <= usage["completion_tokens"] < 300
+
+
+async def test_a_full_queue_answers_429_with_retry_after(service) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {"messages": ESSAY, "temperature": 0, "max_tokens": 200}
+
+    async def gauge(http: httpx.AsyncClient, name: str) -> float:
+        for line in (await http.get("/metrics")).text.splitlines():
+            if line.startswith(name + " "):
+                return float(line.split()[1])
+        raise AssertionError(name)
+
+    async def until(check) -> None:
+        for _ in range(600):
+            if await check():
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("condition not reached")
+
+    async with httpx.AsyncClient(base_url=service, headers=headers, timeout=300) as http:
+        busy = []
+        # One at a time, so each is admitted (or queued) before the next arrives.
+        for i in range(SLOTS + QUEUE):
+            busy.append(
+                asyncio.create_task(
+                    http.post(
+                        "/v1/chat/completions", json=body, headers={"x-request-id": f"fill-{i:08d}"}
+                    )
+                )
+            )
+            expected_active, expected_queued = min(i + 1, SLOTS), max(0, i + 1 - SLOTS)
+
+            async def reached(a=expected_active, q=expected_queued) -> bool:
+                return (
+                    await gauge(http, "inference_active_slots") == a
+                    and await gauge(http, "inference_queue_depth") == q
+                )
+
+            await until(reached)
+        rejected = await http.post("/v1/chat/completions", json=body)
+        for i in range(SLOTS + QUEUE):
+            await http.post("/v1/cancel", json={"request_id": f"fill-{i:08d}"})
+        finished = await asyncio.gather(*busy)
+    assert rejected.status_code == 429
+    assert int(rejected.headers["retry-after"]) >= 1
+    assert rejected.json()["error"]["code"] == "queue_full"
+    assert [r.json()["choices"][0]["finish_reason"] for r in finished] == ["cancelled"] * 4
+
+
+def test_metrics_expose_queue_slots_latency_and_tokens(service, client) -> None:
+    client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=FRANCE, temperature=0, stream=True
+    ).close()
+    text = httpx.get(service + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+    for name in (
+        "inference_queue_depth",
+        "inference_active_slots",
+        "inference_time_to_first_token_seconds_count",
+        "inference_inter_token_latency_seconds",
+        "inference_tokens_in_total",
+        "inference_tokens_out_total",
+    ):
+        assert name in text, name
+    assert httpx.get(service + "/metrics").status_code == 401
+
+
+def test_sigterm_drains_an_in_flight_stream(tmp_path_factory) -> None:
+    url, process = _start(tmp_path_factory, "drain")
+    with process as proc:
+        _wait_ready(url)
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        body = {"messages": ESSAY, "temperature": 0, "max_tokens": 40, "stream": True}
+        lines = []
+        with httpx.stream(
+            "POST", url + "/v1/chat/completions", json=body, headers=headers, timeout=120
+        ) as response:
+            for line in response.iter_lines():
+                if line:
+                    lines.append(line)
+                if len(lines) == 2:
+                    proc.send_signal(signal.SIGTERM)
+        assert lines[-1] == "data: [DONE]"
+        assert len(lines) > 3  # the stream went on after the signal
+        # uvicorn re-raises the signal once it has shut down cleanly.
+        assert proc.wait(timeout=60) in (0, -signal.SIGTERM)
+        time.sleep(0.2)
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(url + "/healthz", timeout=2)
