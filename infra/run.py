@@ -1,6 +1,6 @@
-"""`make run`: the local stack, migrations, the gateway, the internal function host and the
-queue dispatcher; prints the URL when /healthz is green. Ctrl-C stops what this run started
-(a stack that was already running is left running)."""
+"""`make run`: the local stack, migrations, the inference service, the gateway, the internal
+function host and the queue dispatcher; prints the URL when /healthz is green. Ctrl-C stops
+what this run started (a stack that was already running is left running)."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from shared.db.migrate import MigrationError, migrate
 from shared.runtime.logs import configure_logging
 
 PROCESSES = {
+    "inference": [sys.executable, "-m", "functions.inference"],
     "gateway": [sys.executable, "-m", "infra.gateway"],
     "functions-internal": [sys.executable, "-m", "infra.gateway", "--internal"],
     "dispatcher": [sys.executable, "-m", "infra.dispatcher"],
@@ -70,10 +71,16 @@ def main() -> int:
         state = stack.up(settings)
         migrate(settings.postgres_dsn)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        for name, cmd in PROCESSES.items():
+        processes = dict(PROCESSES)
+        if settings.inference_url:
+            processes.pop("inference")  # an existing inference service is used as it is
+        else:
+            env["INFERENCE_URL"] = f"http://127.0.0.1:{settings.inference_port}"
+        for name, cmd in processes.items():
             children[name] = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env)
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
-        _wait_healthy(url, children, settings.stack_ready_timeout_s)
+        # Green means every dependency, the model included (loaded and warmed up).
+        _wait_healthy(url, children, settings.stack_ready_timeout_s + 300)
         print(
             f"\n  Adaptive Chat is ready at {url}/  (ready in {time.monotonic() - started_at:.1f}s;"
             " Ctrl-C stops it)\n",
@@ -92,7 +99,7 @@ def main() -> int:
         _stop(children)
         if state is not None and state.started:
             stopped = stack.down(settings, only=state.started)
-            print(f"stopped: {', '.join(['gateway', 'dispatcher', *stopped])}", file=sys.stderr)
+            print(f"stopped: {', '.join([*children, *stopped])}", file=sys.stderr)
 
 
 if __name__ == "__main__":

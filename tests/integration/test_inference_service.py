@@ -11,46 +11,10 @@ import numpy as np
 import openai
 import pytest
 
-from tests.helpers import free_port, project_process, wait_for
+from tests.integration.conftest import QUEUE, SLOTS, TOKEN, start_inference, wait_inference_ready
 
-TOKEN = "test-inference-token"
-SLOTS, QUEUE = 2, 2
 FRANCE = [{"role": "user", "content": "What is the capital of France?"}]
 ESSAY = [{"role": "user", "content": "Write a long essay about the history of Rome."}]
-
-
-def _start(tmp_path_factory, name: str):
-    port = free_port()
-    env = {
-        "INFERENCE_PORT": str(port),
-        "INFERENCE_TOKEN": TOKEN,
-        "INFERENCE_SLOTS": str(SLOTS),
-        "INFERENCE_QUEUE_SIZE": str(QUEUE),
-        "INFERENCE_MAX_SEQ_LEN": "512",
-        "LOG_LEVEL": "INFO",
-    }
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp(name) / "inference.log"
-    return url, project_process(
-        ["-m", "functions.inference"], env=env, ready_url=url + "/healthz", log_path=log
-    )
-
-
-def _wait_ready(url: str) -> None:
-    wait_for(
-        lambda: httpx.get(url + "/healthz", timeout=2).status_code == 200,
-        timeout_s=300,
-        interval_s=0.5,
-        what="inference ready",
-    )
-
-
-@pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    url, process = _start(tmp_path_factory, "inference")
-    with process:
-        _wait_ready(url)
-        yield url
 
 
 @pytest.fixture(scope="module")
@@ -203,9 +167,9 @@ def test_metrics_expose_queue_slots_latency_and_tokens(service, client) -> None:
 
 
 def test_sigterm_drains_an_in_flight_stream(tmp_path_factory) -> None:
-    url, process = _start(tmp_path_factory, "drain")
+    url, process = start_inference(tmp_path_factory, "drain")
     with process as proc:
-        _wait_ready(url)
+        wait_inference_ready(url)
         headers = {"Authorization": f"Bearer {TOKEN}"}
         body = {"messages": ESSAY, "temperature": 0, "max_tokens": 40, "stream": True}
         lines = []
