@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install weights run test test-unit stack-up stack-down stack-status migrate lint bench lock clean
+.PHONY: install weights run test bench-inference test-unit stack-up stack-down stack-status migrate lint bench lock clean
 
 install: $(STAMP)
 
@@ -54,6 +54,10 @@ lint: install
 
 bench: install
 	@$(PY) -m bench
+
+# SmolLM2 and MiniLM: TTFT, decode and aggregate tok/s (engine and HTTP), embeddings, RSS.
+bench-inference: install
+	@$(PY) -m bench.inference
 
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:

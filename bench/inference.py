@@ -1,0 +1,206 @@
+"""`make bench-inference`: SmolLM2 through the engine alone and through the HTTP service.
+
+Prints: time to first token p50/p95 for a 128-token prompt; decode tok/s at batch 1; aggregate
+tok/s (prefill included) with 1, 4 and 16 concurrent streams, engine alone and via HTTP;
+MiniLM sequences/s at 128 tokens; peak RSS. Generation ignores end-of-sequence so every stream
+produces exactly its token budget. BENCH_STREAMS=1,4 limits the stream counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import statistics
+import sys
+import threading
+import time
+
+import httpx
+import jax
+
+from shared.config import get_settings
+from shared.lm.convert import ensure_weights
+from shared.lm.engine import DoneEvent, Engine, TokenEvent
+from shared.lm.minilm import Embedder
+from shared.lm.model import build_model
+from shared.lm.sampling import SamplingParams
+from shared.lm.tokenizer import ChatTokenizer
+from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
+
+PROMPT_TOKENS = 128
+NEW_TOKENS = int(os.environ.get("BENCH_NEW_TOKENS", "64"))
+STREAMS = [int(n) for n in os.environ.get("BENCH_STREAMS", "1,4,16").split(",")]
+TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the service this script starts
+
+
+class Run:
+    """Collects one request's events."""
+
+    def __init__(self) -> None:
+        self.submitted = time.monotonic()
+        self.token_times: list[float] = []
+        self.done = threading.Event()
+        self.result: DoneEvent | None = None
+
+    def __call__(self, event: object) -> None:
+        if isinstance(event, TokenEvent):
+            self.token_times.append(event.at)
+        elif isinstance(event, DoneEvent):
+            self.result = event
+            self.done.set()
+
+
+def _line(label: str, value: str) -> None:
+    print(f"{label:<44} {value}")
+
+
+def _prompt(tokenizer: ChatTokenizer) -> list[int]:
+    words = tokenizer.encode(" ".join(["history of the river valley and its people"] * 40))
+    return words[:PROMPT_TOKENS]
+
+
+def bench_engine(model_args: tuple, tokenizer: ChatTokenizer) -> None:
+    config, tensors = model_args
+    prompt = _prompt(tokenizer)
+    params = SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS)
+    for slots in STREAMS:
+        engine = Engine(
+            build_model(config, tensors),
+            decode_text=tokenizer.decode,
+            stop_token_ids=[],
+            slots=slots,
+            max_seq_len=PROMPT_TOKENS + NEW_TOKENS + 64,
+            queue_size=64,
+            prefill_buckets=(PROMPT_TOKENS,),
+        )
+        engine.start()
+        warm = Run()
+        engine.submit(prompt, SamplingParams(temperature=0.0, max_tokens=4), warm)
+        warm.done.wait()
+        if slots == 1:
+            ttfts = []
+            for _ in range(10):
+                run = Run()
+                engine.submit(prompt, SamplingParams(temperature=0.0, max_tokens=1), run)
+                run.done.wait()
+                ttfts.append(run.token_times[0] - run.submitted)
+            q = statistics.quantiles(ttfts, n=20)
+            p50, p95 = statistics.median(ttfts) * 1000, q[18] * 1000
+            _line(
+                f"TTFT, {PROMPT_TOKENS}-token prompt (engine)",
+                f"p50 {p50:7.1f} ms   p95 {p95:7.1f} ms",
+            )
+            run = Run()
+            engine.submit(prompt, params, run)
+            run.done.wait()
+            decode = (len(run.token_times) - 1) / (run.token_times[-1] - run.token_times[0])
+            _line("decode, batch 1 (engine)", f"{decode:7.1f} tok/s")
+        runs = [Run() for _ in range(slots)]
+        started = time.monotonic()
+        for run in runs:
+            engine.submit(prompt, params, run)
+        for run in runs:
+            run.done.wait()
+        total = sum(r.result.completion_tokens for r in runs if r.result)
+        rate = total / (time.monotonic() - started)
+        _line(f"aggregate, {slots:2d} streams (engine, prefill incl.)", f"{rate:7.1f} tok/s")
+        engine.stop(drain=False)
+
+
+async def _http_streams(url: str, n: int) -> float:
+    body = {"prompt": "", "temperature": 0, "max_tokens": NEW_TOKENS, "stream": True}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def one(http: httpx.AsyncClient, prompt: str) -> int:
+        """Generated tokens, from the usage in the last chunk."""
+        async with http.stream(
+            "POST", "/v1/completions", json={**body, "prompt": prompt}
+        ) as response:
+            async for line in response.aiter_lines():
+                if line.startswith("data: {") and '"usage"' in line:
+                    return int(json.loads(line[6:])["usage"]["completion_tokens"])
+        return 0
+
+    words = " ".join(["history of the river valley and its people"] * 14)
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=600) as http:
+        await one(http, words)  # warm
+        started = time.monotonic()
+        counts = await asyncio.gather(*(one(http, words) for _ in range(n)))
+        elapsed = time.monotonic() - started
+    return sum(counts) / elapsed
+
+
+def bench_service() -> None:
+    import socket
+    import subprocess
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "INFERENCE_PORT": str(port),
+        "INFERENCE_TOKEN": TOKEN,
+        "INFERENCE_SLOTS": str(max(STREAMS)),
+        "INFERENCE_MAX_SEQ_LEN": "512",
+        "LOG_LEVEL": "WARNING",
+    }
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "functions.inference"], env=env)
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        for n in STREAMS:
+            rate = asyncio.run(_http_streams(url, n))
+            print(
+                f"aggregate, {n:2d} streams (HTTP service, SSE)  {rate:7.1f} tok/s"
+                f"  ({max(STREAMS)} slots, prefill incl.)"
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def bench_embeddings() -> None:
+    embedder = Embedder()
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"] * 20
+    while embedder.token_counts([" ".join(words)])[0] > 127:  # [CLS] ... [SEP] included
+        words.pop()
+    texts = [" ".join([*words, str(i)]) for i in range(64)]
+    assert max(embedder.token_counts(texts)) <= 128
+    embedder.embed(texts[:32])
+    started = time.monotonic()
+    for start in range(0, len(texts), 32):
+        embedder.embed(texts[start : start + 32])
+    rate = len(texts) / (time.monotonic() - started)
+    _line("embeddings, 128 tokens, batch 32", f"{rate:7.1f} seq/s")
+
+
+def main() -> int:
+    settings = get_settings()
+    jax.config.update("jax_compilation_cache_dir", str(settings.jax_cache_dir))
+    directory = ensure_weights(settings.weights_dir)
+    checkpoint = load_checkpoint(directory)
+    tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
+    print(
+        f"SmolLM2-135M f32 on {jax.devices()[0].platform}, {os.cpu_count()} CPUs;"
+        f" {PROMPT_TOKENS}-token prompts, {NEW_TOKENS} new tokens per stream"
+    )
+    bench_engine((checkpoint.config, checkpoint.tensors), tokenizer)
+    bench_embeddings()
+    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    _line("peak RSS (engine + embeddings process)", f"{rss_mib:7.0f} MiB")
+    bench_service()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
