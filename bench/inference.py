@@ -198,7 +198,8 @@ def main() -> int:
     bench_embeddings()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _line("peak RSS (engine + embeddings process)", f"{rss_mib:7.0f} MiB")
-    bench_service()
+    if os.environ.get("BENCH_HTTP", "1") != "0":
+        bench_service()
     return 0
 
 

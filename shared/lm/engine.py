@@ -92,14 +92,19 @@ def _runner(model: Llama) -> tuple[Any, Any, Any]:
         slot: jax.Array,
         last: jax.Array,
     ) -> tuple[jax.Array, KVCache]:
-        row = KVCache(
-            jax.lax.dynamic_slice_in_dim(cache.k, slot, 1, axis=1),
-            jax.lax.dynamic_slice_in_dim(cache.v, slot, 1, axis=1),
-        )
-        logits, row = forward(state, tokens, positions, row)
-        k = jax.lax.dynamic_update_slice_in_dim(cache.k, row.k, slot, axis=1)
-        v = jax.lax.dynamic_update_slice_in_dim(cache.v, row.v, slot, axis=1)
-        return logits[0, last], KVCache(k, v)
+        def take(buffers: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
+            return tuple(jax.lax.dynamic_slice_in_dim(b, slot, 1, axis=0) for b in buffers)
+
+        def put(
+            buffers: tuple[jax.Array, ...], rows: tuple[jax.Array, ...]
+        ) -> tuple[jax.Array, ...]:
+            return tuple(
+                jax.lax.dynamic_update_slice_in_dim(b, r, slot, axis=0)
+                for b, r in zip(buffers, rows, strict=True)
+            )
+
+        logits, row = forward(state, tokens, positions, KVCache(take(cache.k), take(cache.v)))
+        return logits[0, last], KVCache(put(cache.k, row.k), put(cache.v, row.v))
 
     @functools.partial(jax.jit, donate_argnums=(3,))
     def decode(

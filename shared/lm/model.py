@@ -6,9 +6,11 @@ Design choices (DESIGN.md §3, measured on this CPU):
   larger GEMMs per layer, which is what small-batch decode is bound by.
 - Layers unrolled in Python under `jit` (not `lax.scan`): XLA fuses across layer boundaries and
   the KV cache is updated in place when its buffers are donated.
-- One KV cache of [L, B, S, K, Dh] per slot pool; every call writes its tokens at their own
-  positions and attends to cache entries at positions <= its own, so prefill (T > 1, right
-  padded) and decode (T = 1) are the same function and rows of a batch are independent.
+- One KV cache (a [B, S, K, Dh] buffer per layer) per slot pool; every call writes its tokens
+  at their own positions and attends to cache entries at positions <= its own, so prefill
+  (T > 1, right padded) and decode (T = 1) are the same function and rows are independent.
+  Per-layer buffers rather than one stacked array: stacking copied the whole cache every step
+  (measured: 16-stream engine throughput went from 54 to 81 tok/s without it).
 - RoPE rotates halves (Hugging Face layout); the converter un-permutes GGUF's interleaving.
 - Tied embeddings: logits = h · Eᵀ.
 
@@ -31,13 +33,23 @@ from shared.lm.config import LlamaConfig
 
 @dataclass(frozen=True)
 class KVCache:
-    k: jax.Array  # [L, B, S, K, Dh]
-    v: jax.Array  # [L, B, S, K, Dh]
+    """One [B, S, K, Dh] buffer per layer for keys and for values. Per-layer buffers (not one
+    stacked array) let XLA update each in place when the cache is donated."""
+
+    k: tuple[jax.Array, ...]
+    v: tuple[jax.Array, ...]
 
     @classmethod
     def zeros(cls, config: LlamaConfig, *, batch: int, length: int) -> KVCache:
-        shape = (config.n_layers, batch, length, config.n_kv_heads, config.head_dim)
-        return cls(jnp.zeros(shape, jnp.float32), jnp.zeros(shape, jnp.float32))
+        shape = (batch, length, config.n_kv_heads, config.head_dim)
+        return cls(
+            tuple(jnp.zeros(shape, jnp.float32) for _ in range(config.n_layers)),
+            tuple(jnp.zeros(shape, jnp.float32) for _ in range(config.n_layers)),
+        )
+
+    @property
+    def batch(self) -> int:
+        return int(self.k[0].shape[0])
 
 
 jax.tree_util.register_dataclass(KVCache, data_fields=["k", "v"], meta_fields=[])
@@ -166,7 +178,7 @@ class Llama(nnx.Module):
             new_v.append(v)
         x = self.final_norm(x)
         logits = jnp.einsum("btd,vd->btv", x, self.embed[...])
-        return logits, KVCache(jnp.stack(new_k), jnp.stack(new_v))
+        return logits, KVCache(tuple(new_k), tuple(new_v))
 
 
 def load_params(model: Llama, tensors: dict[str, np.ndarray]) -> None:
