@@ -63,7 +63,9 @@ class Runtime:
         """Compiles decode and the common prefill buckets before traffic arrives."""
         assert self.engine and self.tokenizer and self.embedder
         done = threading.Event()
-        for length in (8, 40, 100):
+        # Prefill buckets 32..512 and decode length buckets 64..512; longer ones compile on
+        # first use (then come from the persistent compilation cache).
+        for length in (8, 40, 100, 250, 500):
             done.clear()
             self.engine.submit(
                 [self.tokenizer.im_start_id] * length,

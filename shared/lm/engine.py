@@ -80,10 +80,12 @@ def _runner(model: Llama) -> tuple[Any, Any, Any]:
     """Jitted prefill-into-slot and decode-all-slots; the cache argument is donated."""
     graphdef, state = nnx.split(model)
 
-    def forward(state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache) -> Any:
-        return nnx.merge(graphdef, state)(tokens, positions, cache)
+    def forward(
+        state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache, attend_len: int
+    ) -> Any:
+        return nnx.merge(graphdef, state)(tokens, positions, cache, attend_len)
 
-    @functools.partial(jax.jit, donate_argnums=(3,))
+    @functools.partial(jax.jit, donate_argnums=(3,), static_argnames=("attend_len",))
     def prefill(
         state: Any,
         tokens: jax.Array,
@@ -91,6 +93,8 @@ def _runner(model: Llama) -> tuple[Any, Any, Any]:
         cache: KVCache,
         slot: jax.Array,
         last: jax.Array,
+        *,
+        attend_len: int,
     ) -> tuple[jax.Array, KVCache]:
         def take(buffers: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
             return tuple(jax.lax.dynamic_slice_in_dim(b, slot, 1, axis=0) for b in buffers)
@@ -103,14 +107,15 @@ def _runner(model: Llama) -> tuple[Any, Any, Any]:
                 for b, r in zip(buffers, rows, strict=True)
             )
 
-        logits, row = forward(state, tokens, positions, KVCache(take(cache.k), take(cache.v)))
+        row_cache = KVCache(take(cache.k), take(cache.v))
+        logits, row = forward(state, tokens, positions, row_cache, attend_len)
         return logits[0, last], KVCache(put(cache.k, row.k), put(cache.v, row.v))
 
-    @functools.partial(jax.jit, donate_argnums=(3,))
+    @functools.partial(jax.jit, donate_argnums=(3,), static_argnames=("attend_len",))
     def decode(
-        state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache
+        state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache, *, attend_len: int
     ) -> tuple[jax.Array, KVCache]:
-        logits, cache = forward(state, tokens, positions, cache)
+        logits, cache = forward(state, tokens, positions, cache, attend_len)
         return logits[:, 0], cache
 
     return state, prefill, decode
@@ -133,6 +138,9 @@ class Engine:
         self.max_seq_len = max_seq_len
         self.queue_size = queue_size
         self.buckets = tuple(b for b in prefill_buckets if b <= max_seq_len)
+        # Decode attends to a power-of-two prefix of the cache that covers the longest live
+        # sequence: one compiled variant per length bucket.
+        self.length_buckets = tuple(sorted({min(1 << k, max_seq_len) for k in range(6, 16)}))
         self._decode_text = decode_text
         self._stop_ids = frozenset(stop_token_ids)
         self._state, self._prefill, self._decode = _runner(model)
@@ -265,6 +273,7 @@ class Engine:
             self._cache,
             jnp.int32(slot),
             jnp.int32(n - 1),
+            attend_len=width,
         )
         self._accept_token(slot, request, np.asarray(logits))
 
@@ -276,8 +285,14 @@ class Engine:
                 tokens[slot, 0] = request.generated[-1]
                 positions[slot, 0] = len(request.prompt) + len(request.generated) - 1
         started = time.perf_counter()
+        longest = max(int(p) for p in positions[:, 0] if p < self.max_seq_len) + 1
+        attend_len = next(b for b in self.length_buckets if longest <= b)
         logits, self._cache = self._decode(
-            self._state, jnp.asarray(tokens), jnp.asarray(positions), self._cache
+            self._state,
+            jnp.asarray(tokens),
+            jnp.asarray(positions),
+            self._cache,
+            attend_len=attend_len,
         )
         rows = np.asarray(logits)
         self.step_seconds = 0.9 * self.step_seconds + 0.1 * (time.perf_counter() - started)

@@ -97,6 +97,7 @@ class Attention(nnx.Module):
         positions: jax.Array,
         cache_k: jax.Array,
         cache_v: jax.Array,
+        attend_len: int | None = None,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         c = self.config
         b, t, _ = x.shape
@@ -112,11 +113,13 @@ class Attention(nnx.Module):
         cache_k = cache_k.at[rows, positions].set(k)
         cache_v = cache_v.at[rows, positions].set(v)
         q = q.reshape(b, t, kv, heads_q // kv, hd)
-        scores = jnp.einsum("btkgh,bskh->bkgts", q, cache_k) / jnp.sqrt(jnp.float32(hd))
-        visible = jnp.arange(cache_k.shape[1])[None, None, :] <= positions[:, :, None]  # [B, T, S]
+        # Attend to the used prefix only: cost follows the longest live sequence, not capacity.
+        keys, values = cache_k[:, :attend_len], cache_v[:, :attend_len]
+        scores = jnp.einsum("btkgh,bskh->bkgts", q, keys) / jnp.sqrt(jnp.float32(hd))
+        visible = jnp.arange(keys.shape[1])[None, None, :] <= positions[:, :, None]  # [B, T, S]
         scores = jnp.where(visible[:, None, None, :, :], scores, jnp.finfo(jnp.float32).min)
         weights = jax.nn.softmax(scores, axis=-1)
-        out = jnp.einsum("bkgts,bskh->btkgh", weights, cache_v).reshape(b, t, heads_q * hd)
+        out = jnp.einsum("bkgts,bskh->btkgh", weights, values).reshape(b, t, heads_q * hd)
         return jnp.einsum("btn,nd->btd", out, self.wo[...]), cache_k, cache_v
 
 
@@ -148,9 +151,10 @@ class Block(nnx.Module):
         positions: jax.Array,
         cache_k: jax.Array,
         cache_v: jax.Array,
+        attend_len: int | None = None,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         attended, cache_k, cache_v = self.attn(
-            self.attn_norm(x), cos, sin, positions, cache_k, cache_v
+            self.attn_norm(x), cos, sin, positions, cache_k, cache_v, attend_len
         )
         x = x + attended
         return x + self.mlp(self.mlp_norm(x)), cache_k, cache_v
@@ -166,14 +170,16 @@ class Llama(nnx.Module):
         self.final_norm = RMSNorm(config.d_model, eps=config.rms_eps)
 
     def __call__(
-        self, tokens: jax.Array, positions: jax.Array, cache: KVCache
+        self, tokens: jax.Array, positions: jax.Array, cache: KVCache, attend_len: int | None = None
     ) -> tuple[jax.Array, KVCache]:
-        """tokens, positions: [B, T] int32 -> logits [B, T, V] and the updated cache."""
+        """tokens, positions: [B, T] int32 -> logits [B, T, V] and the updated cache.
+        `attend_len` (static) bounds attention to the first cache positions; every position
+        in `positions` must be below it."""
         x = self.embed[...][tokens]
         cos, sin = rope_tables(positions, self.config.head_dim, self.config.rope_theta)
         new_k, new_v = [], []
         for i, layer in enumerate(self.layers):
-            x, k, v = layer(x, cos, sin, positions, cache.k[i], cache.v[i])
+            x, k, v = layer(x, cos, sin, positions, cache.k[i], cache.v[i], attend_len)
             new_k.append(k)
             new_v.append(v)
         x = self.final_norm(x)
