@@ -101,11 +101,11 @@ class Runtime:
                 self.engine.cancel(request_id)
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
-        assert self.embedder is not None
+        embedder = self.embedder
+        assert embedder is not None
 
         def run() -> tuple[list[list[float]], int]:
             with self.embed_lock:
-                vectors = self.embedder.embed(texts)  # type: ignore[union-attr]
-                return vectors.tolist(), sum(self.embedder.token_counts(texts))  # type: ignore[union-attr]
+                return embedder.embed(texts).tolist(), sum(embedder.token_counts(texts))
 
         return await asyncio.to_thread(run)

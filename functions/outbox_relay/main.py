@@ -20,8 +20,8 @@ class RelayResult(BaseModel):
 
 async def sweep(call: Call[Any]) -> RelayResult:
     deps = get_deps()
-    sent = relay_once(await deps.db.get(), deps.sqs, await deps.queues.all_urls())
-    return RelayResult(sent=await sent)
+    sent = await relay_once(await deps.db.get(), deps.sqs, await deps.queues.all_urls())
+    return RelayResult(sent=sent)
 
 
 ROUTES = RouteTable(

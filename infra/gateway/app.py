@@ -47,7 +47,6 @@ class MountedRoute:
     pattern: re.Pattern[str]
     function: str
     app: ASGIApp
-    streaming: bool
 
 
 def _with_request_id(scope: Scope) -> tuple[Scope, str]:
@@ -216,7 +215,6 @@ def mounted_routes(template: Template) -> list[MountedRoute]:
                     compile_path(event.path),
                     spec.logical_id,
                     app,
-                    event.streaming,
                 )
             )
     return routes

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 
@@ -46,7 +46,6 @@ class Delta:
     text: str
     finish_reason: str | None = None
     usage: Usage | None = None
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 class LLMBackend(Protocol):

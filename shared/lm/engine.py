@@ -69,7 +69,6 @@ class _Request:
     prompt: list[int]
     params: SamplingParams
     on_event: Callable[[Event], None]
-    submitted_at: float
     rng: np.random.Generator
     generated: list[int] = field(default_factory=list)
     emitted: str = ""
@@ -191,7 +190,6 @@ class Engine:
             prompt=list(prompt),
             params=params,
             on_event=on_event,
-            submitted_at=now,
             rng=np.random.default_rng(params.seed),
             deadline=now + params.max_decode_ms / 1000 if params.max_decode_ms else None,
         )

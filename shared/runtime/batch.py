@@ -40,7 +40,8 @@ class SqsRecord(BaseModel):
     def queue_name(self) -> str:
         return self.eventSourceARN.rsplit(":", 1)[-1]
 
-    def json(self) -> Any:  # type: ignore[override]
+    def payload(self) -> Any:
+        """The message body parsed as JSON."""
         return json.loads(self.body)
 
 
