@@ -50,6 +50,8 @@ class Runtime:
                 max_seq_len=self.settings.inference_max_seq_len,
                 queue_size=self.settings.inference_queue_size,
             )
+            shapes = self.engine.compile_shapes()
+            log.info("compiled %d prefill/decode shapes", shapes)
             self.engine.start()
             self.embedder = Embedder()
             self._warm_up()
@@ -60,19 +62,17 @@ class Runtime:
             log.exception("inference failed to load")
 
     def _warm_up(self) -> None:
-        """Compiles decode and the common prefill buckets before traffic arrives."""
+        """One real generation through the running engine and one embedding: the service is
+        ready only when both paths have worked end to end."""
         assert self.engine and self.tokenizer and self.embedder
         done = threading.Event()
-        # Prefill buckets 32..512 and decode length buckets 64..512; longer ones compile on
-        # first use (then come from the persistent compilation cache).
-        for length in (8, 40, 100, 250, 500):
-            done.clear()
-            self.engine.submit(
-                [self.tokenizer.im_start_id] * length,
-                SamplingParams(temperature=0.0, max_tokens=2),
-                lambda event: done.set() if isinstance(event, DoneEvent) else None,
-            )
-            done.wait(600)
+        self.engine.submit(
+            [self.tokenizer.im_start_id] * 8,
+            SamplingParams(temperature=0.0, max_tokens=2),
+            lambda event: done.set() if isinstance(event, DoneEvent) else None,
+        )
+        if not done.wait(600):
+            raise RuntimeError("warm-up generation did not finish")
         self.embedder.embed(["warm up"])
 
     async def generate(

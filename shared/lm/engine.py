@@ -2,9 +2,10 @@
 
 One engine thread owns the model. Between decode steps it admits waiting requests into free
 slots (each prefilled on its own, padded to a length bucket, straight into its slot of the
-shared KV cache) and retires finished ones, so requests join and leave a running batch. Every
-decode step runs all slots at one fixed shape (compiled once); a free slot writes out of the
-cache's bounds, which XLA drops. Sampling is per request on the host, with a generator per
+shared KV cache) and retires finished ones, so requests join and leave a running batch. A
+decode step runs the live requests only, padded to a batch bucket (a power of two) and
+attending to a length bucket that covers the longest of them, so each shape compiles once.
+Greedy requests take the device's argmax; others sample on the host, with a generator per
 request (a seed gives the same text whatever else is running).
 
 Callers `submit` a prompt (token ids) with `SamplingParams` and an `on_event` callback, which the
@@ -75,49 +76,28 @@ class _Request:
     deadline: float | None = None
 
 
-def _runner(model: Llama) -> tuple[Any, Any, Any]:
-    """Jitted prefill-into-slot and decode-all-slots; the cache argument is donated."""
+def _runner(model: Llama) -> tuple[Any, Any]:
+    """Jitted prefill-into-slot and decode-over-slots; the cache argument is donated, so both
+    update it in place. Both return the logits and their argmax: greedy rows need only the
+    [B] token ids on the host, not [B, vocabulary] floats."""
     graphdef, state = nnx.split(model)
 
-    def forward(
-        state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache, attend_len: int
-    ) -> Any:
-        return nnx.merge(graphdef, state)(tokens, positions, cache, attend_len)
-
     @functools.partial(jax.jit, donate_argnums=(3,), static_argnames=("attend_len",))
-    def prefill(
+    def step(
         state: Any,
         tokens: jax.Array,
         positions: jax.Array,
         cache: KVCache,
-        slot: jax.Array,
+        rows: jax.Array | None,
         last: jax.Array,
         *,
         attend_len: int,
-    ) -> tuple[jax.Array, KVCache]:
-        def take(buffers: tuple[jax.Array, ...]) -> tuple[jax.Array, ...]:
-            return tuple(jax.lax.dynamic_slice_in_dim(b, slot, 1, axis=0) for b in buffers)
+    ) -> tuple[jax.Array, jax.Array, KVCache]:
+        model = nnx.merge(graphdef, state)
+        logits, cache = model(tokens, positions, cache, attend_len, rows=rows, last=last)
+        return logits, jnp.argmax(logits, axis=-1).astype(jnp.int32), cache
 
-        def put(
-            buffers: tuple[jax.Array, ...], rows: tuple[jax.Array, ...]
-        ) -> tuple[jax.Array, ...]:
-            return tuple(
-                jax.lax.dynamic_update_slice_in_dim(b, r, slot, axis=0)
-                for b, r in zip(buffers, rows, strict=True)
-            )
-
-        row_cache = KVCache(take(cache.k), take(cache.v))
-        logits, row = forward(state, tokens, positions, row_cache, attend_len)
-        return logits[0, last], KVCache(put(cache.k, row.k), put(cache.v, row.v))
-
-    @functools.partial(jax.jit, donate_argnums=(3,), static_argnames=("attend_len",))
-    def decode(
-        state: Any, tokens: jax.Array, positions: jax.Array, cache: KVCache, *, attend_len: int
-    ) -> tuple[jax.Array, KVCache]:
-        logits, cache = forward(state, tokens, positions, cache, attend_len)
-        return logits[:, 0], cache
-
-    return state, prefill, decode
+    return state, step
 
 
 class Engine:
@@ -140,9 +120,13 @@ class Engine:
         # Decode attends to a power-of-two prefix of the cache that covers the longest live
         # sequence: one compiled variant per length bucket.
         self.length_buckets = tuple(sorted({min(1 << k, max_seq_len) for k in range(6, 16)}))
+        # Decode runs the live requests only, padded to a power of two (one compiled variant
+        # per batch bucket): one stream on a large pool decodes as fast as on a pool of one.
+        self.batch_buckets = tuple(sorted({min(1 << k, slots) for k in range(0, 16)}))
+        self.decode_widths: collections.Counter[int] = collections.Counter()  # steps per width
         self._decode_text = decode_text
         self._stop_ids = frozenset(stop_token_ids)
-        self._state, self._prefill, self._decode = _runner(model)
+        self._state, self._step = _runner(model)
         self._cache = KVCache.zeros(self.config, batch=slots, length=max_seq_len)
         self._active: list[_Request | None] = [None] * slots
         self._waiting: collections.deque[_Request] = collections.deque()
@@ -157,6 +141,34 @@ class Engine:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="engine", daemon=True)
         self._thread.start()
+
+    def compile_shapes(self, *, max_len: int = 512, max_decode_len: int = 256) -> int:
+        """Runs each prefill bucket up to `max_len` and each decode batch width at each length
+        bucket up to `max_decode_len` once, on padding rows whose cache writes are dropped, so
+        the compilations (or loads from the persistent cache) happen before traffic; longer
+        shapes compile on first use. Call before `start`. Returns the number of shapes."""
+        assert self._thread is None, "compile_shapes runs before the engine thread starts"
+        shapes = [(1, width, width) for width in self.buckets if width <= max_len]
+        shapes += [
+            (batch, 1, length)
+            for batch in self.batch_buckets
+            for length in self.length_buckets
+            if length <= max_decode_len
+        ]
+        for batch, width, attend_len in shapes:
+            padding = np.full((batch, width), self.max_seq_len, np.int32)
+            full = width == 1 and batch == self.slots  # as _run_decode / _run_prefill call it
+            _, chosen, self._cache = self._step(
+                self._state,
+                np.zeros((batch, width), np.int32),
+                padding,
+                self._cache,
+                None if full else np.zeros(batch, np.int32),
+                np.zeros(batch, np.int32),
+                attend_len=attend_len,
+            )
+            chosen.block_until_ready()
+        return len(shapes)
 
     def stop(self, *, drain: bool = True, timeout_s: float = 60.0) -> None:
         """Stops admitting; with `drain`, running and queued requests finish first."""
@@ -264,42 +276,63 @@ class Engine:
         tokens = np.zeros((1, width), np.int32)
         tokens[0, :n] = request.prompt
         positions = np.arange(width, dtype=np.int32)[None]
-        logits, self._cache = self._prefill(
+        logits, chosen, self._cache = self._step(
             self._state,
-            jnp.asarray(tokens),
-            jnp.asarray(positions),
+            tokens,
+            positions,
             self._cache,
-            jnp.int32(slot),
-            jnp.int32(n - 1),
+            np.array([slot], np.int32),
+            np.array([n - 1], np.int32),
             attend_len=width,
         )
-        self._accept_token(slot, request, np.asarray(logits))
+        self._accept_token(slot, request, self._choose(request, logits, chosen, 0))
 
     def _run_decode(self) -> None:
-        tokens = np.zeros((self.slots, 1), np.int32)
-        positions = np.full((self.slots, 1), self.max_seq_len, np.int32)  # free: write dropped
-        for slot, request in enumerate(self._active):
+        live = [(slot, r) for slot, r in enumerate(self._active) if r is not None]
+        width = next(b for b in self.batch_buckets if len(live) <= b)
+        self.decode_widths[width] += 1
+        # A full-width batch runs every slot in place (row i is slot i); a narrower one names
+        # the slots it runs. Padding rows sit past the cache's end: their writes are dropped.
+        layout = self._active if width == self.slots else [r for _, r in live]
+        tokens = np.zeros((width, 1), np.int32)
+        positions = np.full((width, 1), self.max_seq_len, np.int32)
+        rows = np.zeros(width, np.int32)
+        for i, request in enumerate(layout):
             if request is not None:
-                tokens[slot, 0] = request.generated[-1]
-                positions[slot, 0] = len(request.prompt) + len(request.generated) - 1
+                tokens[i, 0] = request.generated[-1]
+                positions[i, 0] = len(request.prompt) + len(request.generated) - 1
+        for i, (slot, _) in enumerate(live):
+            rows[i] = slot
         started = time.perf_counter()
-        longest = max(int(p) for p in positions[:, 0] if p < self.max_seq_len) + 1
+        longest = int(max(p for p in positions[:, 0] if p < self.max_seq_len)) + 1
         attend_len = next(b for b in self.length_buckets if longest <= b)
-        logits, self._cache = self._decode(
+        logits, chosen, self._cache = self._step(
             self._state,
-            jnp.asarray(tokens),
-            jnp.asarray(positions),
+            tokens,
+            positions,
             self._cache,
+            None if width == self.slots else rows,
+            np.zeros(width, np.int32),
             attend_len=attend_len,
         )
-        rows = np.asarray(logits)
+        picks = [
+            (i, request, self._choose(request, logits, chosen, i))
+            for i, request in enumerate(layout)
+            if request is not None
+        ]
         self.step_seconds = 0.9 * self.step_seconds + 0.1 * (time.perf_counter() - started)
-        for slot, request in enumerate(self._active):
-            if request is not None:
-                self._accept_token(slot, request, rows[slot])
+        for i, request, token in picks:
+            slot = i if width == self.slots else live[i][0]
+            self._accept_token(slot, request, token)
 
-    def _accept_token(self, slot: int, request: _Request, logits: np.ndarray) -> None:
-        token = sample(logits, request.params, request.rng)
+    def _choose(self, request: _Request, logits: Any, chosen: Any, row: int) -> int:
+        """The next token of a batch row: the device's argmax for greedy requests, else a
+        sample on the host from that row's logits (fetched once per step, only if needed)."""
+        if request.params.temperature == 0:
+            return int(np.asarray(chosen)[row])
+        return sample(np.asarray(logits)[row], request.params, request.rng)
+
+    def _accept_token(self, slot: int, request: _Request, token: int) -> None:
         if token in self._stop_ids:
             self._finish(slot, request, "stop")
             return

@@ -27,21 +27,44 @@ class SamplingParams:
             raise ValueError("top_k must be >= 0 and max_tokens >= 1")
 
 
+# Nucleus sampling sorts only this many of the most likely tokens when they already hold the
+# top_p mass (almost always); the full vocabulary is sorted only when they do not.
+_NUCLEUS_CANDIDATES = 512
+
+
 def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator) -> int:
-    """One token from a row of logits [V]."""
+    """One token from a row of logits [V]. Exact top-k/top-p, without sorting the whole
+    vocabulary: a full argsort of 49k floats per token per request costs more than the
+    decode step it follows."""
     if params.temperature == 0:
         return int(np.argmax(logits))
     scaled = logits.astype(np.float64) / params.temperature
-    if params.top_k and params.top_k < scaled.shape[0]:
-        cutoff = np.partition(scaled, -params.top_k)[-params.top_k]
-        scaled = np.where(scaled < cutoff, -np.inf, scaled)
+    vocab = scaled.shape[0]
+    if params.top_k and params.top_k < vocab:
+        candidates = np.argpartition(scaled, -params.top_k)[-params.top_k :]
+        scaled = scaled[candidates]
+    else:
+        candidates = np.arange(vocab)
     probs = np.exp(scaled - scaled.max())
-    probs /= probs.sum()
     if params.top_p < 1.0:
-        order = np.argsort(-probs)
-        cumulative = np.cumsum(probs[order])
-        keep = order[: int(np.searchsorted(cumulative, params.top_p)) + 1]
-        kept = np.zeros_like(probs)
-        kept[keep] = probs[keep]
-        probs = kept / kept.sum()
-    return int(rng.choice(probs.shape[0], p=probs))
+        probs /= probs.sum()
+        keep = _nucleus(probs, params.top_p)
+        candidates, probs = candidates[keep], probs[keep] / probs[keep].sum()
+    # Inverse-CDF draw: what Generator.choice does, without re-validating p over the vocabulary.
+    cdf = np.cumsum(probs)
+    drawn = int(np.searchsorted(cdf, rng.random() * cdf[-1], side="right"))
+    return int(candidates[min(drawn, cdf.shape[0] - 1)])
+
+
+def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
+    """Indices of the smallest most-likely set whose mass reaches top_p (the token that
+    crosses it included), most likely first."""
+    if probs.shape[0] > _NUCLEUS_CANDIDATES:
+        head = np.argpartition(probs, -_NUCLEUS_CANDIDATES)[-_NUCLEUS_CANDIDATES:]
+        order = head[np.argsort(-probs[head], kind="stable")]
+        if probs[order].sum() < top_p:
+            order = np.argsort(-probs, kind="stable")
+    else:
+        order = np.argsort(-probs, kind="stable")
+    cumulative = np.cumsum(probs[order])
+    return order[: int(np.searchsorted(cumulative, top_p)) + 1]

@@ -88,6 +88,27 @@ def test_concurrent_requests_equal_each_prompt_alone(engine, lm) -> None:
         assert "".join(t.text for t in collector.tokens) == result.text  # deltas add up
 
 
+def test_requests_in_scattered_slots_decode_as_a_narrow_batch(engine, lm) -> None:
+    """Slots 0 and 2 stay live after slots 1 and 3 finish: decode then runs a batch of two
+    gathered rows (not all four slots), and each answer still equals its prompt alone."""
+    config, state, step, tokenizer = lm
+    questions = ["What is the capital of France?", "Hi", "What is the capital of Japan?", "Hey"]
+    prompts = [_prompt(lm, q) for q in questions]
+    budgets = [24, 1, 24, 2]
+    collectors = [
+        _run(engine, p, SamplingParams(temperature=0.0, max_tokens=n))
+        for p, n in zip(prompts, budgets, strict=True)
+    ]
+    results = [c.wait() for c in collectors]
+    for prompt, budget, result in zip(prompts, budgets, results, strict=True):
+        alone = greedy(
+            step, state, config, [prompt], max_new_tokens=budget, stop_id=tokenizer.im_end_id
+        )[0]
+        assert result.text == tokenizer.decode(alone)
+    assert results[0].text == "The capital of France is Paris."
+    assert engine.decode_widths[2] > 0
+
+
 def test_a_seed_is_deterministic_and_independent_of_the_batch(engine, lm) -> None:
     prompt = _prompt(lm, "Tell me a short story about a fox.")
     params = SamplingParams(temperature=0.9, top_p=0.95, top_k=50, max_tokens=20, seed=1234)
