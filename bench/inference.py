@@ -75,6 +75,8 @@ def bench_engine(model_args: tuple, tokenizer: ChatTokenizer) -> None:
             queue_size=64,
             prefill_buckets=(PROMPT_TOKENS,),
         )
+        # Every prefill and decode shape compiles before the clock starts, as in the service.
+        engine.compile_shapes(max_len=PROMPT_TOKENS, max_decode_len=engine.max_seq_len)
         engine.start()
         warm = Run()
         engine.submit(prompt, SamplingParams(temperature=0.0, max_tokens=4), warm)
