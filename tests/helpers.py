@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 import httpx
 import yaml
 
+from shared.lm.engine import DoneEvent, TokenEvent
 from shared.runtime.template import load_raw
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,3 +83,24 @@ def project_process(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+class Collector:
+    """Gathers one engine request's events; `wait` returns its DoneEvent."""
+
+    def __init__(self) -> None:
+        self.tokens: list[TokenEvent] = []
+        self.done: DoneEvent | None = None
+        self.finished = threading.Event()
+
+    def __call__(self, event) -> None:
+        if isinstance(event, DoneEvent):
+            self.done = event
+            self.finished.set()
+        else:
+            self.tokens.append(event)
+
+    def wait(self, timeout: float = 120) -> DoneEvent:
+        assert self.finished.wait(timeout), "request did not finish"
+        assert self.done is not None
+        return self.done

@@ -30,6 +30,15 @@ import numpy as np
 from flax import nnx
 
 from shared.lm.generate import PREFILL_BUCKETS
+from shared.lm.lora import (
+    MAX_ADAPTERS_PER_REQUEST,
+    LoraBank,
+    LoraBatch,
+    LoraWeights,
+    gather,
+    install,
+    pack,
+)
 from shared.lm.model import KVCache, Llama
 from shared.lm.sampling import SamplingParams, sample
 
@@ -74,6 +83,7 @@ class _Request:
     generated: list[int] = field(default_factory=list)
     emitted: str = ""
     deadline: float | None = None
+    adapters: tuple[tuple[int, float], ...] = ()  # (bank slot, gate)
 
 
 def _runner(model: Llama) -> tuple[Any, Any]:
@@ -90,11 +100,12 @@ def _runner(model: Llama) -> tuple[Any, Any]:
         cache: KVCache,
         rows: jax.Array | None,
         last: jax.Array,
+        lora: LoraBatch | None,
         *,
         attend_len: int,
     ) -> tuple[jax.Array, jax.Array, KVCache]:
         model = nnx.merge(graphdef, state)
-        logits, cache = model(tokens, positions, cache, attend_len, rows=rows, last=last)
+        logits, cache = model(tokens, positions, cache, attend_len, rows=rows, last=last, lora=lora)
         return logits, jnp.argmax(logits, axis=-1).astype(jnp.int32), cache
 
     return state, step
@@ -111,6 +122,8 @@ class Engine:
         max_seq_len: int = 1024,
         queue_size: int = 32,
         prefill_buckets: Sequence[int] = PREFILL_BUCKETS,
+        adapter_slots: int = 0,
+        adapter_rank: int = 16,
     ):
         self.config = model.config
         self.slots = slots
@@ -128,6 +141,16 @@ class Engine:
         self._stop_ids = frozenset(stop_token_ids)
         self._state, self._step = _runner(model)
         self._cache = KVCache.zeros(self.config, batch=slots, length=max_seq_len)
+        # Bank slot 0 stays zero (the no-adapter entry); slots 1..adapter_slots hold adapters.
+        self.adapter_slots = adapter_slots
+        self._bank = (
+            LoraBank.zeros(self.config, slots=adapter_slots + 1, rank=adapter_rank)
+            if adapter_slots
+            else None
+        )
+        self._installs: list[tuple[int, dict[str, np.ndarray], threading.Event]] = []
+        # The last gathered rows' adapters, reused while the batch's membership is unchanged.
+        self._gathered: tuple[tuple[Any, ...], LoraBatch] | None = None
         self._active: list[_Request | None] = [None] * slots
         self._waiting: collections.deque[_Request] = collections.deque()
         self._cancelled: set[str] = set()
@@ -142,11 +165,14 @@ class Engine:
         self._thread = threading.Thread(target=self._loop, name="engine", daemon=True)
         self._thread.start()
 
-    def compile_shapes(self, *, max_len: int = 512, max_decode_len: int = 256) -> int:
+    def compile_shapes(
+        self, *, max_len: int = 512, max_decode_len: int = 256, adapter_widths: Sequence[int] = ()
+    ) -> int:
         """Runs each prefill bucket up to `max_len` and each decode batch width at each length
         bucket up to `max_decode_len` once, on padding rows whose cache writes are dropped, so
         the compilations (or loads from the persistent cache) happen before traffic; longer
-        shapes compile on first use. Call before `start`. Returns the number of shapes."""
+        shapes compile on first use. `adapter_widths` (from 1 and 3): the same shapes again
+        with that many adapters per row. Call before `start`. Returns the number of shapes."""
         assert self._thread is None, "compile_shapes runs before the engine thread starts"
         shapes = [(1, width, width) for width in self.buckets if width <= max_len]
         shapes += [
@@ -155,20 +181,39 @@ class Engine:
             for length in self.length_buckets
             if length <= max_decode_len
         ]
-        for batch, width, attend_len in shapes:
-            padding = np.full((batch, width), self.max_seq_len, np.int32)
-            full = width == 1 and batch == self.slots  # as _run_decode / _run_prefill call it
-            _, chosen, self._cache = self._step(
-                self._state,
-                np.zeros((batch, width), np.int32),
-                padding,
-                self._cache,
-                None if full else np.zeros(batch, np.int32),
-                np.zeros(batch, np.int32),
-                attend_len=attend_len,
-            )
-            chosen.block_until_ready()
-        return len(shapes)
+        widths = [0, *(w for w in adapter_widths if self._bank is not None)]
+        for adapters in widths:
+            for batch, width, attend_len in shapes:
+                padding = np.full((batch, width), self.max_seq_len, np.int32)
+                full = width == 1 and batch == self.slots  # as _run_decode / _run_prefill call it
+                _, chosen, self._cache = self._step(
+                    self._state,
+                    np.zeros((batch, width), np.int32),
+                    padding,
+                    self._cache,
+                    None if full else np.zeros(batch, np.int32),
+                    np.zeros(batch, np.int32),
+                    self._lora([()] * batch, adapters),
+                    attend_len=attend_len,
+                )
+                chosen.block_until_ready()
+        return len(shapes) * len(widths)
+
+    def install_adapter(self, slot: int, weights: LoraWeights) -> None:
+        """Writes an adapter into bank slot `slot` (1..adapter_slots), between decode steps;
+        returns once it is there. The caller (the adapter cache) guarantees that no queued or
+        running request uses the slot meanwhile."""
+        if self._bank is None or not 1 <= slot <= self.adapter_slots:
+            raise ValueError(f"no adapter slot {slot} (this engine has {self.adapter_slots})")
+        packed = pack(weights, self.config, rank=self._bank.rank)
+        done = threading.Event()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._bank = install(self._bank, np.int32(slot), packed)
+                return
+            self._installs.append((slot, packed, done))
+            self._lock.notify_all()
+        done.wait()
 
     def stop(self, *, drain: bool = True, timeout_s: float = 60.0) -> None:
         """Stops admitting; with `drain`, running and queued requests finish first."""
@@ -188,9 +233,15 @@ class Engine:
         on_event: Callable[[Event], None],
         *,
         request_id: str | None = None,
+        adapters: Sequence[tuple[int, float]] = (),
     ) -> str:
+        """Queues a request; `adapters`: up to 3 (bank slot, gate) pairs, installed already."""
         if not prompt:
             raise ValueError("empty prompt")
+        if len(adapters) > MAX_ADAPTERS_PER_REQUEST or any(
+            not 1 <= slot <= self.adapter_slots for slot, _ in adapters
+        ):
+            raise ValueError(f"at most {MAX_ADAPTERS_PER_REQUEST} installed adapter slots")
         if len(prompt) > self.buckets[-1] or len(prompt) + params.max_tokens > self.max_seq_len:
             raise ValueError(
                 f"prompt ({len(prompt)} tokens) plus max_tokens ({params.max_tokens})"
@@ -204,6 +255,7 @@ class Engine:
             on_event=on_event,
             rng=np.random.default_rng(params.seed),
             deadline=now + params.max_decode_ms / 1000 if params.max_decode_ms else None,
+            adapters=tuple((int(slot), float(gate)) for slot, gate in adapters),
         )
         with self._lock:
             if not self._accepting:
@@ -240,9 +292,11 @@ class Engine:
     def _loop(self) -> None:
         while True:
             with self._lock:
+                self._apply_installs()
                 self._apply_cancellations()
                 while not self._waiting and not any(self._active) and not self._stopping:
                     self._lock.wait()
+                    self._apply_installs()
                     self._apply_cancellations()
                 if self._stopping and not self._waiting and not any(self._active):
                     return
@@ -251,6 +305,37 @@ class Engine:
                 self._run_prefill(slot, request)
             if any(self._active):
                 self._run_decode()
+
+    def _apply_installs(self) -> None:
+        for slot, packed, done in self._installs:
+            assert self._bank is not None
+            self._bank = install(self._bank, np.int32(slot), packed)
+            done.set()
+        if self._installs:
+            self._gathered = None
+        self._installs.clear()
+
+    def _lora(self, requests: Sequence[Any], width: int | None = None) -> LoraBatch | None:
+        """Batch rows' adapters (a `_Request`, None or () each), gathered from the bank with
+        J = 1 when no row has more than one adapter, else 3; None when no row has one (the
+        base path). Decode steps with the same rows reuse the last gather."""
+        sets = [r.adapters if isinstance(r, _Request) else () for r in requests]
+        if width is None:
+            most = max((len(a) for a in sets), default=0)
+            width = 0 if most == 0 else 1 if most == 1 else MAX_ADAPTERS_PER_REQUEST
+        if width == 0 or self._bank is None:
+            return None
+        key = (width, *sets)
+        if self._gathered is not None and self._gathered[0] == key:
+            return self._gathered[1]
+        slots = np.zeros((len(sets), width), np.int32)
+        gates = np.zeros((len(sets), width), np.float32)
+        for row, chosen in enumerate(sets):
+            for j, (slot, gate) in enumerate(chosen):
+                slots[row, j], gates[row, j] = slot, gate
+        rows = gather(self._bank, slots, gates)
+        self._gathered = (key, rows)
+        return rows
 
     def _apply_cancellations(self) -> None:
         for request in [r for r in self._waiting if r.request_id in self._cancelled]:
@@ -283,6 +368,7 @@ class Engine:
             self._cache,
             np.array([slot], np.int32),
             np.array([n - 1], np.int32),
+            self._lora([request]),
             attend_len=width,
         )
         self._accept_token(slot, request, self._choose(request, logits, chosen, 0))
@@ -313,6 +399,7 @@ class Engine:
             self._cache,
             None if width == self.slots else rows,
             np.zeros(width, np.int32),
+            self._lora(layout + [None] * (width - len(layout))),
             attend_len=attend_len,
         )
         picks = [

@@ -32,6 +32,7 @@ import numpy as np
 from flax import nnx
 
 from shared.lm.config import LlamaConfig
+from shared.lm.lora import LoraBatch, o_delta, qkv_delta
 
 
 @dataclass(frozen=True)
@@ -104,11 +105,15 @@ class Attention(nnx.Module):
         cache_v: jax.Array,
         attend_len: int | None = None,
         rows: jax.Array | None = None,
+        lora: LoraBatch | None = None,
+        layer: int = 0,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         c = self.config
         b, t, _ = x.shape
         heads_q, kv, hd = c.n_heads, c.n_kv_heads, c.head_dim
         qkv = jnp.einsum("btd,dn->btn", x, self.wqkv[...])
+        if lora is not None:  # each row's own adapters: W·x + Σ g·alpha/r·B·A·x, never merged
+            qkv = qkv + qkv_delta(x, lora, layer)
         q = qkv[..., : heads_q * hd].reshape(b, t, heads_q, hd)
         k = qkv[..., heads_q * hd : (heads_q + kv) * hd].reshape(b, t, kv, hd)
         v = qkv[..., (heads_q + kv) * hd :].reshape(b, t, kv, hd)
@@ -136,7 +141,10 @@ class Attention(nnx.Module):
         weights = jax.nn.softmax(scores, axis=-1)
         out = jnp.einsum("bkqs,bksh->bkqh", weights, values)  # [B, K, G·T, Dh]
         out = out.reshape(b, kv, g, t, hd).transpose(0, 3, 1, 2, 4).reshape(b, t, heads_q * hd)
-        return jnp.einsum("btn,nd->btd", out, self.wo[...]), cache_k, cache_v
+        projected = jnp.einsum("btn,nd->btd", out, self.wo[...])
+        if lora is not None:
+            projected = projected + o_delta(out, lora, layer)
+        return projected, cache_k, cache_v
 
 
 class MLP(nnx.Module):
@@ -169,9 +177,11 @@ class Block(nnx.Module):
         cache_v: jax.Array,
         attend_len: int | None = None,
         rows: jax.Array | None = None,
+        lora: LoraBatch | None = None,
+        layer: int = 0,
     ) -> tuple[jax.Array, jax.Array, jax.Array]:
         attended, cache_k, cache_v = self.attn(
-            self.attn_norm(x), cos, sin, positions, cache_k, cache_v, attend_len, rows
+            self.attn_norm(x), cos, sin, positions, cache_k, cache_v, attend_len, rows, lora, layer
         )
         x = x + attended
         return x + self.mlp(self.mlp_norm(x)), cache_k, cache_v
@@ -194,18 +204,22 @@ class Llama(nnx.Module):
         attend_len: int | None = None,
         rows: jax.Array | None = None,
         last: jax.Array | None = None,
+        lora: LoraBatch | None = None,
     ) -> tuple[jax.Array, KVCache]:
         """tokens, positions: [B, T] int32 -> logits [B, T, V] and the updated cache.
         `attend_len` (static) bounds attention to the first cache positions; every position
         in `positions` must be below it. `rows` [B]: the cache rows (slots) these sequences
         live in (default: row i is sequence i). `last` [B]: only the logits at that index of
         each row, [B, V]: the vocabulary projection is a fifth of the model's work, and a
-        prefill needs it for one position only."""
+        prefill needs it for one position only. `lora`: each row's adapter slots and gates
+        over the device-resident adapter bank (None: the base-only path, no LoRA work)."""
         x = self.embed[...][tokens]
         cos, sin = rope_tables(positions, self.config.head_dim, self.config.rope_theta)
         new_k, new_v = [], []
         for i, layer in enumerate(self.layers):
-            x, k, v = layer(x, cos, sin, positions, cache.k[i], cache.v[i], attend_len, rows)
+            x, k, v = layer(
+                x, cos, sin, positions, cache.k[i], cache.v[i], attend_len, rows, lora, i
+            )
             new_k.append(k)
             new_v.append(v)
         if last is not None:

@@ -2,39 +2,20 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
 from shared.lm.convert import ensure_weights
-from shared.lm.engine import DoneEvent, Engine, EngineBusy, TokenEvent
+from shared.lm.engine import Engine, EngineBusy
 from shared.lm.generate import greedy
 from shared.lm.model import build_model
 from shared.lm.sampling import SamplingParams
 from shared.lm.tokenizer import ChatMessage
 from shared.lm.weights import load_checkpoint
+from tests.helpers import Collector
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24)
-
-
-class Collector:
-    def __init__(self) -> None:
-        self.tokens: list[TokenEvent] = []
-        self.done: DoneEvent | None = None
-        self.finished = threading.Event()
-
-    def __call__(self, event) -> None:
-        if isinstance(event, DoneEvent):
-            self.done = event
-            self.finished.set()
-        else:
-            self.tokens.append(event)
-
-    def wait(self, timeout: float = 120) -> DoneEvent:
-        assert self.finished.wait(timeout), "request did not finish"
-        assert self.done is not None
-        return self.done
 
 
 @pytest.fixture(scope="module")
