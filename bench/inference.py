@@ -2,8 +2,10 @@
 
 Prints: time to first token p50/p95 for a 128-token prompt; decode tok/s at batch 1; aggregate
 tok/s (prefill included) with 1, 4 and 16 concurrent streams, engine alone and via HTTP;
+16 streams on 16 distinct LoRA adapters (and on 3 each) against the base-only path;
 MiniLM sequences/s at 128 tokens; peak RSS. Generation ignores end-of-sequence so every stream
-produces exactly its token budget. BENCH_STREAMS=1,4 limits the stream counts.
+produces exactly its token budget. BENCH_STREAMS=1,4 limits the stream counts;
+BENCH_LORA=0 and BENCH_HTTP=0 skip those parts.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import jax
 from shared.config import get_settings
 from shared.lm.convert import ensure_weights
 from shared.lm.engine import DoneEvent, Engine, TokenEvent
+from shared.lm.lora import random_lora
 from shared.lm.minilm import Embedder
 from shared.lm.model import build_model
 from shared.lm.sampling import SamplingParams
@@ -171,6 +174,60 @@ def bench_service() -> None:
         proc.wait(timeout=60)
 
 
+def _aggregate(engine: Engine, prompt: list[int], sets: list[list[tuple[int, float]]]) -> float:
+    """tok/s of one stream per adapter set, all submitted at once (prefill included)."""
+    params = SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS)
+    runs = [Run() for _ in sets]
+    started = time.monotonic()
+    for run, adapters in zip(runs, sets, strict=True):
+        engine.submit(prompt, params, run, adapters=adapters)
+    for run in runs:
+        run.done.wait()
+    return sum(r.result.completion_tokens for r in runs if r.result) / (time.monotonic() - started)
+
+
+def bench_lora(model_args: tuple, tokenizer: ChatTokenizer) -> None:
+    """16 streams each on its own rank-8 adapter (q/k/v/o) against the same load on the
+    base-only path, in one engine; then 3 adapters per stream."""
+    config, tensors = model_args
+    streams, rank = 16, 8
+    prompt = _prompt(tokenizer)
+    engine = Engine(
+        build_model(config, tensors),
+        decode_text=tokenizer.decode,
+        stop_token_ids=[],
+        slots=streams,
+        max_seq_len=PROMPT_TOKENS + NEW_TOKENS + 64,
+        queue_size=64,
+        prefill_buckets=(PROMPT_TOKENS,),
+        adapter_slots=3 * streams,
+        adapter_rank=rank,
+    )
+    for slot in range(1, 3 * streams + 1):
+        engine.install_adapter(slot, random_lora(config, rank=rank, alpha=16, seed=slot))
+    engine.compile_shapes(
+        max_len=PROMPT_TOKENS, max_decode_len=engine.max_seq_len, adapter_widths=(1, 3)
+    )
+    engine.start()
+    base = _aggregate(engine, prompt, [[] for _ in range(streams)])
+    one = _aggregate(engine, prompt, [[(i + 1, 1.0)] for i in range(streams)])
+    three = _aggregate(
+        engine,
+        prompt,
+        [[(3 * i + 1, 0.5), (3 * i + 2, 0.3), (3 * i + 3, 0.2)] for i in range(streams)],
+    )
+    engine.stop(drain=False)
+    _line(f"aggregate, {streams} streams, base only (engine)", f"{base:7.1f} tok/s")
+    _line(
+        f"  {streams} distinct rank-{rank} adapters",
+        f"{one:7.1f} tok/s  ({base / one:.2f}x slower)",
+    )
+    _line(
+        f"  3 adapters per stream ({3 * streams} distinct)",
+        f"{three:7.1f} tok/s  ({base / three:.2f}x slower)",
+    )
+
+
 def bench_embeddings() -> None:
     embedder = Embedder()
     words = ["the", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog"] * 20
@@ -197,6 +254,8 @@ def main() -> int:
         f" {PROMPT_TOKENS}-token prompts, {NEW_TOKENS} new tokens per stream"
     )
     bench_engine((checkpoint.config, checkpoint.tensors), tokenizer)
+    if os.environ.get("BENCH_LORA", "1") != "0":
+        bench_lora((checkpoint.config, checkpoint.tensors), tokenizer)
     bench_embeddings()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     _line("peak RSS (engine + embeddings process)", f"{rss_mib:7.0f} MiB")
