@@ -64,20 +64,25 @@ def _prompt(tokenizer: ChatTokenizer) -> list[int]:
     return words[:PROMPT_TOKENS]
 
 
-def bench_engine(model_args: tuple, tokenizer: ChatTokenizer) -> None:
+def _engine(model_args: tuple, tokenizer: ChatTokenizer, **options: int) -> Engine:
+    """An engine sized for the benchmark's prompts, ignoring end-of-sequence."""
     config, tensors = model_args
+    return Engine(
+        build_model(config, tensors),
+        decode_text=tokenizer.decode,
+        stop_token_ids=[],
+        max_seq_len=PROMPT_TOKENS + NEW_TOKENS + 64,
+        queue_size=64,
+        prefill_buckets=(PROMPT_TOKENS,),
+        **options,
+    )
+
+
+def bench_engine(model_args: tuple, tokenizer: ChatTokenizer) -> None:
     prompt = _prompt(tokenizer)
     params = SamplingParams(temperature=0.0, max_tokens=NEW_TOKENS)
     for slots in STREAMS:
-        engine = Engine(
-            build_model(config, tensors),
-            decode_text=tokenizer.decode,
-            stop_token_ids=[],
-            slots=slots,
-            max_seq_len=PROMPT_TOKENS + NEW_TOKENS + 64,
-            queue_size=64,
-            prefill_buckets=(PROMPT_TOKENS,),
-        )
+        engine = _engine(model_args, tokenizer, slots=slots)
         # Every prefill and decode shape compiles before the clock starts, as in the service.
         engine.compile_shapes(max_len=PROMPT_TOKENS, max_decode_len=engine.max_seq_len)
         engine.start()
@@ -189,19 +194,11 @@ def _aggregate(engine: Engine, prompt: list[int], sets: list[list[tuple[int, flo
 def bench_lora(model_args: tuple, tokenizer: ChatTokenizer) -> None:
     """16 streams each on its own rank-8 adapter (q/k/v/o) against the same load on the
     base-only path, in one engine; then 3 adapters per stream."""
-    config, tensors = model_args
+    config = model_args[0]
     streams, rank = 16, 8
     prompt = _prompt(tokenizer)
-    engine = Engine(
-        build_model(config, tensors),
-        decode_text=tokenizer.decode,
-        stop_token_ids=[],
-        slots=streams,
-        max_seq_len=PROMPT_TOKENS + NEW_TOKENS + 64,
-        queue_size=64,
-        prefill_buckets=(PROMPT_TOKENS,),
-        adapter_slots=3 * streams,
-        adapter_rank=rank,
+    engine = _engine(
+        model_args, tokenizer, slots=streams, adapter_slots=3 * streams, adapter_rank=rank
     )
     for slot in range(1, 3 * streams + 1):
         engine.install_adapter(slot, random_lora(config, rank=rank, alpha=16, seed=slot))
