@@ -54,12 +54,12 @@ def _prompts(tokenizer) -> list[list[int]]:
     return [tokenizer.encode_chat([ChatMessage("user", q)]) for q in questions]
 
 
-def _last_logits(step, state, config, prompt, cache_rows=1, **kwargs) -> np.ndarray:
+def _last_logits(step, state, config, prompt, **kwargs) -> np.ndarray:
     width = 64
     tokens = np.zeros((1, width), np.int32)
     tokens[0, : len(prompt)] = prompt
     positions = np.arange(width, dtype=np.int32)[None]
-    cache = KVCache.zeros(config, batch=cache_rows, length=width)
+    cache = KVCache.zeros(config, batch=1, length=width)
     logits, _, _ = step(
         state, tokens, positions, cache, None, np.array([len(prompt) - 1], np.int32), **kwargs
     )
