@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install weights run test bench-inference test-unit stack-up stack-down stack-status migrate lint bench lock clean
+.PHONY: install weights run test bench-inference test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -46,6 +46,11 @@ stack-status: install
 
 migrate: install
 	@$(PY) -m infra.migrate
+
+# The first admin: `make admin EMAIL=you@example.com` (the account must exist: sign up first).
+admin: install
+	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
+	@$(PY) -m infra.admin "$(EMAIL)"
 
 lint: install
 	@$(VENV)/bin/ruff check .

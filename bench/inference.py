@@ -5,7 +5,9 @@ tok/s (prefill included) with 1, 4 and 16 concurrent streams, engine alone and v
 16 streams on 16 distinct LoRA adapters (and on 3 each) against the base-only path;
 MiniLM sequences/s at 128 tokens; peak RSS. Generation ignores end-of-sequence so every stream
 produces exactly its token budget. BENCH_STREAMS=1,4 limits the stream counts;
-BENCH_LORA=0 and BENCH_HTTP=0 skip those parts.
+the adapter cache on the real S3 and Postgres (cold load, warm activation, 64 and 256
+adapters cycling through smaller tiers: bench/adapters.py).
+BENCH_LORA=0, BENCH_ADAPTERS=0 and BENCH_HTTP=0 skip those parts.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import time
 import httpx
 import jax
 
+from bench.adapters import bench_adapter_cache
 from shared.config import get_settings
 from shared.lm.convert import ensure_weights
 from shared.lm.engine import DoneEvent, Engine, TokenEvent
@@ -213,7 +216,6 @@ def bench_lora(model_args: tuple, tokenizer: ChatTokenizer) -> None:
         prompt,
         [[(3 * i + 1, 0.5), (3 * i + 2, 0.3), (3 * i + 3, 0.2)] for i in range(streams)],
     )
-    engine.stop(drain=False)
     _line(f"aggregate, {streams} streams, base only (engine)", f"{base:7.1f} tok/s")
     _line(
         f"  {streams} distinct rank-{rank} adapters",
@@ -223,6 +225,9 @@ def bench_lora(model_args: tuple, tokenizer: ChatTokenizer) -> None:
         f"  3 adapters per stream ({3 * streams} distinct)",
         f"{three:7.1f} tok/s  ({base / three:.2f}x slower)",
     )
+    if os.environ.get("BENCH_ADAPTERS", "1") != "0":
+        bench_adapter_cache(engine, prompt, NEW_TOKENS, _line)
+    engine.stop(drain=False)
 
 
 def bench_embeddings() -> None:

@@ -13,17 +13,27 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from shared.config_auth import DEV_ENCRYPTION_KEY, DEV_JWT_SECRET, AuthSettings
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Values that ship as development defaults; outside `dev`/`test` they are refused.
 PLACEHOLDER_SECRETS = frozenset(
-    {"", "changeme", "postgres", "dev-secret-access-key", "dev-inference-token", "dev-jwt-secret"}
+    {
+        "",
+        "changeme",
+        "postgres",
+        "dev-secret-access-key",
+        "dev-inference-token",
+        DEV_JWT_SECRET,
+        DEV_ENCRYPTION_KEY,
+    }
 )
 
 
-class Settings(BaseSettings):
+class Settings(AuthSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     env: Literal["dev", "test", "prod"] = "dev"
@@ -81,12 +91,42 @@ class Settings(BaseSettings):
     inference_max_seq_len: int = 2048
     inference_queue_size: int = 64
     inference_timeout_s: float = 120.0
+    # LoRA adapters: bank slots on the device (each holds one adapter at the bank's rank),
+    # the host-RAM cache of parsed adapters, and how long a persona adapter stays pinned
+    # after its user's last request.
+    inference_adapter_slots: int = Field(default=32, ge=0, le=1024)
+    inference_adapter_max_rank: int = Field(default=16, ge=1, le=64)
+    inference_adapter_cache_mb: int = Field(default=512, ge=1)
+    inference_adapter_pin_ttl_s: float = Field(default=900.0, ge=0)
     jax_cache_dir_override: Path | None = Field(default=None, alias="JAX_CACHE_DIR")
     cors_allow_origins: list[str] = Field(default_factory=list)
     dependency_timeout_s: float = 3.0
     stack_ready_timeout_s: float = 90.0
     dispatcher_wait_s: int = 2
     outbox_relay_interval_s: float = 1.0
+
+    # --- LLM backend (SPEC §5.0, DESIGN.md §3 "Remote backends") ---------------------------------
+    # "local" is the inference service above; any other value is an OpenAI-compatible provider,
+    # formatted per shared/llm/providers.py. LLM_BASE_URL includes the API prefix, as the
+    # openai client's base_url does (https://api.openai.com/v1). LLM_MODEL is the provider's base
+    # model; an adapter with a remote_model_id replaces it per request. Without
+    # LLM_EMBEDDING_MODEL a remote backend refuses to embed.
+    llm_backend: Literal[
+        "local",
+        "openai",
+        "azure",
+        "vertex",
+        "bedrock",
+        "together",
+        "lorax",
+        "adapter_server",
+        "sagemaker",
+    ] = "local"
+    llm_base_url: str | None = None
+    llm_api_key: SecretStr = SecretStr("")
+    llm_model: str | None = None
+    llm_embedding_model: str | None = None
+    llm_timeout_s: float = 120.0
 
     # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
     function_module: str | None = None
@@ -101,14 +141,27 @@ class Settings(BaseSettings):
             "PG_PASSWORD": self.pg_password,
             "AWS_SECRET_ACCESS_KEY": self.aws_secret_access_key,
             "INFERENCE_TOKEN": self.inference_token,
+            "AUTH_JWT_SECRET": self.auth_jwt_secret,
+            "AUTH_ENCRYPTION_KEY": self.auth_encryption_key,
         }
         bad = [
             name
             for name, value in secrets.items()
             if value.get_secret_value() in PLACEHOLDER_SECRETS
         ]
+        if len(self.auth_jwt_secret.get_secret_value()) < 32:
+            bad.append("AUTH_JWT_SECRET (32 bytes at least)")
         if self.database_url is None:
             bad.append("DATABASE_URL (the embedded stack is for dev only)")
+        if self.smtp_host is None:
+            bad.append("SMTP_HOST (verification and password-reset mail)")
+        if self.llm_backend != "local":
+            if not self.llm_base_url:
+                bad.append(f"LLM_BASE_URL (LLM_BACKEND={self.llm_backend})")
+            if self.llm_api_key.get_secret_value() in PLACEHOLDER_SECRETS:
+                bad.append(f"LLM_API_KEY (LLM_BACKEND={self.llm_backend})")
+            if self.llm_model is None:
+                bad.append(f"LLM_MODEL (LLM_BACKEND={self.llm_backend})")
         if bad:
             raise ValueError(f"placeholder or missing settings outside dev: {', '.join(bad)}")
         return self
@@ -147,6 +200,7 @@ class Settings(BaseSettings):
             "valkey": self.redis_url,
             "seaweedfs": self.s3_endpoint_url,
             "sqs": self.sqs_endpoint_url,
+            "mailsink": self.smtp_host,
         }
         return [name for name, url in wanted.items() if not url]
 
@@ -157,6 +211,20 @@ class Settings(BaseSettings):
     @property
     def jax_cache_dir(self) -> Path:
         return self.jax_cache_dir_override or self.data_dir / "jax-cache"
+
+    @property
+    def smtp_address(self) -> tuple[str, int]:
+        if self.smtp_host:
+            return self.smtp_host, self.smtp_port
+        return "127.0.0.1", self.mail_sink_port
+
+    @property
+    def mail_dir(self) -> Path:
+        return self.data_dir / "mail"
+
+    @property
+    def public_url(self) -> str:
+        return (self.public_base_url or f"http://127.0.0.1:{self.gateway_port}").rstrip("/")
 
     @property
     def internal_functions_url(self) -> str:

@@ -45,6 +45,7 @@ def local_stack(settings: Settings):
 
 
 def _delete_session_resources(settings: Settings) -> None:
+    from infra.stack.provision import delete_bucket
     from shared.aws import s3_client, sqs_client
 
     sqs = sqs_client(settings)
@@ -53,9 +54,7 @@ def _delete_session_resources(settings: Settings) -> None:
     s3 = s3_client(settings)
     for bucket in s3.list_buckets().get("Buckets", []):
         if bucket["Name"].startswith(settings.stack_name):
-            for obj in s3.list_objects_v2(Bucket=bucket["Name"]).get("Contents", []):
-                s3.delete_object(Bucket=bucket["Name"], Key=obj["Key"])
-            s3.delete_bucket(Bucket=bucket["Name"])
+            delete_bucket(s3, bucket["Name"])
 
 
 @pytest.fixture(scope="session")

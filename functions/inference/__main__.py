@@ -31,6 +31,7 @@ def main() -> None:
         yield
         if runtime.engine is not None:
             runtime.engine.stop(drain=True, timeout_s=30)
+        await runtime.close()
 
     app.router.lifespan_context = lifespan
     uvicorn.run(

@@ -10,19 +10,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pydantic
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from functions.inference.errors import Refused, adapter_refusals, error
 from functions.inference.runtime import Runtime
 from functions.inference.schemas import (
     BASE_MODEL_ID,
@@ -31,6 +25,7 @@ from functions.inference.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
+    LoadAdapterRequest,
 )
 from shared.lm.engine import DoneEvent, EngineBusy, TokenEvent
 from shared.lm.sampling import SamplingParams
@@ -47,7 +42,7 @@ FINISH = {
 
 class Metrics:
     def __init__(self, runtime: Runtime):
-        self.registry = CollectorRegistry()
+        self.registry = runtime.registry
         r = self.registry
         Gauge("inference_queue_depth", "Requests waiting for a slot", registry=r).set_function(
             lambda: runtime.engine.queue_depth if runtime.engine else 0
@@ -75,18 +70,6 @@ class Metrics:
             ["endpoint", "outcome"],
             registry=r,
         )
-
-
-def _error(
-    status: int,
-    message: str,
-    kind: str,
-    *,
-    code: str | None = None,
-    headers: dict[str, str] | None = None,
-) -> JSONResponse:
-    body = {"error": {"message": message, "type": kind, "param": None, "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _parse(request: Request, model: type[pydantic.BaseModel]) -> Any:
@@ -119,8 +102,8 @@ def create_app(runtime: Runtime) -> Starlette:
         endpoint = "chat" if kind == "chat" else "completions"
         model_cls = ChatCompletionRequest if kind == "chat" else CompletionRequest
         body = await _parse(request, model_cls)
-        if body.model != BASE_MODEL_ID:
-            return _error(
+        if body.model != BASE_MODEL_ID and not body.model_is_adapter:
+            return error(
                 404,
                 f"model {body.model!r} not found",
                 "invalid_request_error",
@@ -135,12 +118,14 @@ def create_app(runtime: Runtime) -> Starlette:
             prompt = runtime.tokenizer.encode(body.prompt)
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         submitted = time.monotonic()
-        events = runtime.generate(prompt, params_of(body), request_id)
+        with adapter_refusals():
+            lease = await runtime.acquire_adapters(body.adapter_refs(), body.user)
+        events = runtime.generate(prompt, params_of(body), request_id, lease)
         try:
             first = await anext(events)  # admission errors surface here, before any byte is sent
         except EngineBusy as busy:
             metrics.requests.labels(endpoint, "rejected").inc()
-            return _error(
+            return error(
                 429,
                 str(busy),
                 "rate_limit_error",
@@ -148,10 +133,10 @@ def create_app(runtime: Runtime) -> Starlette:
                 headers={"Retry-After": str(busy.retry_after_s)},
             )
         except ValueError as exc:
-            return _error(400, str(exc), "invalid_request_error", code="context_length_exceeded")
+            return error(400, str(exc), "invalid_request_error", code="context_length_exceeded")
         if isinstance(first, TokenEvent):
             metrics.ttft.observe(first.at - submitted)
-        shape = _ChatShape(request_id, kind)
+        shape = _ChatShape(request_id, kind, body.model, lease.applied if lease else [])
         if body.stream:
             return StreamingResponse(
                 _stream(first, events, shape, metrics, endpoint),
@@ -175,14 +160,14 @@ def create_app(runtime: Runtime) -> Starlette:
         body = await _parse(request, EmbeddingRequest)
         texts = body.texts()
         if body.model != EMBEDDING_MODEL_ID:
-            return _error(
+            return error(
                 404,
                 f"model {body.model!r} not found",
                 "invalid_request_error",
                 code="model_not_found",
             )
         if not texts or len(texts) > 256 or any(not t for t in texts):
-            return _error(400, "input must be 1 to 256 non-empty strings", "invalid_request_error")
+            return error(400, "input must be 1 to 256 non-empty strings", "invalid_request_error")
         vectors, tokens = await runtime.embed(texts)
         metrics.requests.labels("embeddings", "ok").inc()
         return JSONResponse(
@@ -199,6 +184,7 @@ def create_app(runtime: Runtime) -> Starlette:
 
     async def models(request: Request) -> Response:
         created = int(time.time())
+        adapters = runtime.adapters.loaded() if runtime.adapters else []
         return JSONResponse(
             {
                 "object": "list",
@@ -215,7 +201,36 @@ def create_app(runtime: Runtime) -> Starlette:
                         "created": created,
                         "owned_by": "local",
                     },
+                    *(
+                        {
+                            "id": adapter["id"],
+                            "object": "model",
+                            "created": created,
+                            "owned_by": adapter["owner"] or "system",
+                            "parent": BASE_MODEL_ID,
+                            **adapter,
+                        }
+                        for adapter in adapters
+                    ),
                 ],
+            }
+        )
+
+    async def load_adapter(request: Request) -> Response:
+        """Warms an adapter version into the host cache (after a publish, before traffic),
+        optionally pinned for `pin_s`."""
+        body = await _parse(request, LoadAdapterRequest)
+        if runtime.adapters is None:
+            return error(422, "no adapter slots", "invalid_request_error", code="no_adapters")
+        started = time.perf_counter()
+        with adapter_refusals():
+            record = await runtime.adapters.preload(body.id, body.version, pin_s=body.pin_s)
+        return JSONResponse(
+            {
+                "id": record.adapter_id,
+                "version": record.version,
+                "checksum": record.checksum,
+                "load_ms": round((time.perf_counter() - started) * 1000, 2),
             }
         )
 
@@ -247,14 +262,14 @@ def create_app(runtime: Runtime) -> Starlette:
         async def wrapper(request: Request) -> Response:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-                return _error(
+                return error(
                     401,
                     "missing or wrong bearer token",
                     "authentication_error",
                     code="invalid_api_key",
                 )
             if not runtime.ready.is_set():
-                return _error(
+                return error(
                     503,
                     "the model is still loading",
                     "server_error",
@@ -265,7 +280,9 @@ def create_app(runtime: Runtime) -> Starlette:
                 response: Response = await endpoint(request)
                 return response
             except _BadRequest as exc:
-                return _error(400, str(exc), "invalid_request_error")
+                return error(400, str(exc), "invalid_request_error")
+            except Refused as refused:
+                return refused.response
 
         return wrapper
 
@@ -275,6 +292,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/v1/completions", guarded(completions), methods=["POST"]),
             Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
             Route("/v1/models", guarded(models), methods=["GET"]),
+            Route("/v1/adapters/load", guarded(load_adapter), methods=["POST"]),
             Route("/v1/cancel", guarded(cancel), methods=["POST"]),
             Route("/metrics", guarded(metrics_endpoint), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
@@ -287,12 +305,12 @@ def create_app(runtime: Runtime) -> Starlette:
 class _ChatShape:
     """Builds OpenAI response objects for chat (`chat.completion`) or text completions."""
 
-    def __init__(self, request_id: str, kind: str):
-        self.kind, self.created = kind, int(time.time())
+    def __init__(self, request_id: str, kind: str, model: str, adapters: list[dict[str, Any]]):
+        self.kind, self.created, self.model, self.adapters = kind, int(time.time()), model, adapters
         self.id = ("chatcmpl-" if kind == "chat" else "cmpl-") + request_id
 
     def _base(self, obj: str) -> dict[str, Any]:
-        return {"id": self.id, "object": obj, "created": self.created, "model": BASE_MODEL_ID}
+        return {"id": self.id, "object": obj, "created": self.created, "model": self.model}
 
     @staticmethod
     def usage(done: DoneEvent) -> dict[str, int]:
@@ -315,7 +333,13 @@ class _ChatShape:
         else:
             choice = {"index": 0, "text": done.text, "finish_reason": reason, "logprobs": None}
             body = self._base("text_completion")
-        return {**body, "choices": [choice], "usage": self.usage(done), "truncated": done.truncated}
+        return {
+            **body,
+            "choices": [choice],
+            "usage": self.usage(done),
+            "truncated": done.truncated,
+            "adapters": self.adapters,
+        }
 
     def chunk(
         self, text: str | None, reason: str | None, usage: dict[str, int] | None = None
@@ -333,6 +357,8 @@ class _ChatShape:
             choice = {"index": 0, "text": text or "", "finish_reason": reason, "logprobs": None}
             body = self._base("text_completion")
         body["choices"] = [choice]
+        if reason is not None:  # the final chunk says which adapters and gates were applied
+            body["adapters"] = self.adapters
         if usage is not None:
             body["usage"] = usage
         return f"data: {json.dumps(body)}\n\n"

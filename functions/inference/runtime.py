@@ -11,15 +11,27 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import jax
+from prometheus_client import CollectorRegistry
 
+from functions.inference.adapter_cache import AdapterCache, AdapterRef, Lease
+from shared.adapters import registry as adapter_registry
+from shared.adapters.objects import fetch_version
+from shared.adapters.registry import AdapterRecord
+from shared.aws import s3_client
 from shared.config import Settings
+from shared.db.pool import PoolHolder
+from shared.errors import ValidationError
+from shared.lm import peft
+from shared.lm.config import LlamaConfig
 from shared.lm.convert import ensure_weights
 from shared.lm.engine import DoneEvent, Engine, Event
+from shared.lm.lora import MAX_ADAPTERS_PER_REQUEST
 from shared.lm.minilm import Embedder
 from shared.lm.model import build_model
 from shared.lm.sampling import SamplingParams
 from shared.lm.tokenizer import ChatTokenizer
 from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
+from shared.runtime.template import load_template
 
 log = logging.getLogger("inference")
 
@@ -30,9 +42,12 @@ class Runtime:
     engine: Engine | None = None
     tokenizer: ChatTokenizer | None = None
     embedder: Embedder | None = None
+    adapters: AdapterCache | None = None
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
     ready: threading.Event = field(default_factory=threading.Event)
     embed_lock: threading.Lock = field(default_factory=threading.Lock)
     load_error: str | None = None
+    _db: PoolHolder | None = field(default=None, init=False)
 
     def load(self) -> None:
         """Blocking: run in a thread at start-up; the service answers 503 until it is done."""
@@ -49,8 +64,13 @@ class Runtime:
                 slots=self.settings.inference_slots,
                 max_seq_len=self.settings.inference_max_seq_len,
                 queue_size=self.settings.inference_queue_size,
+                adapter_slots=self.settings.inference_adapter_slots,
+                adapter_rank=self.settings.inference_adapter_max_rank,
             )
-            shapes = self.engine.compile_shapes()
+            if self.settings.inference_adapter_slots:
+                self.adapters = self._adapter_cache(self.engine, checkpoint.config)
+            widths = (1, MAX_ADAPTERS_PER_REQUEST) if self.adapters else ()
+            shapes = self.engine.compile_shapes(adapter_widths=widths)
             log.info("compiled %d prefill/decode shapes", shapes)
             self.engine.start()
             self.embedder = Embedder()
@@ -60,6 +80,44 @@ class Runtime:
         except Exception as exc:  # reported by /healthz; the process stays up to say why
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("inference failed to load")
+
+    def _adapter_cache(self, engine: Engine, config: LlamaConfig) -> AdapterCache:
+        """Adapters resolve through Postgres (artifact rows) and load from the S3 store."""
+        settings = self.settings
+        db = self._db = PoolHolder(settings)
+        s3 = s3_client(settings)
+        bucket = load_template(settings.template_path, settings).buckets["DataBucket"].name
+
+        async def resolve(adapter_id: str, version: int | None, user: str | None) -> AdapterRecord:
+            pool = await db.get()
+            return await adapter_registry.resolve(pool, adapter_id, version, user_id=user)
+
+        async def fetch(record: AdapterRecord) -> dict[str, bytes]:
+            return await asyncio.to_thread(fetch_version, s3, bucket, record.prefix)
+
+        return AdapterCache(
+            resolve=resolve,
+            fetch=fetch,
+            parse=lambda files: engine.prepare_adapter(
+                peft.parse(files, config, max_rank=settings.inference_adapter_max_rank)
+            ),
+            install=engine.install_adapter,
+            slots=settings.inference_adapter_slots,
+            host_budget_bytes=settings.inference_adapter_cache_mb * 1024 * 1024,
+            pin_ttl_s=settings.inference_adapter_pin_ttl_s,
+            registry=self.registry,
+        )
+
+    async def acquire_adapters(self, refs: Sequence[AdapterRef], user: str | None) -> Lease | None:
+        if not refs:
+            return None
+        if self.adapters is None:
+            raise ValidationError("this inference service runs without adapter slots")
+        return await self.adapters.acquire(refs, user_id=user)
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
 
     def _warm_up(self) -> None:
         """One real generation through the running engine and one embedding: the service is
@@ -76,10 +134,15 @@ class Runtime:
         self.embedder.embed(["warm up"])
 
     async def generate(
-        self, prompt: Sequence[int], params: SamplingParams, request_id: str
+        self,
+        prompt: Sequence[int],
+        params: SamplingParams,
+        request_id: str,
+        lease: Lease | None = None,
     ) -> AsyncIterator[Event]:
         """Engine events for one request, delivered on this event loop; cancels the request
-        if the consumer goes away (client disconnect) before it finishes."""
+        if the consumer goes away (client disconnect) before it finishes, and releases its
+        adapters when it is over, however it ends."""
         assert self.engine is not None
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[Event] = asyncio.Queue()
@@ -87,9 +150,15 @@ class Runtime:
         def deliver(event: Event) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
-        self.engine.submit(prompt, params, deliver, request_id=request_id)
         finished = False
         try:
+            self.engine.submit(
+                prompt,
+                params,
+                deliver,
+                request_id=request_id,
+                adapters=lease.engine_adapters if lease else (),
+            )
             while True:
                 event = await queue.get()
                 yield event
@@ -99,6 +168,8 @@ class Runtime:
         finally:
             if not finished:
                 self.engine.cancel(request_id)
+            if lease is not None:
+                lease.release()
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         embedder = self.embedder

@@ -1,11 +1,15 @@
 """OpenAI-compatible request and response models (the subset this service implements, plus
-`top_k` and `max_decode_ms` extensions)."""
+`top_k`, `max_decode_ms` and `adapters` extensions)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from functions.inference.adapter_cache import AdapterRef
+from shared.lm.lora import MAX_ADAPTERS_PER_REQUEST
 
 BASE_MODEL_ID = "smollm2-135m-instruct"
 EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
@@ -25,8 +29,33 @@ class StreamOptions(_Lenient):
     include_usage: bool = True
 
 
+def _uuid(value: str, what: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValueError(f"{what} must be a UUID") from None
+
+
+class AdapterIn(_Lenient):
+    """One adapter of a request's set: its id, a gate weight, and a version (default: the
+    adapter's current version, so a new version is served from the next request on)."""
+
+    id: str
+    weight: float = Field(default=1.0, ge=0, le=2)
+    version: int | None = Field(default=None, ge=1)
+
+    @field_validator("id")
+    @classmethod
+    def _an_adapter_id(cls, value: str) -> str:
+        return _uuid(value, "adapter id")
+
+
 class _Generation(_Lenient):
+    # The base model's id, or an adapter's id (LoRAX's convention: that adapter, weight 1).
     model: str = BASE_MODEL_ID
+    adapters: list[AdapterIn] = Field(default_factory=list, max_length=MAX_ADAPTERS_PER_REQUEST)
+    # OpenAI's end-user field; a user id here limits adapters to those the user may use.
+    user: str | None = None
     temperature: float = Field(default=0.7, ge=0, le=2)
     top_p: float = Field(default=1.0, gt=0, le=1)
     top_k: int = Field(default=0, ge=0)
@@ -44,6 +73,32 @@ class _Generation(_Lenient):
         if isinstance(value, list) and (len(value) > 4 or any(not s for s in value)):
             raise ValueError("stop takes up to 4 non-empty strings")
         return value
+
+    @field_validator("user")
+    @classmethod
+    def _a_user_id(cls, value: str | None) -> str | None:
+        return None if value is None else _uuid(value, "user")
+
+    @model_validator(mode="after")
+    def _one_adapter_set(self) -> _Generation:
+        ids = [a.id for a in self.adapters] + ([self.model] if self.model_is_adapter else [])
+        if len(ids) > MAX_ADAPTERS_PER_REQUEST:
+            raise ValueError(f"at most {MAX_ADAPTERS_PER_REQUEST} adapters per request")
+        if len(set(ids)) != len(ids):
+            raise ValueError("an adapter is named twice")
+        return self
+
+    @property
+    def model_is_adapter(self) -> bool:
+        try:
+            uuid.UUID(self.model)
+        except ValueError:
+            return False
+        return True
+
+    def adapter_refs(self) -> list[AdapterRef]:
+        refs = [AdapterRef(str(uuid.UUID(self.model)))] if self.model_is_adapter else []
+        return refs + [AdapterRef(a.id, a.weight, a.version) for a in self.adapters]
 
     def stops(self) -> tuple[str, ...]:
         if self.stop is None:
@@ -74,3 +129,14 @@ class EmbeddingRequest(_Lenient):
 
 class CancelRequest(_Lenient):
     request_id: str = Field(min_length=1, max_length=128)
+
+
+class LoadAdapterRequest(_Lenient):
+    id: str
+    version: int | None = Field(default=None, ge=1)
+    pin_s: float = Field(default=0.0, ge=0, le=86_400)
+
+    @field_validator("id")
+    @classmethod
+    def _an_adapter_id(cls, value: str) -> str:
+        return _uuid(value, "adapter id")

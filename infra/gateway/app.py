@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from infra.gateway.guards import admin_refusal, is_admin_asset, send_error, serve_websocket
 from shared.config import REPO_ROOT, Settings
 from shared.runtime.asgi import function_app
 from shared.runtime.context import (
@@ -93,8 +94,11 @@ class PublicGateway:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send)
             return
+        if scope["type"] == "websocket":
+            await serve_websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
-            return  # WebSockets arrive with the chat issue
+            return
         scope, request_id = _with_request_id(scope)
         started = time.perf_counter()
         status_holder: dict[str, int] = {}
@@ -153,6 +157,11 @@ class PublicGateway:
             or scope["path"].startswith("/v1/")
         ):
             return False
+        if is_admin_asset(scope["path"]):
+            refusal = await admin_refusal(scope)
+            if refusal is not None:  # the admin bundle is for admins only, not just any caller
+                await send_error(send, scope, refusal)
+                return True
         try:
             response = await self.static.get_response(scope["path"].lstrip("/") or ".", scope)
         except Exception:  # StaticFiles raises HTTPException for missing files and bad paths

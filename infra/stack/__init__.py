@@ -12,14 +12,14 @@ from dataclasses import dataclass
 
 from infra.stack.postgres import LocalPostgres
 from infra.stack.provision import provision_buckets, provision_queues
-from infra.stack.servers import LocalSeaweedFS, LocalSqs, LocalValkey
+from infra.stack.servers import LocalMailSink, LocalSeaweedFS, LocalSqs, LocalValkey
 from shared.aws import s3_client, sqs_client
 from shared.config import Settings
 from shared.runtime.template import load_template
 
 log = logging.getLogger(__name__)
 
-LocalServer = LocalPostgres | LocalValkey | LocalSeaweedFS | LocalSqs
+LocalServer = LocalPostgres | LocalValkey | LocalSeaweedFS | LocalSqs | LocalMailSink
 
 
 def local_servers(settings: Settings) -> list[LocalServer]:
@@ -29,6 +29,7 @@ def local_servers(settings: Settings) -> list[LocalServer]:
         LocalValkey(settings),
         LocalSeaweedFS(settings),
         LocalSqs(settings),
+        LocalMailSink(settings),
     ]
     return [server for server in every if server.name in wanted]
 

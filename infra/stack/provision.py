@@ -55,6 +55,15 @@ def _s3_cors_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return {renames.get(key, key): value for key, value in rule.items()}
 
 
+def delete_bucket(s3: Any, name: str) -> None:
+    """Empties a bucket (every page of it) and removes it."""
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)
+
+
 def provision_buckets(s3: Any, template: Template, *, allowed_origins: list[str]) -> None:
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     for bucket in template.buckets.values():

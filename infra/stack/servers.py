@@ -183,3 +183,23 @@ class LocalSqs(DaemonServer):
         )
         client.list_queues()
         return True
+
+
+class LocalMailSink(DaemonServer):
+    """Loopback SMTP that files each message under <data_dir>/mail (infra/stack/mailsink.py)."""
+
+    name = "mailsink"
+
+    @property
+    def port(self) -> int:
+        return self.settings.mail_sink_port
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,  # run as a script: it needs only aiosmtpd, not this package
+            str(Path(__file__).with_name("mailsink.py")),
+            "--port",
+            str(self.port),
+            "--dir",
+            str(self.settings.mail_dir),
+        ]

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Literal, Protocol
+
+# How an adapter artifact may run (SPEC §5.0.1): LoRA weights on our inference service, a
+# provider's fine-tune, system-prompt instructions only, or weights with a prompt fallback.
+AdapterMode = Literal["local", "remote", "prompt", "hybrid"]
+# How an adapter was actually applied to one request.
+AppliedHow = Literal["lora", "model_id", "adapter_param", "prompt"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +31,30 @@ class GenerationParams:
 
 
 @dataclass(frozen=True)
+class AdapterUse:
+    """One adapter the router chose for a request, with its gate `weight`."""
+
+    id: str
+    weight: float = 1.0
+    mode: AdapterMode = "local"
+    version: int | None = None
+    remote_model_id: str | None = None
+    remote_adapter_id: str | None = None
+    prompt_instructions: str | None = None
+
+
+@dataclass(frozen=True)
+class AppliedAdapter:
+    """An adapter that shaped the answer; `weight` is the gate that really took effect (1.0
+    where the provider cannot weigh adapters), `version` the LoRA version the service used."""
+
+    id: str
+    weight: float
+    how: AppliedHow
+    version: int | None = None
+
+
+@dataclass(frozen=True)
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -37,15 +67,20 @@ class Completion:
     usage: Usage
     truncated: bool = False
     request_id: str | None = None
+    adapters: tuple[AppliedAdapter, ...] = ()
+    # Adapter decisions worth showing in the router trace: drops (with a reason) and injections.
+    trace: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
 class Delta:
-    """A streamed piece; the last one has `finish_reason` and `usage` set."""
+    """A streamed piece; the last one has `finish_reason`, `usage`, `adapters` and `trace` set."""
 
     text: str
     finish_reason: str | None = None
     usage: Usage | None = None
+    adapters: tuple[AppliedAdapter, ...] = ()
+    trace: tuple[dict[str, Any], ...] = ()
 
 
 class LLMBackend(Protocol):
@@ -55,6 +90,7 @@ class LLMBackend(Protocol):
         params: GenerationParams,
         *,
         request_id: str | None = None,
+        adapters: Sequence[AdapterUse] = (),
     ) -> Completion: ...
 
     def stream(
@@ -63,8 +99,11 @@ class LLMBackend(Protocol):
         params: GenerationParams,
         *,
         request_id: str | None = None,
+        adapters: Sequence[AdapterUse] = (),
     ) -> AsyncIterator[Delta]: ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
     async def cancel(self, request_id: str) -> bool: ...
+
+    async def aclose(self) -> None: ...

@@ -35,6 +35,7 @@ from shared.lm.lora import (
     LoraBank,
     LoraBatch,
     LoraWeights,
+    PackedLora,
     gather,
     install,
     pack,
@@ -199,13 +200,21 @@ class Engine:
                 chosen.block_until_ready()
         return len(shapes) * len(widths)
 
-    def install_adapter(self, slot: int, weights: LoraWeights) -> None:
+    def prepare_adapter(self, weights: LoraWeights) -> PackedLora:
+        """The adapter in this engine's bank layout (done once, when it is loaded)."""
+        if self._bank is None:
+            raise ValueError("this engine has no adapter slots")
+        return PackedLora(pack(weights, self.config, rank=self._bank.rank))
+
+    def install_adapter(self, slot: int, adapter: LoraWeights | PackedLora) -> None:
         """Writes an adapter into bank slot `slot` (1..adapter_slots), between decode steps;
         returns once it is there. The caller (the adapter cache) guarantees that no queued or
         running request uses the slot meanwhile."""
         if self._bank is None or not 1 <= slot <= self.adapter_slots:
             raise ValueError(f"no adapter slot {slot} (this engine has {self.adapter_slots})")
-        packed = pack(weights, self.config, rank=self._bank.rank)
+        if isinstance(adapter, LoraWeights):
+            adapter = self.prepare_adapter(adapter)
+        packed = adapter.fields
         done = threading.Event()
         with self._lock:
             if self._thread is None or not self._thread.is_alive():

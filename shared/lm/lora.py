@@ -152,6 +152,18 @@ def _slot_shapes(config: LlamaConfig, rank: int) -> dict[str, tuple[int, int]]:
     }
 
 
+@dataclass(frozen=True)
+class PackedLora:
+    """An adapter laid out as one bank slot, ready to be copied in: what the adapter cache
+    keeps in host RAM, so activating it is a device write and nothing else."""
+
+    fields: dict[str, np.ndarray]
+
+    @property
+    def nbytes(self) -> int:
+        return sum(array.nbytes for array in self.fields.values())
+
+
 def pack(weights: LoraWeights, config: LlamaConfig, *, rank: int) -> dict[str, np.ndarray]:
     """One adapter laid out as one bank slot: each field [L, ...] as in `LoraBank`, zero
     padded to the bank's rank, Bᵀ scaled by alpha/r."""

@@ -2,7 +2,8 @@
 
 Each record is handled on its own; a failure is reported in `batchItemFailures` so only that
 message is retried. On the last receive the queue allows, a failing message is moved to the
-queue's DLQ by us, with the reason as message attributes, instead of silently by redrive.
+queue's DLQ by us, with the reason as message attributes, instead of silently by redrive; a
+message that fails validation goes there on its first receive.
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pydantic
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from shared.deps import Dependencies
+from shared.errors import ValidationError
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +55,22 @@ class SqsBatch(BaseModel):
 RecordHandler = Callable[[SqsRecord], Awaitable[None]]
 
 
-async def _dead_letter(deps: Dependencies, record: SqsRecord, reason: str) -> bool:
-    """Moves a message that used its last receive to the DLQ with the reason. Returns False
-    when the queue has no DLQ or the receive budget is not spent (let SQS retry it)."""
+def is_permanent(exc: BaseException) -> bool:
+    """A message that fails validation fails the same way on every receive: retrying it only
+    delays the DLQ, so it goes there at once."""
+    return isinstance(exc, pydantic.ValidationError | ValidationError)
+
+
+async def _dead_letter(
+    deps: Dependencies, record: SqsRecord, reason: str, *, permanent: bool = False
+) -> bool:
+    """Moves a message that used its last receive (or can never succeed) to the DLQ with the
+    reason. Returns False when the queue has no DLQ or the receive budget is not spent (let
+    SQS retry it)."""
     queue = next((q for q in deps.template.queues.values() if q.name == record.queue_name), None)
     if queue is None or not queue.dead_letter_queue or queue.max_receive_count is None:
         return False
-    if record.receive_count < queue.max_receive_count:
+    if not permanent and record.receive_count < queue.max_receive_count:
         return False
     attributes = {
         "failure_reason": {"DataType": "String", "StringValue": reason[:1000] or "unknown"},
@@ -84,7 +96,7 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependenci
                 "record %s failed (receive %s): %s", record.messageId, record.receive_count, reason
             )
             try:
-                if await _dead_letter(deps, record, reason):
+                if await _dead_letter(deps, record, reason, permanent=is_permanent(exc)):
                     continue  # in the DLQ with its reason; report success so SQS deletes it
             except Exception:
                 log.exception(

@@ -94,6 +94,8 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
         }
     if params:
         operation["parameters"] = params
+    if route.access in (Access.USER, Access.ADMIN):
+        operation["security"] = [{"bearerAuth": []}]
     return operation
 
 
@@ -109,5 +111,8 @@ def build_openapi(template: Template, *, title: str, version: str) -> dict[str, 
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": defs},
+        "components": {
+            "schemas": defs,
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
+        },
     }

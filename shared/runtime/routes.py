@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import json
 import re
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -20,7 +21,16 @@ import pydantic
 from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.errors import AppError, MethodNotAllowed, NotFound, PayloadTooLarge, ValidationError
+from shared.auth.tokens import Principal
+from shared.errors import (
+    AppError,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+    ValidationError,
+)
 from shared.runtime.context import (
     REQUEST_ID_HEADER,
     current_request_id,
@@ -52,6 +62,8 @@ class Access(enum.StrEnum):
 
     PUBLIC = "public"
     INTERNAL = "internal"
+    USER = "user"  # a valid access token of an active session
+    ADMIN = "admin"  # the same, with the admin role
 
 
 @dataclass(frozen=True)
@@ -61,9 +73,29 @@ class Call(Generic[BodyT]):
     request: Request
     path_params: dict[str, str]
     body: BodyT | None
+    principal: Principal | None = None
+
+    def uuid_param(self, name: str) -> str:
+        """A path parameter that must be a UUID; anything else names no object (404)."""
+        value = self.path_params.get(name, "")
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise NotFound(f"no such object: {value[:64]!r}") from None
+
+    @property
+    def user(self) -> Principal:
+        """The authenticated caller (routes with USER or ADMIN access always have one)."""
+        if self.principal is None:
+            raise Unauthorized("authentication required")
+        return self.principal
 
 
 Endpoint = Callable[[Call[Any]], Awaitable[Any]]
+Authenticator = Callable[[Request], Awaitable[Principal]]
+# Takes one token from a named budget for this caller (the user, or the client IP when
+# anonymous); raises RateLimited when the bucket is empty.
+RateLimiter = Callable[[str, Request, Principal | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -77,6 +109,8 @@ class Route:
     response_model: type[pydantic.BaseModel] | None = None
     status: int = 200
     streaming: bool = False
+    # A named budget of shared.limits.rate.rules ("chat", "uploads", "configops", "login_ip").
+    rate_limit: str | None = None
     # Compiled once; `{name}` matches one path segment, as in API Gateway.
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -89,9 +123,21 @@ class Route:
 
 
 class RouteTable:
-    def __init__(self, function_name: str, routes: list[Route]):
+    def __init__(
+        self,
+        function_name: str,
+        routes: list[Route],
+        *,
+        authenticate: Authenticator | None = None,
+        rate_limit: RateLimiter | None = None,
+    ):
         self.function_name = function_name
         self.routes = tuple(routes)
+        self.authenticate, self.rate_limit = authenticate, rate_limit
+        if authenticate is None and any(r.access in (Access.USER, Access.ADMIN) for r in routes):
+            raise ValueError(f"{function_name}: routes that need a user need an authenticator")
+        if rate_limit is None and any(r.rate_limit for r in routes):
+            raise ValueError(f"{function_name}: rate-limited routes need a rate limiter")
 
     def find(self, method: str, path: str) -> tuple[Route, dict[str, str]]:
         allowed = False
@@ -110,8 +156,13 @@ class RouteTable:
         token = set_request_id(new_request_id(request.headers.get(REQUEST_ID_HEADER)))
         try:
             route, params = self.find(request.method, request.url.path)
+            principal = await self._principal(route, request)
+            if route.rate_limit and self.rate_limit is not None:
+                await self.rate_limit(route.rate_limit, request, principal)
             body = await _parse_input(route, request)
-            result = await route.endpoint(Call(request=request, path_params=params, body=body))
+            result = await route.endpoint(
+                Call(request=request, path_params=params, body=body, principal=principal)
+            )
             response = _render(route, result)
             response.headers.setdefault(REQUEST_ID_HEADER, current_request_id() or "")
             return response
@@ -121,6 +172,17 @@ class RouteTable:
             return unexpected_error_response(exc)
         finally:
             reset_request_id(token)
+
+    async def _principal(self, route: Route, request: Request) -> Principal | None:
+        """Authentication comes before input parsing: an anonymous caller learns nothing
+        about what a route accepts."""
+        if route.access not in (Access.USER, Access.ADMIN):
+            return None
+        assert self.authenticate is not None
+        principal = await self.authenticate(request)
+        if route.access is Access.ADMIN and not principal.is_admin:
+            raise Forbidden("this route needs the admin role")
+        return principal
 
 
 async def _parse_input(route: Route, request: Request) -> pydantic.BaseModel | None:

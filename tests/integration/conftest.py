@@ -1,18 +1,30 @@
-"""Fixtures for the model tests: the real converted SmolLM2, loaded once per session."""
+"""Fixtures for the model tests: the real converted SmolLM2 (loaded once per session), the
+shared inference service, and adapters published to the session's bucket and database."""
 
 from __future__ import annotations
+
+import secrets
+import uuid
 
 import httpx
 import pytest
 
+from shared.adapters.registry import AdapterRecord, publish
+from shared.aws import s3_client
+from shared.db.pool import create_pool
+from shared.lm.config import LlamaConfig
 from shared.lm.convert import ensure_weights
+from shared.lm.lora import LoraWeights, random_lora
 from shared.lm.model import build_model, forward_fn
 from shared.lm.tokenizer import ChatTokenizer
 from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
+from shared.runtime.template import load_template
 from tests.helpers import free_port, project_process, wait_for
 
 TOKEN = "test-inference-token"
 SLOTS, QUEUE = 2, 2
+# The shared service's adapter bank and host cache: small, so tests can fill and evict them.
+ADAPTER_SLOTS, ADAPTER_CACHE_MB = 4, 8
 
 
 @pytest.fixture(scope="session")
@@ -25,9 +37,13 @@ def lm(settings):
 
 
 # The inference service: one process for the whole session, shared by every test that needs it.
-def start_inference(tmp_path_factory, name: str):
+def start_inference(tmp_path_factory, name: str, *, adapters: bool = False):
+    """`adapters`: with a bank and a cache (slower to start: more shapes to compile), which
+    resolve adapters in the session's database and bucket."""
     port = free_port()
     env = {
+        "INFERENCE_ADAPTER_SLOTS": str(ADAPTER_SLOTS if adapters else 0),
+        "INFERENCE_ADAPTER_CACHE_MB": str(ADAPTER_CACHE_MB),
         "INFERENCE_PORT": str(port),
         "INFERENCE_TOKEN": TOKEN,
         "INFERENCE_SLOTS": str(SLOTS),
@@ -43,8 +59,16 @@ def start_inference(tmp_path_factory, name: str):
 
 
 def wait_inference_ready(url: str) -> None:
+    def ready() -> bool:
+        # While weights load and shapes compile, the loop can answer late on a busy machine:
+        # a timed-out probe means "not yet", like a 503.
+        try:
+            return httpx.get(url + "/healthz", timeout=5).status_code == 200
+        except httpx.TimeoutException:
+            return False
+
     wait_for(
-        lambda: httpx.get(url + "/healthz", timeout=2).status_code == 200,
+        ready,
         timeout_s=300,
         interval_s=0.5,
         what="inference ready",
@@ -52,8 +76,90 @@ def wait_inference_ready(url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def service(tmp_path_factory):
-    url, process = start_inference(tmp_path_factory, "inference")
+def service(tmp_path_factory, migrated):
+    url, process = start_inference(tmp_path_factory, "inference", adapters=True)
     with process:
         wait_inference_ready(url)
         yield url
+
+
+# --- adapters published to the session's bucket and database, for the service to load --------
+def adapter_weights(seed: int) -> LoraWeights:
+    # Large enough to change a greedy answer; rank 4 keeps each adapter at 1.8 MB.
+    return random_lora(LlamaConfig(), rank=4, alpha=8, seed=seed, scale=0.1)
+
+
+class Adapters:
+    def __init__(self, settings, pool) -> None:
+        self.pool, self.s3 = pool, s3_client(settings)
+        self.bucket = load_template(settings.template_path, settings).buckets["DataBucket"].name
+
+    async def user(self) -> str:
+        async with self.pool.connection() as conn:
+            cursor = await conn.execute(
+                "INSERT INTO app_user (email) VALUES (%s) RETURNING id::text",
+                (f"{uuid.uuid4().hex}@example.test",),
+            )
+            row = await cursor.fetchone()
+        return row[0]
+
+    async def publish(
+        self, owner: str, seed: int, *, kind: str = "skill", adapter_id: str | None = None
+    ) -> AdapterRecord:
+        return await publish(
+            self.pool,
+            self.s3,
+            self.bucket,
+            adapter_weights(seed),
+            owner_user_id=owner,
+            name=f"adapter-{uuid.uuid4().hex[:8]}",
+            adapter_id=adapter_id,
+            adapter_type=kind,
+        )
+
+
+@pytest.fixture(scope="session")
+async def adapters(settings, migrated):
+    pool = create_pool(settings)
+    await pool.open()
+    yield Adapters(settings, pool)
+    await pool.close()
+
+
+def random_ip() -> str:
+    return "10." + ".".join(str(secrets.randbelow(254) + 1) for _ in range(3))
+
+
+# --- the public API in-process, and the queue workers as real processes ----------------------
+@pytest.fixture
+async def api(migrated, settings):
+    """The gateway's public ASGI app (every HTTP function of template.yaml) in this process,
+    called from a client address of its own (per-IP budgets are not shared between tests)."""
+    from infra.gateway.app import public_app
+
+    template = load_template(settings.template_path, settings)
+    transport = httpx.ASGITransport(
+        app=public_app(settings, template=template), client=(random_ip(), 50_000)
+    )
+    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def workers(migrated, tmp_path_factory):
+    """The internal function host and the dispatcher (queue polling + outbox relay), so queued
+    work such as account mail really runs."""
+    logs = tmp_path_factory.mktemp("workers")
+    port = free_port()
+    env = {"FUNCTIONS_INTERNAL_PORT": str(port), "DISPATCHER_WAIT_S": "1",
+           "OUTBOX_RELAY_INTERVAL_S": "0.3", "LOG_LEVEL": "INFO"}  # fmt: skip
+    with (
+        project_process(
+            ["-m", "infra.gateway", "--internal"],
+            env=env,
+            ready_url=f"http://127.0.0.1:{port}",
+            log_path=logs / "internal.log",
+        ),
+        project_process(["-m", "infra.dispatcher"], env=env, log_path=logs / "dispatcher.log"),
+    ):
+        yield logs

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from shared.config import Settings
-from shared.llm.backend import GenerationParams, Message
+from shared.llm.backend import AdapterUse, GenerationParams, Message
 from shared.llm.local import LocalInferenceBackend
 from tests.integration.conftest import TOKEN
 
@@ -41,4 +41,26 @@ async def test_complete_stream_embed_and_cancel(service) -> None:
         if len(received) == 2:
             assert await backend.cancel("client-cancel-0001")
     assert received[-1].finish_reason == "cancelled"
+    await backend.aclose()
+
+
+async def test_adapters_reach_the_service_and_come_back_applied(service, adapters) -> None:
+    """The router's choice (two LoRA adapters, one prompt-only) through the client to the
+    running service: weights applied with their gates, the prompt injected, both reported."""
+    owner = await adapters.user()
+    first, second = await adapters.publish(owner, seed=30), await adapters.publish(owner, seed=31)
+    chosen = [
+        AdapterUse(first.adapter_id, 0.8),
+        AdapterUse(second.adapter_id, 0.4),
+        AdapterUse("tone", 0.5, mode="prompt", prompt_instructions="Answer in one word."),
+    ]
+    backend = _backend(service)
+    greedy = GenerationParams(temperature=0.0, max_tokens=12)
+    completion = await backend.complete(FRANCE, greedy, adapters=chosen)
+    lora = [(a.id, a.weight, a.version) for a in completion.adapters if a.how == "lora"]
+    assert lora == [(first.adapter_id, 0.8, 1), (second.adapter_id, 0.4, 1)]
+    assert {"event": "prompt_injected", "id": "tone"} in completion.trace
+    deltas = [d async for d in backend.stream(FRANCE, greedy, adapters=chosen)]
+    assert "".join(d.text for d in deltas) == completion.text
+    assert deltas[-1].adapters == completion.adapters
     await backend.aclose()

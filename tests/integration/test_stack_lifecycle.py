@@ -18,25 +18,27 @@ def test_stack_start_is_idempotent_and_stop_is_clean(local_stack, settings, tmp_
             "pg_port": free_port(),
             "redis_port": free_port(),
             "sqs_port": free_port(),
+            "mail_sink_port": free_port(),
             # Given by URL: this stack must use the session's S3 and never start its own.
             "s3_endpoint_url": settings.s3_endpoint,
         }
     )
-    assert scratch.local_services == ["postgres", "valkey", "sqs"]
+    assert scratch.local_services == ["postgres", "valkey", "sqs", "mailsink"]
     try:
         first = stack.up(scratch)
-        assert sorted(first.started) == ["postgres", "sqs", "valkey"]
+        assert sorted(first.started) == ["mailsink", "postgres", "sqs", "valkey"]
         assert set(first.queue_urls) == set(
             stack.load_template(scratch.template_path, scratch).queues
         )
         assert not (tmp_path / "data" / "seaweedfs").exists()
 
         again = stack.up(scratch)
-        assert again.started == [] and sorted(again.reused) == ["postgres", "sqs", "valkey"]
+        assert again.started == []
+        assert sorted(again.reused) == ["mailsink", "postgres", "sqs", "valkey"]
         assert all(stack.status(scratch).values())
     finally:
         stopped = stack.down(scratch)
-    assert sorted(stopped) == ["postgres", "sqs", "valkey"]
-    for port in (scratch.pg_port, scratch.redis_port, scratch.sqs_port):
+    assert sorted(stopped) == ["mailsink", "postgres", "sqs", "valkey"]
+    for port in (scratch.pg_port, scratch.redis_port, scratch.sqs_port, scratch.mail_sink_port):
         assert not port_open(port)
     assert stack.down(scratch) == []  # stopping a stopped stack is a no-op

@@ -1,0 +1,125 @@
+"""Admin function: the security audit log (and its integrity check) and user management.
+Every route needs the admin role."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import functions_framework.aio
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.auth.schemas import UserOut
+from shared import audit
+from shared.auth import admin_users
+from shared.auth.perimeter import client_of, perimeter, sessions
+from shared.deps import get_deps
+from shared.runtime.routes import Access, Call, Route, RouteTable
+
+
+class AuditQuery(BaseModel):
+    cursor: int | None = Field(default=None, ge=1, description="`next_cursor` of the last page")
+    limit: int = Field(default=50, ge=1, le=200)
+    event: str | None = Field(default=None, max_length=64)
+    user_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+
+
+class AuditPage(BaseModel):
+    items: list[dict[str, Any]]
+    next_cursor: str | None
+
+
+class ChainOut(BaseModel):
+    ok: bool
+    checked: int
+    first_broken_id: int | None
+
+
+class UserQuery(BaseModel):
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=50, ge=1, le=200)
+    email_contains: str | None = Field(default=None, max_length=254)
+
+
+class AdminUserOut(UserOut):
+    is_active: bool
+
+
+class UserPage(BaseModel):
+    items: list[AdminUserOut]
+    next_cursor: str | None
+
+
+class UserUpdate(BaseModel):
+    role: Literal["user", "admin"] | None = None
+    is_active: bool | None = None
+
+
+async def audit_log(call: Call[AuditQuery]) -> AuditPage:
+    query = call.body
+    assert query is not None
+    events = await audit.page(
+        await get_deps().db.get(),
+        before_id=query.cursor,
+        limit=query.limit,
+        event=query.event,
+        user_id=query.user_id,
+    )
+    more = len(events) == query.limit
+    return AuditPage(
+        items=[e.public() for e in events], next_cursor=str(events[-1].id) if more else None
+    )
+
+
+async def audit_verify(call: Call[Any]) -> ChainOut:
+    report = await audit.verify_chain(await get_deps().db.get())
+    return ChainOut(**report.__dict__)
+
+
+async def list_users(call: Call[UserQuery]) -> UserPage:
+    query = call.body
+    assert query is not None
+    users, cursor = await admin_users.list_users(
+        await get_deps().db.get(),
+        cursor=query.cursor,
+        limit=query.limit,
+        email_contains=query.email_contains,
+    )
+    return UserPage(items=[AdminUserOut(**u.__dict__) for u in users], next_cursor=cursor)
+
+
+async def update_user(call: Call[UserUpdate]) -> AdminUserOut:
+    assert call.body is not None
+    user_id = call.uuid_param("id")
+    user = await admin_users.update_user(
+        await get_deps().db.get(),
+        user_id,
+        role=call.body.role,
+        is_active=call.body.is_active,
+        actor=client_of(call.request, call.user.user_id),
+    )
+    if call.body.role is not None or call.body.is_active is False:
+        await (await sessions()).revoke_all(user_id)  # old tokens carry the old role
+    return AdminUserOut(**user.__dict__)
+
+
+ROUTES = RouteTable(
+    "admin",
+    [
+        Route("GET", "/v1/admin/audit", audit_log, "Security audit events, newest first",
+              access=Access.ADMIN, request_model=AuditQuery, response_model=AuditPage),
+        Route("GET", "/v1/admin/audit/verify", audit_verify,
+              "Re-walk the audit hash chain", access=Access.ADMIN, response_model=ChainOut),
+        Route("GET", "/v1/admin/users", list_users, "Accounts, newest first",
+              access=Access.ADMIN, request_model=UserQuery, response_model=UserPage),
+        Route("PATCH", "/v1/admin/users/{id}", update_user, "Change a role, disable or enable",
+              access=Access.ADMIN, request_model=UserUpdate, response_model=AdminUserOut),
+    ],
+    **perimeter(),
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)

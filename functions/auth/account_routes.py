@@ -1,0 +1,149 @@
+"""Accounts and sessions: sign-up, login (with MFA), refresh, logout, `GET /v1/me`, email
+verification and passwords."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from functions.auth.cookies import clear_cookies, token_response, user_out
+from functions.auth.schemas import (
+    Accepted,
+    Credentials,
+    EmailIn,
+    PasswordChange,
+    PasswordReset,
+    RefreshRequest,
+    SignUp,
+    TokenIn,
+    Tokens,
+    UserOut,
+)
+from shared.auth import accounts
+from shared.auth.flows import AuthFlows
+from shared.auth.perimeter import REFRESH_COOKIE, check_origin, client_of
+from shared.deps import get_deps
+from shared.errors import Unauthorized
+from shared.runtime.envelope import ok
+from shared.runtime.routes import Access, Call, Route
+
+
+async def flows() -> AuthFlows:
+    deps = get_deps()
+    return AuthFlows(deps, await deps.db.get())
+
+
+def _cookie_login_from_own_site(call: Call[Any], use_cookies: bool) -> None:
+    """A cross-site page could log the victim's browser into the attacker's account (login
+    CSRF); a request that asks for cookies must come from an allowed origin."""
+    if use_cookies:
+        check_origin(get_deps().settings, call.request)
+
+
+async def sign_up(call: Call[SignUp]) -> Response:
+    body = call.body
+    assert body is not None
+    _cookie_login_from_own_site(call, body.use_cookies)
+    user, pair = await (await flows()).sign_up(
+        body.email, body.password, body.handle, client_of(call.request)
+    )
+    settings = get_deps().settings
+    return token_response(settings, pair, user, use_cookies=body.use_cookies, status=201)
+
+
+async def log_in(call: Call[Credentials]) -> Response:
+    body = call.body
+    assert body is not None
+    _cookie_login_from_own_site(call, body.use_cookies)
+    user, pair = await (await flows()).log_in(
+        body.email, body.password, body.mfa_code, client_of(call.request)
+    )
+    return token_response(get_deps().settings, pair, user, use_cookies=body.use_cookies)
+
+
+async def refresh(call: Call[RefreshRequest]) -> Response:
+    assert call.body is not None
+    settings, token = get_deps().settings, call.body.refresh_token
+    use_cookies = token is None
+    if token is None:
+        token = call.request.cookies.get(REFRESH_COOKIE)
+        if not token:
+            raise Unauthorized("no refresh token (body or cookie)")
+        check_origin(settings, call.request)
+    pair = await (await flows()).refresh(token, client_of(call.request))
+    return token_response(settings, pair, None, use_cookies=use_cookies)
+
+
+async def log_out(call: Call[Any]) -> Response:
+    user = call.user
+    await (await flows()).log_out(user.user_id, user.session_id, client_of(call.request))
+    return clear_cookies(ok({"logged_out": True}), get_deps().settings)
+
+
+async def me(call: Call[Any]) -> UserOut:
+    auth = await flows()
+    user = await accounts.get_user(auth.pool, call.user.user_id)
+    return user_out(user, mfa_enabled=await auth.mfa.enabled(user.id))
+
+
+async def verify_email(call: Call[TokenIn]) -> UserOut:
+    assert call.body is not None
+    return user_out(await (await flows()).verify_email(call.body.token, client_of(call.request)))
+
+
+async def resend_verification(call: Call[Any]) -> Accepted:
+    sent = await (await flows()).resend_verification(call.user.user_id)
+    return Accepted(accepted=sent, message="sent" if sent else "the email is verified already")
+
+
+async def forgot_password(call: Call[EmailIn]) -> Accepted:
+    assert call.body is not None
+    await (await flows()).forgot_password(call.body.email, client_of(call.request))
+    return Accepted(message="if an account has this email, a reset link is on its way")
+
+
+async def reset_password(call: Call[PasswordReset]) -> Accepted:
+    assert call.body is not None
+    body = call.body
+    await (await flows()).reset_password(body.token, body.password, client_of(call.request))
+    return Accepted(message="password changed; every session was signed out")
+
+
+async def change_password(call: Call[PasswordChange]) -> Accepted:
+    assert call.body is not None
+    user, body = call.user, call.body
+    await (await flows()).change_password(
+        user.user_id,
+        user.session_id,
+        body.current_password,
+        body.new_password,
+        client_of(call.request, user.user_id),
+    )
+    return Accepted(message="password changed; other sessions were signed out")
+
+
+ROUTES = [
+    Route("POST", "/v1/auth/signup", sign_up, "Create an account and log in",
+          request_model=SignUp, response_model=Tokens, status=201, rate_limit="login_ip"),
+    Route("POST", "/v1/auth/login", log_in, "Log in (mfa_code when MFA is on)",
+          request_model=Credentials, response_model=Tokens, rate_limit="login_ip"),
+    Route("POST", "/v1/auth/refresh", refresh, "Rotate a refresh token (body or cookie)",
+          request_model=RefreshRequest, response_model=Tokens),
+    Route("POST", "/v1/auth/logout", log_out, "Revoke the current session",
+          access=Access.USER),
+    Route("GET", "/v1/me", me, "The current user", access=Access.USER,
+          response_model=UserOut),
+    Route("POST", "/v1/auth/verify-email", verify_email, "Confirm an email address",
+          request_model=TokenIn, response_model=UserOut, rate_limit="login_ip"),
+    Route("POST", "/v1/auth/verify-email/resend", resend_verification,
+          "Send the verification mail again", access=Access.USER, response_model=Accepted),
+    Route("POST", "/v1/auth/password/forgot", forgot_password, "Mail a password-reset link",
+          request_model=EmailIn, response_model=Accepted, status=202, rate_limit="login_ip"),
+    Route("POST", "/v1/auth/password/reset", reset_password,
+          "Set a new password with a reset link (ends every session)",
+          request_model=PasswordReset, response_model=Accepted, rate_limit="login_ip"),
+    Route("POST", "/v1/auth/password/change", change_password,
+          "Change the password (ends the other sessions)", access=Access.USER,
+          request_model=PasswordChange, response_model=Accepted),
+]  # fmt: skip

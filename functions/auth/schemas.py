@@ -1,0 +1,108 @@
+"""Request and response models of the auth function (layered: inputs never reuse outputs)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from pydantic import BaseModel, Field, field_validator
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not _EMAIL.match(value):
+        raise ValueError("not an email address")
+    return value
+
+
+class EmailIn(BaseModel):
+    email: str = Field(max_length=254)
+
+    _check = field_validator("email")(classmethod(lambda cls, v: _email(v)))
+
+
+class Credentials(EmailIn):
+    password: str = Field(min_length=1, max_length=256)
+    mfa_code: str | None = Field(default=None, max_length=32)
+    # Cookie mode: tokens go into HttpOnly cookies and are left out of the body.
+    use_cookies: bool = False
+
+
+class SignUp(EmailIn):
+    password: str = Field(min_length=1, max_length=256)
+    handle: str | None = Field(default=None, max_length=64)
+    use_cookies: bool = False
+
+
+class RefreshRequest(BaseModel):
+    # Absent in cookie mode: the refresh cookie carries it.
+    refresh_token: str | None = Field(default=None, min_length=16, max_length=256)
+
+
+class TokenIn(BaseModel):
+    token: str = Field(min_length=16, max_length=256)
+
+
+class PasswordReset(TokenIn):
+    password: str = Field(min_length=1, max_length=256)
+
+
+class PasswordChange(BaseModel):
+    current_password: str = Field(min_length=1, max_length=256)
+    new_password: str = Field(min_length=1, max_length=256)
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=6, max_length=32)
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    handle: str | None
+    role: str
+    created_at: datetime
+    email_verified: bool
+    mfa_enabled: bool | None = None
+
+
+class Tokens(BaseModel):
+    user: UserOut | None = None
+    access_token: str | None
+    refresh_token: str | None
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+    expires_in: int
+    mode: str = "bearer"
+
+
+class Accepted(BaseModel):
+    accepted: bool = True
+    message: str
+
+
+class Enrollment(BaseModel):
+    secret: str
+    otpauth_uri: str
+    qr_svg: str
+    qr_png: str
+
+
+class RecoveryCodes(BaseModel):
+    mfa_enabled: bool = True
+    recovery_codes: list[str]
+
+
+class SessionOut(BaseModel):
+    id: str
+    created_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    ip: str | None
+    current: bool
+
+
+class SessionList(BaseModel):
+    items: list[SessionOut]
+    next_cursor: str | None = None

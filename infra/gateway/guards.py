@@ -1,0 +1,99 @@
+"""What the gateway itself guards: the admin bundle (served to admins only) and WebSockets,
+whose first frame must be `{"type": "auth", "token": ...}` (browsers cannot set headers on a
+WebSocket); anything else closes the socket with 4401 (DESIGN.md §1).
+
+After the auth frame the socket answers `ping` frames; the chat issue routes chat frames from
+here to the chat function.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from shared.auth.perimeter import (
+    ACCESS_COOKIE,
+    authenticate,
+    check_origin,
+    principal_from_token,
+)
+from shared.deps import get_deps
+from shared.errors import AppError, Forbidden
+from shared.runtime.context import REQUEST_ID_HEADER
+from shared.runtime.envelope import error_response
+
+ADMIN_PREFIX = "/admin"
+WEBSOCKET_PATHS = frozenset({"/v1/chat/stream"})
+AUTH_FRAME_TIMEOUT_S = 10.0
+CLOSE_UNAUTHENTICATED = 4401
+
+
+def is_admin_asset(path: str) -> bool:
+    return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
+
+
+async def admin_refusal(scope: Scope) -> AppError | None:
+    """None for an admin (bearer or cookie); otherwise the 401/403 to answer."""
+    try:
+        principal = await authenticate(Request(scope))
+    except AppError as exc:
+        return exc
+    return None if principal.is_admin else Forbidden("the admin pages need the admin role")
+
+
+async def send_error(send: Send, scope: Scope, error: AppError) -> None:
+    response = error_response(error)
+    headers = dict(scope.get("headers", []))
+    response.headers[REQUEST_ID_HEADER] = headers.get(REQUEST_ID_HEADER.encode(), b"").decode()
+
+    async def no_body() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    await response(scope, no_body, send)
+
+
+async def serve_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+    socket = WebSocket(scope, receive, send)
+    if scope["path"] not in WEBSOCKET_PATHS:
+        await socket.close(code=1008, reason="no WebSocket route here")  # refused handshake
+        return
+    await socket.accept()
+    try:
+        first = await asyncio.wait_for(socket.receive_text(), AUTH_FRAME_TIMEOUT_S)
+        frame = json.loads(first)
+        if not isinstance(frame, dict) or frame.get("type") != "auth":
+            raise ValueError("the first frame must be {type: auth}")
+        # The token in the frame, or (cookie mode) the session cookie sent with the upgrade,
+        # then only from an allowed origin (cross-site WebSocket hijacking).
+        token = frame.get("token")
+        if not token:
+            check_origin(get_deps().settings, socket, always=True)
+            token = socket.cookies.get(ACCESS_COOKIE)
+        if not isinstance(token, str) or not token:
+            raise ValueError("no token")
+        principal = await principal_from_token(token)
+    except WebSocketDisconnect:
+        return
+    except (TimeoutError, ValueError, AppError):
+        await socket.close(code=CLOSE_UNAUTHENTICATED, reason="authentication required")
+        return
+    await socket.send_json({"type": "auth_ok", "user_id": principal.user_id})
+    try:
+        while True:
+            message = json.loads(await socket.receive_text())
+            if isinstance(message, dict) and message.get("type") == "ping":
+                await socket.send_json({"type": "pong"})
+            else:
+                await socket.send_json(
+                    {
+                        "type": "error",
+                        "error": {"code": "validation_error", "message": "unknown frame type"},
+                    }
+                )
+    except (WebSocketDisconnect, ValueError):
+        return

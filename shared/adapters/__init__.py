@@ -1,0 +1,1 @@
+"""LoRA adapters as versioned artifacts: files in the object store, records in Postgres."""

@@ -1,0 +1,1 @@
+"""Accounts, passwords, tokens and sessions: the perimeter every function relies on."""

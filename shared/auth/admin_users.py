@@ -1,0 +1,95 @@
+"""What admins do to accounts: list them, change a role, disable or re-enable one. Every change
+is audited in the same transaction. The caller ends the user's sessions after a role change or
+a disable, so old tokens stop carrying the old role at once."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from shared import audit
+from shared.audit import Actor
+from shared.auth.accounts import _USER, User
+from shared.errors import Conflict, NotFound, ValidationError
+
+
+def encode_cursor(created_at: datetime, user_id: str) -> str:
+    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), user_id]).encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created, user_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+        return datetime.fromisoformat(created), str(user_id)
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("invalid cursor") from exc
+
+
+async def list_users(
+    pool: AsyncConnectionPool, *, cursor: str | None, limit: int, email_contains: str | None
+) -> tuple[list[User], str | None]:
+    """Newest first, including disabled accounts (admins see everyone)."""
+    where: list[str] = ["TRUE"]
+    params: list[Any] = []
+    if cursor:
+        created, last_id = decode_cursor(cursor)
+        where.append("(u.created_at, u.id) < (%s, %s::uuid)")
+        params += [created, last_id]
+    if email_contains:
+        where.append("u.email::text ILIKE %s")
+        params.append("%" + email_contains.replace("%", r"\%").replace("_", r"\_") + "%")
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                f"{_USER} WHERE {' AND '.join(where)}"
+                " ORDER BY u.created_at DESC, u.id DESC LIMIT %s",
+                (*params, limit + 1),
+            )
+        ).fetchall()
+    users = [User(*row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return users, encode_cursor(users[-1].created_at, users[-1].id) if more and users else None
+
+
+async def update_user(
+    pool: AsyncConnectionPool,
+    user_id: str,
+    *,
+    role: str | None,
+    is_active: bool | None,
+    actor: Actor,
+) -> User:
+    if actor.user_id == user_id and (role == "user" or is_active is False):
+        raise Conflict("an admin cannot demote or disable their own account")
+    async with pool.connection() as conn, conn.transaction():
+        row = await (
+            await conn.execute(
+                "SELECT role, is_active FROM app_user WHERE id = %s FOR UPDATE", (user_id,)
+            )
+        ).fetchone()
+        if row is None:
+            raise NotFound("no such user")
+        before_role, before_active = row
+        await conn.execute(
+            "UPDATE app_user SET role = coalesce(%s, role), is_active = coalesce(%s, is_active)"
+            " WHERE id = %s",
+            (role, is_active, user_id),
+        )
+        if role is not None and role != before_role:
+            await audit.record(
+                conn,
+                "role_changed",
+                actor=actor,
+                subject_user_id=user_id,
+                details={"from": before_role, "to": role},
+            )
+        if is_active is not None and is_active != before_active:
+            event = "user_enabled" if is_active else "user_disabled"
+            await audit.record(conn, event, actor=actor, subject_user_id=user_id)
+        updated = await (await conn.execute(_USER + " WHERE u.id = %s", (user_id,))).fetchone()
+    assert updated is not None
+    return User(*updated)

@@ -1,0 +1,195 @@
+"""The account flows behind the auth function: each one checks its lockouts, does the work in
+one transaction where it can, and leaves an audit event. Handlers stay a few lines each."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from shared import audit
+from shared.audit import Actor
+from shared.auth import accounts
+from shared.auth.lockout import Lockout
+from shared.auth.mail import queue_mail
+from shared.auth.mfa import Mfa
+from shared.auth.onetime import OneTimeTokens
+from shared.auth.passwords import check_policy
+from shared.auth.sessions import RefreshReused, Sessions, TokenPair
+from shared.deps import Dependencies
+from shared.errors import MfaRequired, RateLimited, Unauthorized
+from shared.limits.rate import RateLimiter, rules
+from shared.outbox import relay_once
+
+log = logging.getLogger(__name__)
+
+
+class AuthFlows:
+    def __init__(self, deps: Dependencies, pool: Any):
+        self.deps, self.settings, self.pool = deps, deps.settings, pool
+        self.sessions = Sessions(deps.settings, pool, deps.redis)
+        self.mfa = Mfa(deps.settings, pool, deps.redis)
+        self.tokens = OneTimeTokens(deps.redis)
+        self.login_lockout = Lockout(
+            deps.redis,
+            "login",
+            max_failures=deps.settings.auth_login_failures_max,
+            window_s=deps.settings.auth_login_failure_window_s,
+        )
+
+    # --- sign-up, login, refresh, logout ---------------------------------------------------
+    async def sign_up(
+        self, email: str, password: str, handle: str | None, client: Actor
+    ) -> tuple[accounts.User, TokenPair]:
+        async with self.pool.connection() as conn, conn.transaction():
+            user = await accounts.sign_up(conn, email, password, handle)
+            await queue_mail(conn, "verify_email", user.id)
+            await audit.record(conn, "signup", actor=_as(client, user.id), subject_user_id=user.id)
+        await self._flush_outbox()
+        return user, await self._open(user, client)
+
+    async def log_in(
+        self, email: str, password: str, mfa_code: str | None, client: Actor
+    ) -> tuple[accounts.User, TokenPair]:
+        await self.login_lockout.check(email)
+        try:
+            user = await accounts.log_in(self.pool, email, password)
+        except Unauthorized:
+            failures = await self.login_lockout.fail(email)
+            details = {"email": email, "failures": failures}
+            await audit.record(self.pool, "login_failed", actor=client, details=details)
+            raise
+        method = "password"
+        if await self.mfa.enabled(user.id):
+            method = await self._second_factor(user, mfa_code, _as(client, user.id))
+        await self.login_lockout.clear(email)
+        pair = await self._open(user, client)
+        details = {"session_id": pair.principal.session_id, "method": method}
+        await audit.record(
+            self.pool, "login", actor=_as(client, user.id), subject_user_id=user.id, details=details
+        )
+        return user, pair
+
+    async def _second_factor(self, user: accounts.User, code: str | None, client: Actor) -> str:
+        if not code:
+            raise MfaRequired(
+                "this account needs a code from its authenticator app (mfa_code)",
+                details={"methods": ["totp", "recovery_code"]},
+            )
+        try:
+            method = await self.mfa.verify(user.id, code)
+        except RateLimited:
+            await audit.record(self.pool, "mfa_locked", actor=client, subject_user_id=user.id)
+            raise
+        if method is None:
+            await audit.record(self.pool, "mfa_failed", actor=client, subject_user_id=user.id)
+            raise Unauthorized("invalid MFA code")
+        if method == "recovery_code":
+            left = await self.mfa.recovery_codes_left(user.id)
+            await audit.record(
+                self.pool,
+                "mfa_recovery_code_used",
+                actor=client,
+                subject_user_id=user.id,
+                details={"codes_left": left},
+            )
+        return f"password+{method}"
+
+    async def refresh(self, refresh_token: str, client: Actor) -> TokenPair:
+        try:
+            return await self.sessions.rotate(refresh_token)
+        except RefreshReused as reused:
+            await audit.record(
+                self.pool,
+                "refresh_token_reused",
+                actor=client,
+                subject_user_id=reused.user_id,
+                details={"session_id": reused.session_id},
+            )
+            raise
+
+    async def log_out(self, user_id: str, session_id: str, client: Actor) -> None:
+        await self.sessions.revoke(session_id)
+        await audit.record(
+            self.pool,
+            "logout",
+            actor=_as(client, user_id),
+            subject_user_id=user_id,
+            details={"session_id": session_id},
+        )
+
+    # --- email verification and passwords ---------------------------------------------------
+    async def verify_email(self, token: str, client: Actor) -> accounts.User:
+        user_id = await self.tokens.redeem("verify_email", token)
+        user = await accounts.mark_email_verified(self.pool, user_id)
+        await audit.record(
+            self.pool, "email_verified", actor=_as(client, user_id), subject_user_id=user_id
+        )
+        return user
+
+    async def resend_verification(self, user_id: str) -> bool:
+        user = await accounts.get_user(self.pool, user_id)
+        if user.email_verified:
+            return False
+        await RateLimiter(self.deps.redis).enforce(rules(self.settings)["mail"], user_id)
+        async with self.pool.connection() as conn, conn.transaction():
+            await queue_mail(conn, "verify_email", user_id)
+        await self._flush_outbox()
+        return True
+
+    async def forgot_password(self, email: str, client: Actor) -> None:
+        """Same answer whether or not the account exists; the mail goes only to the owner."""
+        user = await accounts.find_by_email(self.pool, email)
+        if user is None:
+            return
+        wait = await RateLimiter(self.deps.redis).take(rules(self.settings)["mail"], user.id)
+        if wait > 0:  # silently: a 429 here would tell who has an account
+            return
+        async with self.pool.connection() as conn, conn.transaction():
+            await queue_mail(conn, "password_reset", user.id)
+            await audit.record(
+                conn, "password_reset_requested", actor=client, subject_user_id=user.id
+            )
+        await self._flush_outbox()
+
+    async def reset_password(self, token: str, password: str, client: Actor) -> None:
+        # Check the new password before spending the token, so a refused one can be retried.
+        user = await accounts.get_user(self.pool, await self.tokens.peek("password_reset", token))
+        check_policy(password, user.email)
+        user_id = await self.tokens.redeem("password_reset", token)
+        async with self.pool.connection() as conn, conn.transaction():
+            await accounts.set_password(conn, user_id, password)
+            await audit.record(
+                conn, "password_reset", actor=_as(client, user_id), subject_user_id=user_id
+            )
+        ended = await self.sessions.revoke_all(user_id)
+        await self.login_lockout.clear(user.email)
+        log.info("password reset; %d sessions ended", ended)
+
+    async def change_password(
+        self, user_id: str, session_id: str, current: str, new: str, client: Actor
+    ) -> None:
+        await accounts.check_password(self.pool, user_id, current)
+        async with self.pool.connection() as conn, conn.transaction():
+            await accounts.set_password(conn, user_id, new)
+            await audit.record(
+                conn, "password_changed", actor=_as(client, user_id), subject_user_id=user_id
+            )
+        await self.sessions.revoke_all(user_id, keep=session_id)
+
+    # --- helpers --------------------------------------------------------------------------
+    async def _open(self, user: accounts.User, client: Actor) -> TokenPair:
+        return await self.sessions.open(
+            user.id, user.role, user_agent=client.user_agent, ip=client.ip
+        )
+
+    async def _flush_outbox(self) -> None:
+        """Send what this request enqueued now rather than at the relay's next sweep."""
+        try:
+            await relay_once(self.pool, self.deps.sqs, await self.deps.queues.all_urls(), limit=10)
+        except Exception as exc:  # the relay's sweep sends it later
+            log.warning("outbox flush failed: %s", type(exc).__name__)
+
+
+def _as(client: Actor, user_id: str) -> Actor:
+    return dataclasses.replace(client, user_id=user_id)

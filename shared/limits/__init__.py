@@ -1,0 +1,1 @@
+"""Rate limits (Redis token buckets) and per-user concurrency caps."""

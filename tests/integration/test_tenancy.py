@@ -1,0 +1,109 @@
+"""Tenant isolation on every route of template.yaml.
+
+Each route that names an object (`{id}` in its path) needs an entry in OWNED (how user A makes
+a real object for it) or ADMIN_ONLY; a route without one fails `test_every_id_route_has_a_
+tenancy_fixture`, so each new resource extends this file. For an owned object, A gets 2xx and
+user B gets 404, never 403 (no existence leak), on read, update and delete; list routes in
+LISTS never show B what A owns. Every route that needs a user refuses anonymous calls.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from shared.runtime.routes import Access
+from shared.runtime.template import load_template
+from tests.integration.authkit import PASSWORD, bearer, sign_up
+
+pytestmark = pytest.mark.integration
+
+Maker = Callable[[Any, dict], Awaitable[str]]  # (client, user A) -> the id of A's object
+
+
+async def _session_of(api, a: dict) -> str:
+    login = {"email": a["user"]["email"], "password": PASSWORD}
+    other = await api.post("/v1/auth/login", json=login, headers={"User-Agent": "tablet"})
+    assert other.status_code == 200
+    items = (await api.get("/v1/auth/sessions", headers=bearer(a["access_token"]))).json()
+    return next(i["id"] for i in items["data"]["items"] if i["user_agent"] == "tablet")
+
+
+# (method, path) of a route naming an object -> how A creates one, and the body for writes.
+OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
+    ("DELETE", "/v1/auth/sessions/{id}"): (_session_of, None),
+}
+# Routes on any user's object that only admins reach (B, a plain user, gets 403).
+ADMIN_ONLY = {("PATCH", "/v1/admin/users/{id}"): {"role": "user"}}
+# List routes: (path, how to read the ids out of `data`) and the OWNED route whose objects
+# they list.
+LISTS = {
+    "/v1/auth/sessions": (lambda data: [i["id"] for i in data["items"]],
+                          ("DELETE", "/v1/auth/sessions/{id}")),
+}  # fmt: skip
+
+
+def _routes(settings) -> list[tuple[str, str, Access]]:
+    template = load_template(settings.template_path, settings)
+    found = []
+    for spec in template.functions.values():
+        if not spec.http:
+            continue
+        table = importlib.import_module(spec.module).ROUTES
+        for route in table.routes:
+            found.append((route.method, route.path, route.access))
+    return found
+
+
+def test_every_id_route_has_a_tenancy_fixture(settings) -> None:
+    id_routes = {(m, p) for m, p, _ in _routes(settings) if "{" in p}
+    missing = id_routes - set(OWNED) - set(ADMIN_ONLY)
+    assert not missing, f"routes without a tenancy fixture (add them to OWNED): {missing}"
+    assert set(LISTS) >= {
+        p for m, p, a in _routes(settings) if m == "GET" and p.endswith("s") and a is Access.USER
+    }, "every user list route needs a LISTS entry"
+
+
+async def test_another_users_object_is_not_found(api, settings) -> None:
+    a, b = await sign_up(api), await sign_up(api)
+    for (method, path), (make, body) in OWNED.items():
+        object_id = await make(api, a)
+        url = path.replace("{id}", object_id)
+        for path_list, (ids_of, owned_route) in LISTS.items():
+            if owned_route != (method, path):
+                continue
+            seen_by_b = (await api.get(path_list, headers=bearer(b["access_token"]))).json()
+            assert object_id not in ids_of(seen_by_b["data"]), path_list
+            seen_by_a = (await api.get(path_list, headers=bearer(a["access_token"]))).json()
+            assert object_id in ids_of(seen_by_a["data"]), path_list
+        as_b = await api.request(method, url, headers=bearer(b["access_token"]), json=body)
+        assert as_b.status_code == 404, (method, path, as_b.text)
+        assert as_b.json()["error"]["code"] == "not_found"
+        as_a = await api.request(method, url, headers=bearer(a["access_token"]), json=body)
+        assert 200 <= as_a.status_code < 300, (method, path, as_a.text)
+
+
+async def test_admin_routes_refuse_plain_users(api, settings) -> None:
+    a, b = await sign_up(api), await sign_up(api)
+    for method, path, access in _routes(settings):
+        if access is not Access.ADMIN:
+            continue
+        url = path.replace("{id}", a["user"]["id"])
+        body = ADMIN_ONLY.get((method, path))
+        response = await api.request(method, url, headers=bearer(b["access_token"]), json=body)
+        assert response.status_code == 403, (method, path)
+
+
+async def test_every_protected_route_refuses_anonymous_and_spoofed_callers(api, settings) -> None:
+    a = await sign_up(api)
+    spoofed = {"X-User-Id": a["user"]["id"], "X-User-Role": "admin", "X-Forwarded-User": "a"}
+    for method, path, access in _routes(settings):
+        if access not in (Access.USER, Access.ADMIN):
+            continue
+        url = path.replace("{id}", a["user"]["id"])
+        for headers in ({}, spoofed):
+            response = await api.request(method, url, headers=headers)
+            assert response.status_code == 401, (method, path, headers)
