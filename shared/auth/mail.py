@@ -50,7 +50,8 @@ def compose(settings: Settings, kind: MailKind, to: str, token: str) -> EmailMes
     message["To"] = to
     message["Subject"] = subject
     message["X-Mail-Kind"] = kind
-    message.set_content(text)
+    # Plain 7-bit when it can be, so the link reads as it is in a raw .eml (dev mail folder).
+    message.set_content(text, cte="7bit" if text.isascii() else None)
     return message
 
 
