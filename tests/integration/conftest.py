@@ -145,10 +145,11 @@ async def api(migrated, settings):
         yield client
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def workers(migrated, tmp_path_factory):
     """The internal function host and the dispatcher (queue polling + outbox relay), so queued
-    work such as account mail really runs."""
+    work such as account mail really runs. Per module: a dispatcher left running would also
+    relay other modules' outbox rows for queues its template lacks (the fixture queues)."""
     logs = tmp_path_factory.mktemp("workers")
     port = free_port()
     env = {"FUNCTIONS_INTERNAL_PORT": str(port), "DISPATCHER_WAIT_S": "1",
