@@ -52,6 +52,14 @@ class AuthSettings(BaseSettings):
     cap_workflows_per_user: int = Field(default=3, ge=1)
     cap_decodes_per_user: int = Field(default=2, ge=1)
 
+    # OIDC login (authorization code + PKCE) with one configurable provider; unset: off.
+    # Register `<PUBLIC_BASE_URL>/v1/auth/oidc/callback` as the redirect URI at the provider.
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: SecretStr = SecretStr("")
+    oidc_provider_name: str = "oidc"
+    oidc_scopes: str = "openid email profile"
+
     # Outgoing mail. Without SMTP_HOST the local stack runs a loopback SMTP sink that writes
     # each message to <data_dir>/mail/ (dev and tests read mail there).
     smtp_host: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 
 import pytest
 
@@ -17,6 +18,19 @@ os.environ.setdefault("ENV", "test")
 os.environ["STACK_NAME"] = f"acs-t{_SESSION}"
 os.environ["PG_DATABASE"] = f"acs_test_{_SESSION}"
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# OIDC login against the fake provider of tests/integration/test_oidc.py, on a port fixed now
+# because settings are read once per process.
+os.environ["OIDC_ISSUER"] = f"http://127.0.0.1:{_free_port()}"
+os.environ["OIDC_CLIENT_ID"] = "acs-test-client"
+os.environ["OIDC_CLIENT_SECRET"] = "acs-test-client-secret"
 # Compiled XLA programs are cached across sessions (the model's shapes compile once).
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".data", "jax-cache")

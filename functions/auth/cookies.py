@@ -42,27 +42,31 @@ def token_response(
     )
     response = ok(body.model_dump(mode="json"), status=status)
     if use_cookies:
-        secure = settings.auth_cookie_secure
-        response.set_cookie(
-            ACCESS_COOKIE,
-            pair.access_token,
-            max_age=pair.expires_in,
-            path="/",
-            samesite=settings.auth_cookie_samesite,
-            httponly=True,
-            secure=secure,
-        )
-        # Sent only to the auth routes, and never on a cross-site request.
-        response.set_cookie(
-            REFRESH_COOKIE,
-            pair.refresh_token,
-            max_age=settings.auth_refresh_ttl_s,
-            path=REFRESH_COOKIE_PATH,
-            samesite="strict",
-            httponly=True,
-            secure=secure,
-        )
+        set_session_cookies(response, settings, pair)
     return response
+
+
+def set_session_cookies(response: Response, settings: Settings, pair: TokenPair) -> None:
+    secure = settings.auth_cookie_secure
+    response.set_cookie(
+        ACCESS_COOKIE,
+        pair.access_token,
+        max_age=pair.expires_in,
+        path="/",
+        samesite=settings.auth_cookie_samesite,
+        httponly=True,
+        secure=secure,
+    )
+    # Sent only to the auth routes, and never on a cross-site request.
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=settings.auth_refresh_ttl_s,
+        path=REFRESH_COOKIE_PATH,
+        samesite="strict",
+        httponly=True,
+        secure=secure,
+    )
 
 
 def clear_cookies(response: Response, settings: Settings) -> Response:

@@ -1,4 +1,4 @@
-"""Auth function: accounts, sessions, email verification, passwords and MFA (issue 5)."""
+"""Auth function: accounts, sessions, email verification, passwords, MFA and OIDC login."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
-from functions.auth import account_routes, mfa_routes
+from functions.auth import account_routes, mfa_routes, oidc_routes
 from shared.auth.perimeter import perimeter
 from shared.runtime.routes import RouteTable
 
-ROUTES = RouteTable("auth", [*account_routes.ROUTES, *mfa_routes.ROUTES], **perimeter())
+ROUTES = RouteTable(
+    "auth", [*account_routes.ROUTES, *mfa_routes.ROUTES, *oidc_routes.ROUTES], **perimeter()
+)
 
 
 @functions_framework.aio.http

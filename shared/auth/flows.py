@@ -13,6 +13,7 @@ from shared.auth import accounts
 from shared.auth.lockout import Lockout
 from shared.auth.mail import queue_mail
 from shared.auth.mfa import Mfa
+from shared.auth.oidc import Identity, account_for
 from shared.auth.onetime import OneTimeTokens
 from shared.auth.passwords import check_policy
 from shared.auth.sessions import RefreshReused, Sessions, TokenPair
@@ -65,6 +66,21 @@ class AuthFlows:
         await self.login_lockout.clear(email)
         pair = await self._open(user, client)
         details = {"session_id": pair.principal.session_id, "method": method}
+        await audit.record(
+            self.pool, "login", actor=_as(client, user.id), subject_user_id=user.id, details=details
+        )
+        return user, pair
+
+    async def oidc_log_in(
+        self, identity: Identity, client: Actor
+    ) -> tuple[accounts.User, TokenPair]:
+        async with self.pool.connection() as conn:
+            user = await account_for(conn, self.settings.oidc_provider_name, identity)
+        if await self.mfa.enabled(user.id):
+            # Our TOTP is not bypassed by another login path.
+            raise MfaRequired("this account uses MFA: log in with its password and a code")
+        pair = await self._open(user, client)
+        details = {"session_id": pair.principal.session_id, "method": "oidc"}
         await audit.record(
             self.pool, "login", actor=_as(client, user.id), subject_user_id=user.id, details=details
         )

@@ -164,3 +164,19 @@ def workers(migrated, tmp_path_factory):
         project_process(["-m", "infra.dispatcher"], env=env, log_path=logs / "dispatcher.log"),
     ):
         yield logs
+
+
+@pytest.fixture(scope="session")
+def oidc_provider(settings):
+    """The fake OpenID provider (tests/fixtures/oidc_provider.py) at OIDC_ISSUER."""
+    from urllib.parse import urlsplit
+
+    from tests.fixtures.oidc_provider import FakeProvider, ProviderServer
+
+    fake = FakeProvider(
+        issuer=settings.oidc_issuer,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret.get_secret_value(),
+    )
+    with ProviderServer(fake, urlsplit(settings.oidc_issuer).port):
+        yield fake
