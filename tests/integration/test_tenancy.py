@@ -32,9 +32,20 @@ async def _session_of(api, a: dict) -> str:
     return next(i["id"] for i in items["data"]["items"] if i["user_agent"] == "tablet")
 
 
+async def _conversation_of(api, a: dict) -> str:
+    made = await api.post("/v1/conversations", headers=bearer(a["access_token"]), json={})
+    assert made.status_code == 201
+    return made.json()["data"]["id"]
+
+
 # (method, path) of a route naming an object -> how A creates one, and the body for writes.
+# Deletes come last, so reads and updates still find the object.
 OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("DELETE", "/v1/auth/sessions/{id}"): (_session_of, None),
+    ("GET", "/v1/conversations/{id}"): (_conversation_of, None),
+    ("PATCH", "/v1/conversations/{id}"): (_conversation_of, {"title": "renamed"}),
+    ("GET", "/v1/conversations/{id}/messages"): (_conversation_of, None),
+    ("DELETE", "/v1/conversations/{id}"): (_conversation_of, None),
 }
 # Routes on any user's object that only admins reach (B, a plain user, gets 403).
 ADMIN_ONLY = {("PATCH", "/v1/admin/users/{id}"): {"role": "user"}}
@@ -43,6 +54,8 @@ ADMIN_ONLY = {("PATCH", "/v1/admin/users/{id}"): {"role": "user"}}
 LISTS = {
     "/v1/auth/sessions": (lambda data: [i["id"] for i in data["items"]],
                           ("DELETE", "/v1/auth/sessions/{id}")),
+    "/v1/conversations": (lambda data: [i["id"] for i in data["items"]],
+                          ("GET", "/v1/conversations/{id}")),
 }  # fmt: skip
 
 
@@ -62,8 +75,11 @@ def test_every_id_route_has_a_tenancy_fixture(settings) -> None:
     id_routes = {(m, p) for m, p, _ in _routes(settings) if "{" in p}
     missing = id_routes - set(OWNED) - set(ADMIN_ONLY)
     assert not missing, f"routes without a tenancy fixture (add them to OWNED): {missing}"
+    # Lists under an object ({id}/messages) are covered by that object's 404 above.
     assert set(LISTS) >= {
-        p for m, p, a in _routes(settings) if m == "GET" and p.endswith("s") and a is Access.USER
+        p
+        for m, p, a in _routes(settings)
+        if m == "GET" and p.endswith("s") and "{" not in p and a is Access.USER
     }, "every user list route needs a LISTS entry"
 
 

@@ -1,0 +1,154 @@
+"""Conversations function: the sidebar's list, one conversation, rename, archive, delete, and
+its messages (SPEC §2.2, §17.2). Messages are written by the chat function."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import functions_framework.aio
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.auth.perimeter import perimeter
+from shared.chat import conversations
+from shared.deps import get_deps
+from shared.runtime.routes import Access, Call, Route, RouteTable
+
+
+class ConversationCreate(BaseModel):
+    title: str | None = Field(default=None, max_length=200)
+
+
+class ConversationUpdate(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=200)
+    status: Literal["open", "archived"] | None = None
+
+
+class ConversationQuery(BaseModel):
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=30, ge=1, le=100)
+    status: Literal["open", "archived"] | None = None
+
+
+class MessageQuery(BaseModel):
+    cursor: int = Field(default=0, ge=0, description="the `seq` to continue after")
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class ConversationOut(BaseModel):
+    id: str
+    title: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    active_context_id: str | None
+    message_count: int
+
+
+class ConversationPage(BaseModel):
+    items: list[ConversationOut]
+    next_cursor: str | None
+
+
+class MessageOut(BaseModel):
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    sender: str
+    role: str
+    content: str
+    content_struct: dict[str, Any] | None
+    seq: int
+    created_at: datetime
+    token_count_in: int | None
+    token_count_out: int | None
+    meta: dict[str, Any]
+
+
+class MessagePage(BaseModel):
+    items: list[MessageOut]
+    next_cursor: str | None
+
+
+async def _pool() -> Any:
+    return await get_deps().db.get()
+
+
+async def create(call: Call[ConversationCreate]) -> ConversationOut:
+    assert call.body is not None
+    made = await conversations.create(await _pool(), call.user.user_id, title=call.body.title)
+    return ConversationOut(**made.__dict__)
+
+
+async def list_conversations(call: Call[ConversationQuery]) -> ConversationPage:
+    query = call.body
+    assert query is not None
+    items, cursor = await conversations.list_for(
+        await _pool(), call.user.user_id, cursor=query.cursor, limit=query.limit,
+        status=query.status,
+    )  # fmt: skip
+    return ConversationPage(
+        items=[ConversationOut(**c.__dict__) for c in items], next_cursor=cursor
+    )
+
+
+async def get_conversation(call: Call[Any]) -> ConversationOut:
+    found = await conversations.get(await _pool(), call.user.user_id, call.uuid_param("id"))
+    return ConversationOut(**found.__dict__)
+
+
+async def update(call: Call[ConversationUpdate]) -> ConversationOut:
+    assert call.body is not None
+    updated = await conversations.update(
+        await _pool(), call.user.user_id, call.uuid_param("id"),
+        title=call.body.title, status=call.body.status,
+    )  # fmt: skip
+    return ConversationOut(**updated.__dict__)
+
+
+async def delete(call: Call[Any]) -> dict[str, bool]:
+    await conversations.delete(await _pool(), call.user.user_id, call.uuid_param("id"))
+    return {"deleted": True}
+
+
+async def list_messages(call: Call[MessageQuery]) -> MessagePage:
+    query = call.body
+    assert query is not None
+    items, cursor = await conversations.messages(
+        await _pool(), call.user.user_id, call.uuid_param("id"),
+        after_seq=query.cursor, limit=query.limit,
+    )  # fmt: skip
+    return MessagePage(
+        items=[MessageOut(**m.__dict__) for m in items],
+        next_cursor=str(cursor) if cursor is not None else None,
+    )
+
+
+ROUTES = RouteTable(
+    "conversations",
+    [
+        Route("POST", "/v1/conversations", create, "Start a conversation", access=Access.USER,
+              request_model=ConversationCreate, response_model=ConversationOut, status=201),
+        Route("GET", "/v1/conversations", list_conversations,
+              "The user's conversations, most recently updated first", access=Access.USER,
+              request_model=ConversationQuery, response_model=ConversationPage),
+        Route("GET", "/v1/conversations/{id}", get_conversation, "One conversation",
+              access=Access.USER, response_model=ConversationOut),
+        Route("PATCH", "/v1/conversations/{id}", update, "Rename, archive or reopen",
+              access=Access.USER, request_model=ConversationUpdate,
+              response_model=ConversationOut),
+        Route("DELETE", "/v1/conversations/{id}", delete,
+              "Delete a conversation and its messages", access=Access.USER),
+        Route("GET", "/v1/conversations/{id}/messages", list_messages,
+              "Messages in order (cursor: the last seq seen)", access=Access.USER,
+              request_model=MessageQuery, response_model=MessagePage),
+    ],
+    **perimeter(),
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)

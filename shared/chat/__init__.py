@@ -1,0 +1,1 @@
+"""The chat kernel's storage and shapes: conversations, messages and their structured content."""

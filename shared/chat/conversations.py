@@ -1,0 +1,240 @@
+"""Conversations and messages in Postgres. Every function takes the acting user and filters on
+it: another user's conversation is simply not found (404, never 403)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from shared.chat.content import normalize
+from shared.errors import NotFound, ValidationError
+
+
+@dataclass(frozen=True)
+class Conversation:
+    id: str
+    title: str | None
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    active_context_id: str | None
+    message_count: int
+
+
+@dataclass(frozen=True)
+class Message:
+    id: str
+    conversation_id: str
+    parent_id: str | None
+    sender: str
+    role: str
+    content: str
+    content_struct: dict[str, Any] | None
+    seq: int
+    created_at: datetime
+    token_count_in: int | None
+    token_count_out: int | None
+    meta: dict[str, Any]
+
+
+_CONVERSATION = (
+    "SELECT c.id::text, c.title, c.status, c.created_at, c.updated_at,"
+    " c.active_context_id::text,"
+    " (SELECT count(*) FROM message m WHERE m.conversation_id = c.id)::int"
+    " FROM conversation c"
+)
+_MESSAGE = (
+    "SELECT m.id::text, m.conversation_id::text, m.parent_id::text, m.sender, m.role, m.content,"
+    " m.content_struct, m.seq, m.created_at, m.token_count_in, m.token_count_out, m.meta"
+    " FROM message m JOIN conversation c ON c.id = m.conversation_id"
+)
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("invalid cursor") from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise ValidationError("invalid cursor")
+    return values
+
+
+async def create(pool: AsyncConnectionPool, user_id: str, *, title: str | None) -> Conversation:
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "INSERT INTO conversation (user_id, title) VALUES (%s, %s) RETURNING id::text",
+                (user_id, title),
+            )
+        ).fetchone()
+        assert row is not None
+        return await _get(conn, user_id, row[0])
+
+
+async def list_for(
+    pool: AsyncConnectionPool, user_id: str, *, cursor: str | None, limit: int, status: str | None
+) -> tuple[list[Conversation], str | None]:
+    """Most recently updated first (the sidebar), keyset-paginated on (updated_at, id)."""
+    where, params = ["c.user_id = %s"], [user_id]
+    if status:
+        where.append("c.status = %s")
+        params.append(status)
+    if cursor:
+        updated, last_id = decode_cursor(cursor, 2)
+        where.append("(c.updated_at, c.id) < (%s::timestamptz, %s::uuid)")
+        params += [updated, last_id]
+    async with pool.connection() as conn:
+        rows = await (
+            await conn.execute(
+                f"{_CONVERSATION} WHERE {' AND '.join(where)}"
+                " ORDER BY c.updated_at DESC, c.id DESC LIMIT %s",
+                (*params, limit + 1),
+            )
+        ).fetchall()
+    items = [Conversation(*row) for row in rows[:limit]]
+    more = len(rows) > limit and items
+    return items, encode_cursor(items[-1].updated_at, items[-1].id) if more else None
+
+
+async def get(pool: AsyncConnectionPool, user_id: str, conversation_id: str) -> Conversation:
+    async with pool.connection() as conn:
+        return await _get(conn, user_id, conversation_id)
+
+
+async def update(
+    pool: AsyncConnectionPool,
+    user_id: str,
+    conversation_id: str,
+    *,
+    title: str | None = None,
+    status: str | None = None,
+) -> Conversation:
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "UPDATE conversation SET title = coalesce(%s, title), status = coalesce(%s, status),"
+            " updated_at = now() WHERE id = %s AND user_id = %s RETURNING id",
+            (title, status, conversation_id, user_id),
+        )
+        if await cursor.fetchone() is None:
+            raise NotFound("no such conversation")
+        return await _get(conn, user_id, conversation_id)
+
+
+async def delete(pool: AsyncConnectionPool, user_id: str, conversation_id: str) -> None:
+    """The conversation and its messages (cascade)."""
+    async with pool.connection() as conn:
+        cursor = await conn.execute(
+            "DELETE FROM conversation WHERE id = %s AND user_id = %s RETURNING id",
+            (conversation_id, user_id),
+        )
+        if await cursor.fetchone() is None:
+            raise NotFound("no such conversation")
+
+
+async def append_message(
+    conn: psycopg.AsyncConnection,
+    user_id: str,
+    conversation_id: str,
+    *,
+    sender: str,
+    content: str,
+    content_struct: Any = None,
+    parent_id: str | None = None,
+    role: str | None = None,
+    token_count_in: int | None = None,
+    token_count_out: int | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Message:
+    """Adds a message at the conversation's next `seq` (the conversation row is locked, so
+    concurrent writers get distinct numbers) and moves the conversation to the top."""
+    async with conn.transaction():
+        owned = await (
+            await conn.execute(
+                "SELECT 1 FROM conversation WHERE id = %s AND user_id = %s FOR UPDATE",
+                (conversation_id, user_id),
+            )
+        ).fetchone()
+        if owned is None:
+            raise NotFound("no such conversation")
+        if parent_id is not None:
+            parent = await (
+                await conn.execute(
+                    "SELECT 1 FROM message WHERE id = %s AND conversation_id = %s",
+                    (parent_id, conversation_id),
+                )
+            ).fetchone()
+            if parent is None:
+                raise ValidationError("parent_id is not a message of this conversation")
+        row = await (
+            await conn.execute(
+                "INSERT INTO message (conversation_id, parent_id, sender, role, content,"
+                " content_struct, seq, token_count_in, token_count_out, meta)"
+                " SELECT %s, %s, %s, %s, %s, %s, coalesce(max(seq), 0) + 1, %s, %s, %s"
+                " FROM message WHERE conversation_id = %s RETURNING id::text",
+                (
+                    conversation_id,
+                    parent_id,
+                    sender,
+                    role or sender,
+                    content,
+                    Jsonb(struct) if (struct := normalize(content_struct)) else None,
+                    token_count_in,
+                    token_count_out,
+                    Jsonb(meta or {}),
+                    conversation_id,
+                ),
+            )
+        ).fetchone()
+        assert row is not None
+        await conn.execute(
+            "UPDATE conversation SET updated_at = now() WHERE id = %s", (conversation_id,)
+        )
+        message = await (await conn.execute(_MESSAGE + " WHERE m.id = %s", (row[0],))).fetchone()
+    assert message is not None
+    return Message(*message)
+
+
+async def messages(
+    pool: AsyncConnectionPool,
+    user_id: str,
+    conversation_id: str,
+    *,
+    after_seq: int,
+    limit: int,
+) -> tuple[list[Message], int | None]:
+    """In `seq` order from `after_seq`; the next cursor is the last seq returned."""
+    async with pool.connection() as conn:
+        await _get(conn, user_id, conversation_id)  # 404 for anyone else's conversation
+        rows = await (
+            await conn.execute(
+                _MESSAGE + " WHERE m.conversation_id = %s AND c.user_id = %s AND m.seq > %s"
+                " ORDER BY m.seq LIMIT %s",
+                (conversation_id, user_id, after_seq, limit + 1),
+            )
+        ).fetchall()
+    items = [Message(*row) for row in rows[:limit]]
+    return items, items[-1].seq if len(rows) > limit and items else None
+
+
+async def _get(conn: psycopg.AsyncConnection, user_id: str, conversation_id: str) -> Conversation:
+    row = await (
+        await conn.execute(
+            _CONVERSATION + " WHERE c.id = %s AND c.user_id = %s", (conversation_id, user_id)
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such conversation")
+    return Conversation(*row)
