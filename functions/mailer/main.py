@@ -31,7 +31,8 @@ class MailRequest(BaseModel):
 
 async def handle(record: SqsRecord) -> None:
     request = MailRequest.model_validate(record.payload())
-    deps, settings = get_deps(), get_deps().settings
+    deps = get_deps()
+    settings = deps.settings
     # Delivery is at least once: a message already sent (same outbox row) is not sent again.
     outbox_id = (record.messageAttributes.get("outbox_id") or {}).get("stringValue")
     sent_key = f"mail:sent:{outbox_id or record.messageId}"

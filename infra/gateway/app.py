@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from infra.gateway.guards import admin_refusal, is_admin_asset, send_error, serve_websocket
+from infra.gateway.guards import admin_refusal, is_admin_asset, serve_websocket
 from shared.config import REPO_ROOT, Settings
 from shared.runtime.asgi import function_app
 from shared.runtime.context import (
@@ -125,7 +125,7 @@ class PublicGateway:
                     f"{scope['method']} is not allowed on {scope['path']}",
                     request_id,
                 )
-            elif await self._static(scope, receive, send_logged):
+            elif await self._static(scope, receive, send_logged, request_id):
                 pass
             else:
                 await _envelope(
@@ -150,7 +150,7 @@ class PublicGateway:
             )
             reset_request_id(token)
 
-    async def _static(self, scope: Scope, receive: Receive, send: Send) -> bool:
+    async def _static(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> bool:
         if (
             self.static is None
             or scope["method"] not in ("GET", "HEAD")
@@ -160,7 +160,9 @@ class PublicGateway:
         if is_admin_asset(scope["path"]):
             refusal = await admin_refusal(scope)
             if refusal is not None:  # the admin bundle is for admins only, not just any caller
-                await send_error(send, scope, refusal)
+                await _envelope(
+                    send, scope, refusal.status, refusal.code, refusal.message, request_id
+                )
                 return True
         try:
             response = await self.static.get_response(scope["path"].lstrip("/") or ".", scope)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -24,8 +23,6 @@ from shared.auth.perimeter import (
 )
 from shared.deps import get_deps
 from shared.errors import AppError, Forbidden
-from shared.runtime.context import REQUEST_ID_HEADER
-from shared.runtime.envelope import error_response
 
 ADMIN_PREFIX = "/admin"
 WEBSOCKET_PATHS = frozenset({"/v1/chat/stream"})
@@ -44,17 +41,6 @@ async def admin_refusal(scope: Scope) -> AppError | None:
     except AppError as exc:
         return exc
     return None if principal.is_admin else Forbidden("the admin pages need the admin role")
-
-
-async def send_error(send: Send, scope: Scope, error: AppError) -> None:
-    response = error_response(error)
-    headers = dict(scope.get("headers", []))
-    response.headers[REQUEST_ID_HEADER] = headers.get(REQUEST_ID_HEADER.encode(), b"").decode()
-
-    async def no_body() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    await response(scope, no_body, send)
 
 
 async def serve_websocket(scope: Scope, receive: Receive, send: Send) -> None:

@@ -4,9 +4,6 @@ a disable, so old tokens stop carrying the old role at once."""
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import datetime
 from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
@@ -14,19 +11,8 @@ from psycopg_pool import AsyncConnectionPool
 from shared import audit
 from shared.audit import Actor
 from shared.auth.accounts import _USER, User
-from shared.errors import Conflict, NotFound, ValidationError
-
-
-def encode_cursor(created_at: datetime, user_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps([created_at.isoformat(), user_id]).encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        created, user_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return datetime.fromisoformat(created), str(user_id)
-    except (ValueError, TypeError) as exc:
-        raise ValidationError("invalid cursor") from exc
+from shared.db.cursor import decode_cursor, encode_cursor
+from shared.errors import Conflict, NotFound
 
 
 async def list_users(
@@ -36,8 +22,8 @@ async def list_users(
     where: list[str] = ["TRUE"]
     params: list[Any] = []
     if cursor:
-        created, last_id = decode_cursor(cursor)
-        where.append("(u.created_at, u.id) < (%s, %s::uuid)")
+        created, last_id = decode_cursor(cursor, 2)
+        where.append("(u.created_at, u.id) < (%s::timestamptz, %s::uuid)")
         params += [created, last_id]
     if email_contains:
         where.append("u.email::text ILIKE %s")

@@ -3,8 +3,6 @@ it: another user's conversation is simply not found (404, never 403)."""
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,6 +12,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from shared.chat.content import normalize
+from shared.db.cursor import decode_cursor, encode_cursor
 from shared.errors import NotFound, ValidationError
 
 
@@ -55,21 +54,6 @@ _MESSAGE = (
     " m.content_struct, m.seq, m.created_at, m.token_count_in, m.token_count_out, m.meta"
     " FROM message m JOIN conversation c ON c.id = m.conversation_id"
 )
-
-
-def encode_cursor(*values: Any) -> str:
-    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
-    return base64.urlsafe_b64encode(raw.encode()).decode()
-
-
-def decode_cursor(cursor: str, size: int) -> list[Any]:
-    try:
-        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, TypeError) as exc:
-        raise ValidationError("invalid cursor") from exc
-    if not isinstance(values, list) or len(values) != size:
-        raise ValidationError("invalid cursor")
-    return values
 
 
 async def create(pool: AsyncConnectionPool, user_id: str, *, title: str | None) -> Conversation:

@@ -1,0 +1,26 @@
+"""Opaque keyset-pagination cursors: the sort key of the last row of a page, base64 JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import datetime
+from typing import Any
+
+from shared.errors import ValidationError
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps([v.isoformat() if isinstance(v, datetime) else v for v in values])
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str, size: int) -> list[Any]:
+    """The `size` values of a cursor; a cursor that is not one of ours is a 400."""
+    try:
+        values = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError) as exc:
+        raise ValidationError("invalid cursor") from exc
+    if not isinstance(values, list) or len(values) != size:
+        raise ValidationError("invalid cursor")
+    return values
