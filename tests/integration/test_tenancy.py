@@ -10,6 +10,7 @@ LISTS never show B what A owns. Every route that needs a user refuses anonymous 
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +39,15 @@ async def _conversation_of(api, a: dict) -> str:
     return made.json()["data"]["id"]
 
 
+async def _artifact_of(api, a: dict) -> str:
+    schema = {"kind": "tool.spec", "name": "tenancy.probe_v1", "input_schema": {"type": "object"},
+              "output_schema": {"type": "object"}}  # fmt: skip
+    body = {"name": f"probe-{uuid.uuid4().hex[:8]}", "schema": schema}
+    made = await api.post("/v1/artifacts", headers=bearer(a["access_token"]), json=body)
+    assert made.status_code == 201, made.text
+    return made.json()["data"]["id"]
+
+
 # (method, path) of a route naming an object -> how A creates one, and the body for writes.
 # Deletes come last, so reads and updates still find the object.
 OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
@@ -46,7 +56,14 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("PATCH", "/v1/conversations/{id}"): (_conversation_of, {"title": "renamed"}),
     ("GET", "/v1/conversations/{id}/messages"): (_conversation_of, None),
     ("DELETE", "/v1/conversations/{id}"): (_conversation_of, None),
+    ("GET", "/v1/artifacts/{id}"): (_artifact_of, None),
+    ("PATCH", "/v1/artifacts/{id}"): (_artifact_of, {"description": "changed"}),
+    ("GET", "/v1/artifacts/{id}/versions"): (_artifact_of, None),
+    ("GET", "/v1/artifacts/{id}/versions/{version}"): (_artifact_of, None),
+    ("DELETE", "/v1/artifacts/{id}"): (_artifact_of, None),
 }
+# Path parameters besides the object's id, as the object A just made has them.
+OTHER_PARAMS = {"{version}": "1"}
 # Routes on any user's object that only admins reach (B, a plain user, gets 403).
 ADMIN_ONLY = {("PATCH", "/v1/admin/users/{id}"): {"role": "user"}}
 # List routes: (path, how to read the ids out of `data`) and the OWNED route whose objects
@@ -56,6 +73,8 @@ LISTS = {
                           ("DELETE", "/v1/auth/sessions/{id}")),
     "/v1/conversations": (lambda data: [i["id"] for i in data["items"]],
                           ("GET", "/v1/conversations/{id}")),
+    "/v1/artifacts": (lambda data: [i["id"] for i in data["items"]],
+                      ("GET", "/v1/artifacts/{id}")),
 }  # fmt: skip
 
 
@@ -88,6 +107,8 @@ async def test_another_users_object_is_not_found(api, settings) -> None:
     for (method, path), (make, body) in OWNED.items():
         object_id = await make(api, a)
         url = path.replace("{id}", object_id)
+        for param, value in OTHER_PARAMS.items():
+            url = url.replace(param, value)
         for path_list, (ids_of, owned_route) in LISTS.items():
             if owned_route != (method, path):
                 continue

@@ -1,0 +1,1 @@
+"""The artifacts function: versioned, validated workflows, policies, tools and more."""

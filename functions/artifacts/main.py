@@ -1,0 +1,157 @@
+"""Artifacts function: workflows, routing policies, tool specs, knowledge contexts and memory
+summaries as versioned, validated JSON (SPEC §2.3, §13.4); adapters (written by training) are
+listed, read, renamed and deleted here too."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.artifacts.schemas import (
+    ArtifactCreate,
+    ArtifactOut,
+    ArtifactPage,
+    ArtifactQuery,
+    ArtifactUpdate,
+    VersionOut,
+    VersionPage,
+    VersionQuery,
+)
+from shared.adapters.objects import delete_version
+from shared.artifacts import store
+from shared.auth.perimeter import perimeter
+from shared.deps import get_deps
+from shared.errors import NotFound
+from shared.idempotency import IdempotencyStore
+from shared.runtime.routes import Access, Call, Route, RouteTable
+
+log = logging.getLogger(__name__)
+
+
+async def _pool() -> Any:
+    return await get_deps().db.get()
+
+
+def _out(item: store.Artifact) -> ArtifactOut:
+    return ArtifactOut(**item.__dict__)
+
+
+async def create(call: Call[ArtifactCreate]) -> ArtifactOut:
+    """With an `Idempotency-Key`, a repeat within 24 h answers the artifact made the first
+    time (SPEC §18); a failed create frees the key."""
+    body = call.body
+    assert body is not None
+    user_id, key = call.user.user_id, call.request.headers.get("idempotency-key")
+    keys = IdempotencyStore(get_deps().redis)
+    claim = None
+    if key is not None:
+        claim, stored = await keys.claim(user_id, "artifacts.create", key,
+                                         body.model_dump(mode="json"))  # fmt: skip
+        if stored is not None:
+            return ArtifactOut.model_validate(stored)
+    try:
+        made = _out(await store.create(
+            await _pool(), user_id, name=body.name, schema=body.body, type=body.type,
+            description=body.description, visibility=body.visibility,
+            is_admin=call.user.is_admin,
+        ))  # fmt: skip
+    except BaseException:
+        if claim is not None:
+            await keys.release(claim)
+        raise
+    if claim is not None:
+        await keys.complete(claim, made.model_dump(mode="json"))
+    return made
+
+
+async def list_artifacts(call: Call[ArtifactQuery]) -> ArtifactPage:
+    query = call.body
+    assert query is not None
+    items, cursor = await store.list_for(
+        await _pool(), call.user.user_id, type=query.type, visibility=query.visibility,
+        owner=query.owner, cursor=query.cursor, limit=query.limit,
+    )  # fmt: skip
+    return ArtifactPage(items=[_out(a) for a in items], next_cursor=cursor)
+
+
+async def get_artifact(call: Call[Any]) -> ArtifactOut:
+    return _out(await store.get(await _pool(), call.user.user_id, call.uuid_param("id")))
+
+
+async def update(call: Call[ArtifactUpdate]) -> ArtifactOut:
+    body = call.body
+    assert body is not None
+    updated = await store.update(
+        await _pool(), call.user.user_id, call.uuid_param("id"), patch=body.patch,
+        schema=body.body, name=body.name, description=body.description,
+        visibility=body.visibility, change_note=body.change_note, base_version=body.base_version,
+        is_admin=call.user.is_admin,
+    )  # fmt: skip
+    return _out(updated)
+
+
+async def delete(call: Call[Any]) -> dict[str, bool]:
+    prefixes = await store.delete(await _pool(), call.user.user_id, call.uuid_param("id"))
+    if prefixes:  # an adapter's files go after its rows (a reader never resolves a gap)
+        deps = get_deps()
+        for prefix in prefixes:
+            try:
+                await asyncio.to_thread(delete_version, deps.s3, deps.bucket(), prefix)
+            except Exception:
+                log.exception("could not remove adapter files under %s", prefix)
+    return {"deleted": True}
+
+
+async def list_versions(call: Call[VersionQuery]) -> VersionPage:
+    query = call.body
+    assert query is not None
+    items, cursor = await store.versions(
+        await _pool(), call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
+        limit=query.limit,
+    )  # fmt: skip
+    return VersionPage(items=[VersionOut(**v.__dict__) for v in items], next_cursor=cursor)
+
+
+async def get_version(call: Call[Any]) -> VersionOut:
+    raw = call.path_params.get("version", "")
+    if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
+        raise NotFound(f"no such version: {raw[:16]!r}")
+    found = await store.version(await _pool(), call.user.user_id, call.uuid_param("id"), int(raw))
+    return VersionOut(**found.__dict__)
+
+
+ROUTES = RouteTable(
+    "artifacts",
+    [
+        Route("POST", "/v1/artifacts", create,
+              "Create an artifact (validated against its kind's JSON Schema; version 1)",
+              access=Access.USER, request_model=ArtifactCreate, response_model=ArtifactOut,
+              status=201),
+        Route("GET", "/v1/artifacts", list_artifacts,
+              "Artifacts the user may read, most recently updated first", access=Access.USER,
+              request_model=ArtifactQuery, response_model=ArtifactPage),
+        Route("GET", "/v1/artifacts/{id}", get_artifact, "One artifact at its current version",
+              access=Access.USER, response_model=ArtifactOut),
+        Route("PATCH", "/v1/artifacts/{id}", update,
+              "JSON Patch or replace the schema (a new version), rename, change visibility",
+              access=Access.USER, request_model=ArtifactUpdate, response_model=ArtifactOut),
+        Route("DELETE", "/v1/artifacts/{id}", delete, "Delete an artifact and its versions",
+              access=Access.USER),
+        Route("GET", "/v1/artifacts/{id}/versions", list_versions,
+              "The artifact's versions, newest first", access=Access.USER,
+              request_model=VersionQuery, response_model=VersionPage),
+        Route("GET", "/v1/artifacts/{id}/versions/{version}", get_version,
+              "One version of an artifact", access=Access.USER, response_model=VersionOut),
+    ],
+    **perimeter(),
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)
