@@ -127,6 +127,14 @@ class Settings(AuthSettings):
     llm_model: str | None = None
     llm_embedding_model: str | None = None
     llm_timeout_s: float = 120.0
+    # Chat turns: sampling for answers (greedy suits a 135M model best), the answer's token
+    # budget (reserved in the context window), and how many turns working memory keeps.
+    chat_temperature: float = Field(default=0.0, ge=0, le=2)
+    chat_max_tokens: int = Field(default=384, ge=16, le=4096)
+    chat_memory_turns: int = Field(default=40, ge=2, le=400)
+    chat_system_prompt: str | None = None  # None: the prompt the base model was tuned with
+    # The remote model's context window, for working memory's budget (no tokenizer remotely).
+    llm_context_window: int = Field(default=8192, ge=512)
 
     # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
     function_module: str | None = None

@@ -26,6 +26,7 @@ from functions.inference.schemas import (
     CompletionRequest,
     EmbeddingRequest,
     LoadAdapterRequest,
+    TokenizeRequest,
 )
 from shared.lm.engine import DoneEvent, EngineBusy, TokenEvent
 from shared.lm.sampling import SamplingParams
@@ -234,6 +235,25 @@ def create_app(runtime: Runtime) -> Starlette:
             }
         )
 
+    async def tokenize(request: Request) -> Response:
+        """Token counts with the served model's own tokenizer, so callers (working memory)
+        budget the context window exactly rather than by characters."""
+        body = await _parse(request, TokenizeRequest)
+        tok = runtime.tokenizer
+        assert tok is not None
+        limit = runtime.settings.inference_max_seq_len
+        if body.prompts is not None:
+            counts = [len(tok.encode(text)) for text in body.prompts]
+            return JSONResponse({"counts": counts, "max_model_len": limit})
+        if body.messages is not None:
+            ids = tok.encode_chat([ChatMessage(m.role, m.content) for m in body.messages])
+        else:
+            ids = tok.encode(body.prompt or "")
+        answer: dict[str, Any] = {"count": len(ids), "max_model_len": limit}
+        if body.return_tokens:
+            answer["tokens"] = ids
+        return JSONResponse(answer)
+
     async def cancel(request: Request) -> Response:
         body = await _parse(request, CancelRequest)
         assert runtime.engine is not None
@@ -294,6 +314,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/v1/models", guarded(models), methods=["GET"]),
             Route("/v1/adapters/load", guarded(load_adapter), methods=["POST"]),
             Route("/v1/cancel", guarded(cancel), methods=["POST"]),
+            Route("/tokenize", guarded(tokenize), methods=["POST"]),
             Route("/metrics", guarded(metrics_endpoint), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
         ]

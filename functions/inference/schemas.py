@@ -131,6 +131,24 @@ class CancelRequest(_Lenient):
     request_id: str = Field(min_length=1, max_length=128)
 
 
+class TokenizeRequest(_Lenient):
+    """vLLM's `/tokenize`: a `prompt` or chat `messages` (counted with the chat template, as
+    the model will see them), plus `prompts`, several texts counted in one call."""
+
+    model: str = BASE_MODEL_ID
+    prompt: str | None = Field(default=None, max_length=1_000_000)
+    prompts: list[str] | None = Field(default=None, max_length=256)
+    messages: list[ChatMessageIn] | None = Field(default=None, max_length=1024)
+    return_tokens: bool = False
+
+    @model_validator(mode="after")
+    def _one_input(self) -> TokenizeRequest:
+        given = [x for x in (self.prompt, self.prompts, self.messages) if x is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of prompt, prompts, messages")
+        return self
+
+
 class LoadAdapterRequest(_Lenient):
     id: str
     version: int | None = Field(default=None, ge=1)

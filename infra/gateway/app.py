@@ -95,7 +95,7 @@ class PublicGateway:
             await _lifespan(receive, send)
             return
         if scope["type"] == "websocket":
-            await serve_websocket(scope, receive, send)
+            await serve_websocket(scope, receive, send, app=self)
             return
         if scope["type"] != "http":
             return

@@ -2,19 +2,23 @@
 whose first frame must be `{"type": "auth", "token": ...}` (browsers cannot set headers on a
 WebSocket); anything else closes the socket with 4401 (DESIGN.md §1).
 
-After the auth frame the socket answers `ping` frames; the chat issue routes chat frames from
-here to the chat function.
+After the auth frame: `ping` → `pong`; `chat_start` (a `POST /v1/chat` body) runs a turn
+whose events come back as `{event, data, request_id}` frames; `cancel` with a `request_id`
+stops one (infra/gateway/relay.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from typing import Any
 
 from starlette.requests import Request
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from infra.gateway.relay import relay_cancel, relay_chat
 from shared.auth.perimeter import (
     ACCESS_COOKIE,
     authenticate,
@@ -43,7 +47,7 @@ async def admin_refusal(scope: Scope) -> AppError | None:
     return None if principal.is_admin else Forbidden("the admin pages need the admin role")
 
 
-async def serve_websocket(scope: Scope, receive: Receive, send: Send) -> None:
+async def serve_websocket(scope: Scope, receive: Receive, send: Send, *, app: ASGIApp) -> None:
     socket = WebSocket(scope, receive, send)
     if scope["path"] not in WEBSOCKET_PATHS:
         await socket.close(code=1008, reason="no WebSocket route here")  # refused handshake
@@ -69,13 +73,32 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send) -> None:
         await socket.close(code=CLOSE_UNAUTHENTICATED, reason="authentication required")
         return
     await socket.send_json({"type": "auth_ok", "user_id": principal.user_id})
+    await _serve_frames(socket, scope, app, token=frame.get("token") or None)
+
+
+async def _serve_frames(
+    socket: WebSocket, scope: Scope, app: ASGIApp, *, token: str | None
+) -> None:
+    lock, turns = asyncio.Lock(), set()
+
+    async def out(frame: dict[str, Any]) -> None:
+        async with lock:
+            with contextlib.suppress(Exception):  # the client left: the turn goes on regardless
+                await socket.send_json(frame)
+
     try:
         while True:
             message = json.loads(await socket.receive_text())
-            if isinstance(message, dict) and message.get("type") == "ping":
-                await socket.send_json({"type": "pong"})
+            kind = message.get("type") if isinstance(message, dict) else None
+            if kind == "ping":
+                await out({"type": "pong"})
+            elif kind in ("chat_start", "cancel"):
+                relay = relay_chat if kind == "chat_start" else relay_cancel
+                task = asyncio.create_task(relay(app, scope, message, token=token, out=out))
+                turns.add(task)
+                task.add_done_callback(turns.discard)
             else:
-                await socket.send_json(
+                await out(
                     {
                         "type": "error",
                         "error": {"code": "validation_error", "message": "unknown frame type"},

@@ -3,6 +3,7 @@ it: another user's conversation is simply not found (404, never 403)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -222,3 +223,34 @@ async def _get(conn: psycopg.AsyncConnection, user_id: str, conversation_id: str
     if row is None:
         raise NotFound("no such conversation")
     return Conversation(*row)
+
+
+async def get_message(
+    conn: psycopg.AsyncConnection, user_id: str, conversation_id: str, message_id: str
+) -> Message:
+    try:
+        message_id = str(uuid.UUID(message_id))
+    except ValueError:
+        raise NotFound("no such message") from None
+    row = await (
+        await conn.execute(
+            _MESSAGE + " WHERE m.id = %s AND m.conversation_id = %s AND c.user_id = %s",
+            (message_id, conversation_id, user_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such message")
+    return Message(*row)
+
+
+async def latest_id(conn: psycopg.AsyncConnection, conversation_id: str) -> str | None:
+    """The newest turn (not a summary): where a message with no explicit parent continues.
+    The caller has already checked the conversation is the user's."""
+    row = await (
+        await conn.execute(
+            "SELECT id::text FROM message WHERE conversation_id = %s AND role <> 'summary'"
+            " ORDER BY seq DESC LIMIT 1",
+            (conversation_id,),
+        )
+    ).fetchone()
+    return row[0] if row else None

@@ -83,6 +83,16 @@ class Delta:
     trace: tuple[dict[str, Any], ...] = ()
 
 
+@dataclass(frozen=True)
+class TokenCount:
+    """Prompt tokens of a message list as the model sees it, and the model's context window.
+    `exact` is False where the provider offers no tokenizer and the count is an estimate."""
+
+    count: int
+    context_window: int
+    exact: bool = True
+
+
 class LLMBackend(Protocol):
     async def complete(
         self,
@@ -103,6 +113,8 @@ class LLMBackend(Protocol):
     ) -> AsyncIterator[Delta]: ...
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+    async def count_tokens(self, messages: Sequence[Message]) -> TokenCount: ...
 
     async def cancel(self, request_id: str) -> bool: ...
 

@@ -11,7 +11,7 @@ import httpx
 from shared.config import Settings
 from shared.errors import Unavailable
 from shared.llm.adapter_plan import AdapterPlan
-from shared.llm.backend import AppliedAdapter, GenerationParams
+from shared.llm.backend import AppliedAdapter, GenerationParams, Message, TokenCount
 from shared.llm.chat_client import ChatClient
 from shared.llm.http import ResilientClient
 from shared.llm.openai_wire import AppliedReader, embeddings_from, message_dicts
@@ -86,6 +86,14 @@ class LocalInferenceBackend(ChatClient):
             "POST", "/v1/embeddings", json={"model": EMBEDDING_MODEL, "input": list(texts)}
         )
         return embeddings_from(response.json())
+
+    async def count_tokens(self, messages: Sequence[Message]) -> TokenCount:
+        """Counted by the service with the model's tokenizer and chat template."""
+        response = await self._client.send(
+            "POST", "/tokenize", json={"model": MODEL, "messages": message_dicts(messages)}
+        )
+        data = response.json()
+        return TokenCount(count=int(data["count"]), context_window=int(data["max_model_len"]))
 
     async def cancel(self, request_id: str) -> bool:
         response = await self._client.send_once(

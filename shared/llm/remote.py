@@ -16,7 +16,7 @@ import httpx
 from shared.config import Settings
 from shared.errors import Unavailable
 from shared.llm.adapter_plan import AdapterPlan
-from shared.llm.backend import GenerationParams
+from shared.llm.backend import GenerationParams, Message, TokenCount
 from shared.llm.chat_client import ChatClient
 from shared.llm.http import ResilientClient
 from shared.llm.openai_wire import embeddings_from, message_dicts
@@ -41,6 +41,7 @@ class RemoteOpenAIBackend(ChatClient):
         if settings.llm_model is None:
             raise Unavailable(f"LLM_MODEL is not set for provider {self._caps.name}")
         self._model = settings.llm_model
+        self._context_window = settings.llm_context_window
         self._embedding_model = settings.llm_embedding_model
         key = settings.llm_api_key.get_secret_value()
         self._client = ResilientClient(
@@ -89,6 +90,12 @@ class RemoteOpenAIBackend(ChatClient):
             json={"model": self._embedding_model, "input": list(texts), "encoding_format": "float"},
         )
         return embeddings_from(response.json())
+
+    async def count_tokens(self, messages: Sequence[Message]) -> TokenCount:
+        """OpenAI-compatible APIs have no tokenize route: an estimate (about 4 characters a
+        token for English, plus a few per message for the template), marked as one."""
+        chars = sum(len(m.content) + 16 for m in messages)
+        return TokenCount(count=chars // 4 + 1, context_window=self._context_window, exact=False)
 
     async def cancel(self, request_id: str) -> bool:
         """Providers offer no cancel; closing the stream is the only way to stop one."""

@@ -61,7 +61,6 @@ async def test_openapi_lists_public_routes_only(client, template) -> None:
     ("method", "path"),
     [
         ("GET", "/v1/unknown"),
-        ("POST", "/v1/chat"),
         ("GET", "/events"),
         ("POST", "/events"),
         ("POST", "/functions/OutboxRelayFunction/events"),

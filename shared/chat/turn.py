@@ -1,0 +1,265 @@
+"""One chat turn end to end (DESIGN.md §4 flow 1): store the user's message, load working
+memory, embed, route adapters, run the workflow graph (whose tools call the model), store the
+assistant's message with its `content_struct`, router and workflow traces.
+
+Events go to `emit` as they happen (`trace`, `token`; the caller adds `message_done`,
+`error`, `cancel_ack`). The turn is cancelled by cancelling its task: the partial answer is
+still stored, marked `cancelled`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from psycopg_pool import AsyncConnectionPool
+
+from shared.chat import conversations, memory, sources
+from shared.chat.content import normalize
+from shared.errors import NotFound, ValidationError
+from shared.llm.backend import GenerationParams, LLMBackend, Message
+from shared.router.engine import MODES_BY_BACKEND, RoutingContext, route
+from shared.tools.base import Emit, LlmLedger, ToolContext, ToolRunner
+from shared.tools.builtins import DEFAULT_SYSTEM_PROMPT, transcript
+from shared.workflow.engine import run_workflow
+
+TITLE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class TurnRequest:
+    user_id: str
+    request_id: str
+    content: str
+    conversation_id: str | None = None
+    parent_id: str | None = None
+    regenerate: bool = False
+    context_ids: tuple[str, ...] = ()
+    workflow_id: str | None = None
+
+
+@dataclass
+class TurnResult:
+    conversation_id: str
+    user_message_id: str
+    message_id: str | None = None
+    content: str = ""
+    content_struct: dict[str, Any] | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+    adapters: list[dict[str, Any]] = field(default_factory=list)
+    trace: dict[str, Any] = field(default_factory=dict)
+    cancelled: bool = False
+    message_seq: int = 0
+
+    def done_payload(self) -> dict[str, Any]:
+        """`message_done`: the blocking answer without `content` (DESIGN.md §5)."""
+        return {
+            "request_id": self.trace.get("request_id"), "conversation_id": self.conversation_id,
+            "message_id": self.message_id, "user_message_id": self.user_message_id,
+            "content_struct": self.content_struct, "usage": self.usage,
+            "adapters": self.adapters, "trace": self.trace, "cancelled": self.cancelled,
+        }  # fmt: skip
+
+    def blocking_payload(self) -> dict[str, Any]:
+        return {**self.done_payload(), "content": self.content}
+
+
+class ChatKernel:
+    def __init__(
+        self,
+        *,
+        pool: AsyncConnectionPool,
+        redis: Any,
+        backend: LLMBackend,
+        tools: ToolRunner,
+        memory_store: memory.MemoryStore,
+        backend_name: str,
+        generation: GenerationParams,
+        system_prompt: str | None = None,
+    ):
+        self.pool, self.redis, self.backend, self.tools = pool, redis, backend, tools
+        self.memory, self.generation = memory_store, generation
+        self.system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
+        self.modes = MODES_BY_BACKEND[backend_name]
+
+    async def open(self, req: TurnRequest) -> TurnResult:
+        """Writes the user's message (a new conversation when none is named); everything
+        after this can be cancelled without losing it."""
+        async with self.pool.connection() as conn:
+            if req.conversation_id is None:
+                title = " ".join(req.content.split())[:TITLE_CHARS] or None
+                made = await conversations.create(self.pool, req.user_id, title=title)
+                conversation_id, parent = made.id, None
+            else:
+                conversation_id = req.conversation_id
+                await conversations.get(self.pool, req.user_id, conversation_id)
+                parent = req.parent_id or await conversations.latest_id(conn, conversation_id)
+            await self._check_contexts(conn, req)
+            if req.regenerate:
+                user_message = await conversations.get_message(
+                    conn, req.user_id, conversation_id, req.parent_id or ""
+                )
+                if user_message.sender != "user":
+                    raise ValidationError("regenerate needs parent_id = a user message")
+                return TurnResult(conversation_id, user_message.id)
+            written = await conversations.append_message(
+                conn, req.user_id, conversation_id, sender="user", content=req.content,
+                parent_id=parent, meta={"request_id": req.request_id},
+            )  # fmt: skip
+        return TurnResult(conversation_id, written.id)
+
+    async def _check_contexts(self, conn: Any, req: TurnRequest) -> None:
+        for context_id in req.context_ids:
+            row = await (
+                await conn.execute(
+                    "SELECT 1 FROM knowledge_context WHERE id = %s AND owner_user_id = %s",
+                    (context_id, req.user_id),
+                )
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no such knowledge context: {context_id}")
+
+    async def run(self, req: TurnRequest, turn: TurnResult, emit: Emit) -> TurnResult:
+        started, parts = time.perf_counter(), []
+
+        async def collect(event: str, data: Any) -> None:
+            if event == "token":
+                parts.append(str(data))
+            await emit(event, data)
+
+        ledger = LlmLedger()
+        trace: dict[str, Any] = {"request_id": req.request_id, "workflow": []}
+        user_message = await self._user_message(req, turn)
+        work: dict[str, Any] = {}
+        try:
+            ctx, router_trace = await self._prepare(req, turn, user_message, collect, ledger, work)
+            trace.update(router=router_trace, memory=work["memory"])
+            await emit("trace", {"stage": "router", "router": router_trace})
+
+            async def node_done(entry: dict[str, Any]) -> None:
+                trace["workflow"].append(entry)
+                await emit("trace", {"stage": "workflow", "node": entry})
+
+            result = await run_workflow(
+                work["workflow"].schema, inputs=work["inputs"], runner=self.tools, ctx=ctx,
+                on_trace=node_done,
+            )  # fmt: skip
+            trace["workflow_outcome"] = result.outcome
+            answer = str(result.vars.get("answer", "")) or "".join(parts)
+            citations = result.vars.get("citations") or []
+        except asyncio.CancelledError:
+            turn.cancelled, answer, citations = True, "".join(parts), []
+            trace["cancelled"] = True
+        trace["kernel_ms"] = round((time.perf_counter() - started) * 1000, 1)
+        await asyncio.shield(self._finish(req, turn, answer, citations, ledger, trace))
+        if "mem" in work and turn.message_id is not None:
+            await self._remember(work["mem"], user_message, turn)
+        return turn
+
+    async def _remember(
+        self, mem: memory.WorkingMemory, user_message: Any, turn: TurnResult
+    ) -> None:
+        """The hot state now ends at the new answer, so the next turn needs no rebuild."""
+        mem.turns = [
+            *mem.turns,
+            memory.Turn(user_message.id, "user", user_message.content, user_message.seq),
+            memory.Turn(turn.message_id or "", "assistant", turn.content, turn.message_seq),
+        ][-self.memory.max_turns :]
+        mem.head = turn.message_id
+        await self.memory.save(turn.conversation_id, mem)
+
+    async def _user_message(self, req: TurnRequest, turn: TurnResult) -> Any:
+        async with self.pool.connection() as conn:
+            return await conversations.get_message(
+                conn, req.user_id, turn.conversation_id, turn.user_message_id
+            )
+
+    async def _prepare(
+        self, req: TurnRequest, turn: TurnResult, user_message: Any, emit: Emit,
+        ledger: LlmLedger, work: dict[str, Any],
+    ) -> tuple[ToolContext, dict[str, Any]]:  # fmt: skip
+        mem = await self.memory.load(req.user_id, turn.conversation_id, user_message.parent_id)
+        ctx = ToolContext(
+            user_id=req.user_id,
+            request_id=req.request_id,
+            backend=self.backend,
+            system_prompt=self.system_prompt,
+            emit=emit,
+            ledger=ledger,
+            extras={"generation": self.generation},
+        )  # fmt: skip  (summaries see no adapters and no history)
+        prompt_tokens = await memory.fit(
+            mem,
+            prompt=lambda m: [Message("system", m.system_prompt(self.system_prompt)),
+                              *m.messages(), Message("user", user_message.content)],
+            backend=self.backend, reserve_tokens=self.generation.max_tokens,
+            summarize=lambda summary, turns: self._summarize(ctx, summary, turns),
+            persist=lambda text, last: self.memory.write_summary(
+                req.user_id, turn.conversation_id, text=text, last=last),
+        )  # fmt: skip
+        work["memory"] = {"turns": len(mem.turns), "summary": mem.summary is not None,
+                          "folds": mem.folds, "prompt_tokens": prompt_tokens}  # fmt: skip
+        work["mem"] = mem
+        vector = await sources.embedding(self.redis, self.backend, user_message.content)
+        async with self.pool.connection() as conn:
+            policy = await sources.load_artifact(
+                conn, req.user_id, kind="policy.routing", artifact_id=None,
+                default_name=sources.DEFAULT_POLICY,
+            )  # fmt: skip
+            candidates = await sources.adapter_candidates(conn, req.user_id)
+            work["workflow"] = await sources.load_artifact(
+                conn, req.user_id, kind="workflow.chat", artifact_id=req.workflow_id,
+                default_name=sources.DEFAULT_WORKFLOW,
+            )  # fmt: skip
+        routed = route(
+            policy.schema,
+            RoutingContext(ctx_embedding=vector, candidates=candidates,
+                           variables={"message": user_message.content}),
+            supported_modes=self.modes,
+        )  # fmt: skip
+        router_trace = {**routed.trace, "policy_id": policy.id, "policy_version": policy.version}
+        work["inputs"] = {
+            "message": user_message.content, "context_ids": list(req.context_ids),
+            "conversation_id": turn.conversation_id,
+        }  # fmt: skip
+        ctx = dataclasses.replace(
+            ctx, adapters=routed.adapters, history=mem.messages(),
+            system_prompt=mem.system_prompt(self.system_prompt),
+        )  # fmt: skip
+        return ctx, router_trace
+
+    async def _summarize(self, ctx: ToolContext, summary: str | None, turns: Sequence[Any]) -> str:
+        messages = ([{"role": "system", "content": f"Earlier summary: {summary}"}] if summary
+                    else []) + [{"role": t.role, "content": t.content} for t in turns]  # fmt: skip
+        out = await self.tools.run("memory.summarize_v1", {"messages": messages}, ctx)
+        return str(out["summary"]) or transcript(messages)[:2000]
+
+    async def _finish(
+        self, req: TurnRequest, turn: TurnResult, answer: str, citations: list[Any],
+        ledger: LlmLedger, trace: dict[str, Any],
+    ) -> None:  # fmt: skip
+        turn.content = answer
+        turn.usage = {"prompt_tokens": ledger.prompt_tokens,
+                      "completion_tokens": ledger.completion_tokens}  # fmt: skip
+        turn.adapters = [
+            {"id": a.id, "weight": a.weight, "how": a.how, "version": a.version}
+            for a in ledger.adapters
+        ]
+        trace["finish_reason"] = "cancelled" if turn.cancelled else ledger.finish_reason
+        turn.trace = trace
+        turn.content_struct = normalize(
+            {"segments": [{"type": "text", "text": answer}, *citations]}
+        )
+        async with self.pool.connection() as conn:
+            written = await conversations.append_message(
+                conn, req.user_id, turn.conversation_id, sender="assistant", content=answer,
+                content_struct=turn.content_struct, parent_id=turn.user_message_id,
+                token_count_in=ledger.prompt_tokens, token_count_out=ledger.completion_tokens,
+                meta={"request_id": req.request_id, "adapters": turn.adapters,
+                      "usage": turn.usage, "trace": trace, "cancelled": turn.cancelled},
+            )  # fmt: skip
+        turn.message_id, turn.message_seq = written.id, written.seq

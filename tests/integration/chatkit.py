@@ -1,0 +1,59 @@
+"""Helpers for chat tests: the in-process gateway pointed at the session's inference service,
+SSE reading, and a user with a token."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import pytest
+from pydantic import SecretStr
+
+from shared.deps import get_deps
+from tests.integration.authkit import bearer, sign_up
+from tests.integration.conftest import TOKEN
+
+
+@pytest.fixture
+async def chat_api(api, service, monkeypatch):
+    """`api` whose chat function calls the real inference service of this session (settings
+    are read once per process, so the URL is set on them for the test's duration)."""
+    from functions.chat import main as chat_main
+
+    settings = get_deps().settings.model_copy(
+        update={"inference_url": service, "inference_token": SecretStr(TOKEN),
+                "chat_max_tokens": 48}
+    )  # fmt: skip
+    use_settings(monkeypatch, settings)
+    yield api
+    chat_main._runner_for.cache_clear()
+
+
+def use_settings(monkeypatch, settings) -> None:
+    from functions.chat import main as chat_main
+
+    monkeypatch.setattr(chat_main, "chat_settings", lambda: settings)
+    chat_main._runner_for.cache_clear()
+
+
+async def user(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    signed = await sign_up(client)
+    return signed["user"]["id"], bearer(signed["access_token"])
+
+
+def parse_sse(text: str) -> list[tuple[str, Any]]:
+    events = []
+    for block in text.strip().split("\n\n"):
+        name, data = "message", []
+        for line in block.splitlines():
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip())
+        events.append((name, json.loads("\n".join(data)) if data else None))
+    return events
+
+
+def tokens_of(events: list[tuple[str, Any]]) -> str:
+    return "".join(data for name, data in events if name == "token")
