@@ -62,9 +62,9 @@ async def runner() -> TurnRunner:
 
 
 def _replay(stored: dict[str, Any], stream: bool) -> Response | dict[str, Any]:
+    payload = stored.get("sse", stored)  # a streamed turn's answer is kept under "sse"
     if not stream:
-        return stored.get("sse", stored)
-    payload = stored.get("sse", stored)
+        return payload
 
     async def events() -> AsyncIterator[bytes]:
         done = {k: v for k, v in payload.items() if k != "content"}

@@ -110,19 +110,16 @@ class TurnRunner:
                 answer = turn.blocking_payload()
                 await self.idempotency.complete(claim, {"sse": answer} if stream else answer)
             return turn
-        except AppError as exc:
-            await running.emit("error", {"code": exc.code, "message": exc.message,
-                                         "details": exc.details, "request_id": rid})  # fmt: skip
-            if claim is not None:
+        except Exception as exc:
+            if isinstance(exc, AppError):
+                error = {"code": exc.code, "message": exc.message, "details": exc.details}
+            else:
+                log.exception("chat turn failed", extra={"request_id": rid})
+                error = {"code": "server_error", "message": "the turn failed"}
+            await running.emit("error", {**error, "request_id": rid})
+            if claim is not None:  # nothing was answered: the key may be used again
                 await self.idempotency.release(claim)
             raise
-        except Exception as exc:
-            log.exception("chat turn failed", extra={"request_id": rid})
-            await running.emit("error", {"code": "server_error", "message": "the turn failed",
-                                         "request_id": rid})  # fmt: skip
-            if claim is not None:
-                await self.idempotency.release(claim)
-            raise exc
         finally:
             await running.events.put(_END)
             await leases.aclose()

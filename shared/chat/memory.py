@@ -129,9 +129,6 @@ class MemoryStore:
     async def save(self, conversation_id: str, memory: WorkingMemory) -> None:
         await self.redis.set(self._key(conversation_id), memory.to_json(), ex=self.ttl_s)
 
-    async def forget(self, conversation_id: str) -> None:
-        await self.redis.delete(self._key(conversation_id))
-
     async def write_summary(
         self, user_id: str, conversation_id: str, *, text: str, last: Turn
     ) -> None:

@@ -10,6 +10,7 @@ Specs are data (ConfigOps may change a schema); implementations are code, named 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import islice
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -17,6 +18,7 @@ from jsonschema.exceptions import SchemaError
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from shared.artifacts.kinds import problem
 from shared.errors import AppError, NotFound, ServerError, ValidationError
 from shared.tools.base import Tool, ToolContext, ToolSpec
 from shared.tools.breaker import ToolBreaker
@@ -34,14 +36,10 @@ SELECT schema FROM artifact
 
 
 def schema_problems(schema: Mapping[str, Any], value: Any) -> list[dict[str, str]]:
-    """JSON-pointer paths and messages of what `value` breaks in `schema` (at most 10)."""
-    problems = []
-    for error in Draft202012Validator(schema).iter_errors(value):
-        path = "/" + "/".join(str(part) for part in error.absolute_path)
-        problems.append({"path": path, "message": error.message[:300]})
-        if len(problems) >= MAX_SCHEMA_ERRORS:
-            break
-    return problems
+    """JSON-pointer paths and messages of what `value` breaks in `schema` (at most 10), in
+    the artifacts' problem format."""
+    errors = islice(Draft202012Validator(schema).iter_errors(value), MAX_SCHEMA_ERRORS)
+    return [problem(error.absolute_path, error.message) for error in errors]
 
 
 def spec_from_schema(schema: Mapping[str, Any]) -> ToolSpec:
