@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,3 +76,27 @@ class IdempotencyStore:
     async def release(self, claim: Claim) -> None:
         """A run that failed before any side effect: the key may be used again at once."""
         await self.redis.delete(claim.key)
+
+    async def once(
+        self,
+        user_id: str,
+        scope: str,
+        key: str | None,
+        body: Any,
+        run: Callable[[], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """`run()` under the key (no key: just `run()`): a repeat gets the stored answer, a
+        failure frees the key. For handlers whose answer is one JSON object."""
+        if key is None:
+            return await run()
+        claim, stored = await self.claim(user_id, scope, key, body)
+        if stored is not None:
+            return stored
+        assert claim is not None
+        try:
+            answer = await run()
+        except BaseException:
+            await self.release(claim)
+            raise
+        await self.complete(claim, answer)
+        return answer

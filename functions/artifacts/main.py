@@ -46,27 +46,20 @@ async def create(call: Call[ArtifactCreate]) -> ArtifactOut:
     time (SPEC §18); a failed create frees the key."""
     body = call.body
     assert body is not None
-    user_id, key = call.user.user_id, call.request.headers.get("idempotency-key")
-    keys = IdempotencyStore(get_deps().redis)
-    claim = None
-    if key is not None:
-        claim, stored = await keys.claim(user_id, "artifacts.create", key,
-                                         body.model_dump(mode="json"))  # fmt: skip
-        if stored is not None:
-            return ArtifactOut.model_validate(stored)
-    try:
-        made = _out(await store.create(
-            await _pool(), user_id, name=body.name, schema=body.body, type=body.type,
-            description=body.description, visibility=body.visibility,
-            is_admin=call.user.is_admin,
-        ))  # fmt: skip
-    except BaseException:
-        if claim is not None:
-            await keys.release(claim)
-        raise
-    if claim is not None:
-        await keys.complete(claim, made.model_dump(mode="json"))
-    return made
+    user = call.user
+
+    async def made() -> dict[str, Any]:
+        item = await store.create(
+            await _pool(), user.user_id, name=body.name, schema=body.body, type=body.type,
+            description=body.description, visibility=body.visibility, is_admin=user.is_admin,
+        )  # fmt: skip
+        return _out(item).model_dump(mode="json")
+
+    answer = await IdempotencyStore(get_deps().redis).once(
+        user.user_id, "artifacts.create", call.request.headers.get("idempotency-key"),
+        body.model_dump(mode="json"), made,
+    )  # fmt: skip
+    return ArtifactOut.model_validate(answer)
 
 
 async def list_artifacts(call: Call[ArtifactQuery]) -> ArtifactPage:

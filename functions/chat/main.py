@@ -18,40 +18,26 @@ from starlette.responses import Response, StreamingResponse
 from functions.chat.runner import RunningTurn, TurnRunner, request_cancel
 from functions.chat.schemas import CancelIn, ChatIn, ChatOut
 from shared.auth.perimeter import perimeter
+from shared.chat import wiring
 from shared.chat.memory import MemoryStore
 from shared.chat.turn import ChatKernel, TurnRequest
-from shared.config import Settings
 from shared.deps import get_deps
 from shared.idempotency import IdempotencyStore
 from shared.limits.caps import ConcurrencyCaps, caps
-from shared.llm.backend import GenerationParams
-from shared.llm.factory import create_backend
 from shared.runtime.context import current_request_id
 from shared.runtime.routes import Access, Call, Route, RouteTable
-from shared.tools.breaker import ToolBreaker
-from shared.tools.builtins import BUILTINS
-from shared.tools.registry import ToolRegistry
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-def chat_settings() -> Settings:
-    """The settings the kernel is built from (tests point them at their inference service)."""
-    return get_deps().settings
-
-
+@wiring.remember
 @functools.lru_cache(maxsize=1)
 def _runner_for(pool: Any) -> TurnRunner:
-    deps, settings = get_deps(), chat_settings()
-    backend = create_backend(settings)
+    deps, settings = get_deps(), wiring.model_settings()
     kernel = ChatKernel(
-        pool=pool, redis=deps.redis, backend=backend,
-        tools=ToolRegistry(pool=pool, breaker=ToolBreaker(deps.redis), implementations=BUILTINS),
+        pool=pool, redis=deps.redis, backend=wiring.backend(), tools=wiring.registry(pool),
         memory_store=MemoryStore(pool=pool, redis=deps.redis, max_turns=settings.chat_memory_turns),
-        backend_name=settings.llm_backend,
-        generation=GenerationParams(
-            temperature=settings.chat_temperature, max_tokens=settings.chat_max_tokens
-        ),
+        backend_name=settings.llm_backend, generation=wiring.generation(settings),
         system_prompt=settings.chat_system_prompt,
     )  # fmt: skip
     return TurnRunner(kernel=kernel, redis=deps.redis, idempotency=IdempotencyStore(deps.redis))

@@ -46,6 +46,10 @@ return 0
 """
 
 
+class CircuitOpen(Unavailable):
+    """503 while a tool's breaker is open; never retried (the wait is the point)."""
+
+
 @dataclass(frozen=True)
 class BreakerRule:
     failures: int = 5
@@ -69,7 +73,7 @@ class ToolBreaker:
         left_ms = int(await self.redis.pttl(open_key))
         if left_ms > 0:
             retry_after = max(1, round(left_ms / 1000))
-            raise Unavailable(
+            raise CircuitOpen(
                 f"tool {tool} failed {self.rule.failures} times in "
                 f"{self.rule.window_s:g} s; not called for {retry_after} s",
                 details={"reason": "circuit_open", "tool": tool, "retry_after_s": retry_after},

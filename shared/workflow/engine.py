@@ -11,8 +11,9 @@ Design choices:
   or type, malformed branch) ends the run with `WorkflowFailed`, never a KeyError.
 - Node failures (tool exceptions, per-attempt timeouts, missing outputs) are retried per
   `NodePolicy` with tenacity's exponential backoff (x4: 1 s then 4 s by default). Deterministic
-  failures are not: a `ValidationError` from the runner, template and expression errors, and
-  anything after the node streamed a token to the user (a re-run would duplicate text).
+  failures are not (`NOT_RETRIED`: invalid input, unknown or forbidden tools, an open circuit
+  breaker, template and expression errors), nor is anything after the node streamed a token
+  to the user (a re-run would duplicate text).
 - The node policy reads `timeout_ms` / `max_retries` / `backoff_ms` from the node, else
   `node_timeout_ms` / `max_retries` / `backoff_ms` from the workflow (its own `timeout_ms`
   bounds the whole run), capped at 60 s and 3 retries (SPEC §18).
@@ -33,9 +34,17 @@ from typing import Any, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from shared.errors import AppError, ServerError, ValidationError
+from shared.errors import (
+    AppError,
+    Forbidden,
+    NotFound,
+    ServerError,
+    ValidationError,
+)
 from shared.policy.expr import ExpressionError, compile_expression
+from shared.runtime.deadline import DeadlineExceeded, within
 from shared.tools.base import Emit, ToolContext, ToolRunner
+from shared.tools.breaker import CircuitOpen
 from shared.workflow.templating import TemplateError, resolve
 
 T = TypeVar("T")
@@ -103,8 +112,7 @@ async def call_with_policy(
     async def attempt() -> T:
         nonlocal attempts
         attempts += 1
-        async with asyncio.timeout(policy.timeout_s):
-            return await fn()
+        return await within(fn, policy.timeout_s)
 
     retrying = AsyncRetrying(
         stop=stop_after_attempt(policy.max_retries + 1),
@@ -147,7 +155,13 @@ class _Invalid(Exception):
     """The graph itself is broken; ends the run whatever `on_error` says."""
 
 
-_NOT_RETRIED = (ValidationError, TemplateError, ExpressionError)
+# Failures a retry cannot fix: the caller's input, a missing or forbidden tool, an open
+# circuit breaker (retrying it would only hold the user longer), template/expression errors.
+NOT_RETRIED = (ValidationError, NotFound, Forbidden, CircuitOpen, TemplateError, ExpressionError)
+
+
+def retryable(exc: BaseException) -> bool:
+    return not isinstance(exc, NOT_RETRIED)
 
 
 @dataclass
@@ -287,13 +301,13 @@ async def _tool_call(run: _Run, node: Mapping[str, Any], *, in_parallel: bool) -
         tool_inputs = resolve(node.get("inputs") or {}, scope)
         return _select_outputs(node, await run.runner.run(tool, tool_inputs, ctx))
 
-    def retryable(exc: BaseException) -> bool:
-        return not watch.tokens and not isinstance(exc, _NOT_RETRIED)
+    def may_retry(exc: BaseException) -> bool:
+        return not watch.tokens and retryable(exc)
 
     started = time.perf_counter()
     entry: dict[str, Any] = {"node": node_id, "type": "tool_call", "tool": tool}
     try:
-        outputs, _ = await call_with_policy(attempt, policy, retry_if=retryable)
+        outputs, _ = await call_with_policy(attempt, policy, retry_if=may_retry)
     except Exception as exc:
         timed_out = isinstance(exc, TimeoutError)
         entry.update(
@@ -434,16 +448,16 @@ async def run_workflow(
         ctx=ctx,
         on_trace=on_trace,
     )
-    deadline = asyncio.timeout(_workflow_timeout_s(workflow))
+
+    async def body() -> None:
+        run.nodes = _index_nodes(workflow)
+        await _execute(run)
+
     try:
-        async with deadline:
-            run.nodes = _index_nodes(workflow)
-            await _execute(run)
+        await within(body, _workflow_timeout_s(workflow))
     except _Invalid as exc:
         raise run.fail(run.current, "invalid_workflow", str(exc)) from None
-    except TimeoutError:
-        if not deadline.expired():
-            raise
+    except DeadlineExceeded:
         node = run.nodes.get(run.current or "", {})
         entry: dict[str, Any] = {"node": run.current, "type": node.get("type")}
         if node.get("tool"):

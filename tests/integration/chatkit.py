@@ -10,6 +10,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from shared.chat import wiring
 from shared.deps import get_deps
 from tests.integration.authkit import bearer, sign_up
 from tests.integration.conftest import TOKEN
@@ -19,22 +20,19 @@ from tests.integration.conftest import TOKEN
 async def chat_api(api, service, monkeypatch):
     """`api` whose chat function calls the real inference service of this session (settings
     are read once per process, so the URL is set on them for the test's duration)."""
-    from functions.chat import main as chat_main
-
     settings = get_deps().settings.model_copy(
         update={"inference_url": service, "inference_token": SecretStr(TOKEN),
                 "chat_max_tokens": 48}
     )  # fmt: skip
     use_settings(monkeypatch, settings)
     yield api
-    chat_main._runner_for.cache_clear()
+    wiring.reset()
 
 
 def use_settings(monkeypatch, settings) -> None:
-    from functions.chat import main as chat_main
-
-    monkeypatch.setattr(chat_main, "chat_settings", lambda: settings)
-    chat_main._runner_for.cache_clear()
+    """Points the chat and tools functions at `settings` (read by `shared.chat.wiring`)."""
+    monkeypatch.setattr(wiring, "model_settings", lambda: settings)
+    wiring.reset()
 
 
 async def user(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:

@@ -9,9 +9,10 @@ from typing import Any, cast
 
 import pytest
 
-from shared.errors import Unavailable, ValidationError
+from shared.errors import NotFound, Unavailable, ValidationError
 from shared.llm.backend import LLMBackend
 from shared.tools.base import ToolContext
+from shared.tools.breaker import CircuitOpen
 from shared.workflow.engine import (
     MAX_STEPS,
     NodePolicy,
@@ -199,6 +200,15 @@ async def test_a_tool_failing_past_its_retries_fails_the_run() -> None:
     assert error.node_id == "flaky" and error.reason == "node_failed" and error.status == 502
     assert error.trace[0]["attempts"] == 4 and error.trace[0]["outcome"] == "error"
     assert error.trace[0]["error"] == "unavailable"
+
+
+async def test_an_open_circuit_or_unknown_tool_is_not_retried() -> None:
+    runner = FakeRunner(
+        {"open": failing(9, CircuitOpen("open")), "gone": failing(9, NotFound("x"))}
+    )
+    for name in ("open", "gone"):
+        error = await failed(workflow(tool_node(name, max_retries=3)), runner)
+        assert runner.count(name) == 1 and error.trace[0]["attempts"] == 1
 
 
 async def test_retries_are_capped_at_three() -> None:

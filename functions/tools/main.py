@@ -1,0 +1,87 @@
+"""Tools function: `POST /v1/tools/run { tool_id, input }` runs one tool outside a workflow,
+for testing a tool spec (SPEC §18), with the registry's schema checks and circuit breaker and
+a workflow node's retry and timeout caps. `Idempotency-Key` replays a finished run for 24 h.
+
+The run holds one of the user's workflow slots (a tool run is a workflow of one node) and
+spends the `chat` rate budget: the built-in tools call the model.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.tools.schemas import ToolRunIn, ToolRunOut
+from shared.artifacts import store
+from shared.auth.perimeter import perimeter
+from shared.chat import wiring
+from shared.deps import get_deps
+from shared.errors import NotFound
+from shared.idempotency import IdempotencyStore
+from shared.limits.caps import ConcurrencyCaps, caps
+from shared.runtime.context import current_request_id
+from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.tools.base import LlmLedger, ToolContext
+from shared.tools.single import run_tool
+
+
+async def _tool_name(pool: Any, user_id: str, tool_id: str) -> str:
+    """A tool.spec artifact id names its tool; anything else is taken as the name itself."""
+    try:
+        artifact_id = str(uuid.UUID(tool_id))
+    except ValueError:
+        return tool_id
+    artifact = await store.get(pool, user_id, artifact_id)  # 404 unless the user may read it
+    if artifact.type != "tool.spec":
+        raise NotFound(f"artifact {artifact_id} is not a tool.spec")
+    return str(artifact.schema["name"])
+
+
+async def run(call: Call[ToolRunIn]) -> ToolRunOut:
+    body = call.body
+    assert body is not None
+    user_id, deps = call.user.user_id, get_deps()
+    pool = await deps.db.get()
+
+    async def execute() -> dict[str, Any]:
+        name = await _tool_name(pool, user_id, body.tool_id)
+        settings = wiring.model_settings()
+        ctx = ToolContext(
+            user_id=user_id, request_id=current_request_id() or "", backend=wiring.backend(),
+            system_prompt=settings.chat_system_prompt, stream=False, ledger=LlmLedger(),
+            extras={"generation": wiring.generation(settings)},
+        )  # fmt: skip
+        limits = ConcurrencyCaps(deps.redis, caps(deps.settings))
+        async with limits.hold("workflows", user_id):
+            done = await run_tool(
+                wiring.registry(pool), name, body.input, ctx,
+                timeout_ms=body.timeout_ms, max_retries=body.max_retries,
+            )  # fmt: skip
+        return ToolRunOut(**done.__dict__).model_dump(mode="json")
+
+    answer = await IdempotencyStore(deps.redis).once(
+        user_id, "tools.run", call.request.headers.get("idempotency-key"),
+        body.model_dump(mode="json"), execute,
+    )  # fmt: skip
+    return ToolRunOut.model_validate(answer)
+
+
+ROUTES = RouteTable(
+    "tools",
+    [
+        Route("POST", "/v1/tools/run", run,
+              "Run one tool outside a workflow, with a workflow node's retry and timeout caps",
+              access=Access.USER, request_model=ToolRunIn, response_model=ToolRunOut,
+              rate_limit="chat"),
+    ],
+    **perimeter(),
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)

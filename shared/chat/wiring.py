@@ -1,0 +1,54 @@
+"""How the chat and tools functions build what a turn needs from settings: the LLM backend,
+the tools registry with its Redis breaker, the generation defaults. One place, so a tool run
+through `POST /v1/tools/run` meets the same backend and caps as inside a chat turn.
+
+`model_settings` is the one seam tests patch to point both functions at their inference
+service; `reset` drops what was built from the previous settings.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from shared.config import Settings
+from shared.deps import get_deps
+from shared.llm.backend import GenerationParams, LLMBackend
+from shared.llm.factory import create_backend
+from shared.tools.breaker import ToolBreaker
+from shared.tools.builtins import BUILTINS
+from shared.tools.registry import ToolRegistry
+
+
+def model_settings() -> Settings:
+    return get_deps().settings
+
+
+@functools.lru_cache(maxsize=1)
+def backend() -> LLMBackend:
+    return create_backend(model_settings())
+
+
+def registry(pool: Any) -> ToolRegistry:
+    breaker = ToolBreaker(get_deps().redis)
+    return ToolRegistry(pool=pool, breaker=breaker, implementations=BUILTINS)
+
+
+def generation(settings: Settings) -> GenerationParams:
+    return GenerationParams(temperature=settings.chat_temperature,
+                            max_tokens=settings.chat_max_tokens)  # fmt: skip
+
+
+_built: list[Any] = []
+
+
+def remember(cache: Any) -> Any:
+    """Registers a function-level lru_cache built from `model_settings`, for `reset`."""
+    _built.append(cache)
+    return cache
+
+
+def reset() -> None:
+    backend.cache_clear()
+    for cache in _built:
+        cache.cache_clear()
