@@ -179,3 +179,56 @@ async def fit(
         "shorten the message",
         details={"prompt_tokens": counted.count, "context_window": counted.context_window},
     )
+
+
+PromptOf = Callable[[str | None, Sequence[Turn]], list[Message]]
+CLIP_TRIES = 3
+
+
+async def summarize_in_packs(
+    summary: str | None,
+    turns: Sequence[Turn],
+    *,
+    backend: LLMBackend,
+    prompt_of: PromptOf,
+    answer_tokens: int,
+    once: Summarizer,
+) -> str:
+    """Folds `turns` into `summary` with as few summarizer calls as the window allows: each
+    call's prompt (`prompt_of(summary so far, pack)`) plus `answer_tokens` must fit, so the
+    many long turns of one fold become several calls, each carrying the summary forward. A
+    turn too long on its own is cut to fit (it is being summarised, not answered)."""
+    pending = list(turns)
+    while pending:
+        pack = await _largest_pack(summary, pending, backend, prompt_of, answer_tokens)
+        summary = await once(summary, pack)
+        pending = pending[len(pack) :]
+    return summary or ""
+
+
+async def _largest_pack(
+    summary: str | None, pending: list[Turn], backend: LLMBackend, prompt_of: PromptOf,
+    answer_tokens: int,
+) -> list[Turn]:  # fmt: skip
+    async def fits(pack: Sequence[Turn]) -> tuple[bool, Any]:
+        counted = await backend.count_tokens(prompt_of(summary, pack))
+        return counted.count + answer_tokens <= counted.context_window, counted
+
+    low, high = 0, len(pending)  # the longest fitting prefix, by bisection (fit is monotone)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if (await fits(pending[:middle]))[0]:
+            low = middle
+        else:
+            high = middle - 1
+    if low:
+        return pending[:low]
+    turn = pending[0]
+    for _ in range(CLIP_TRIES):
+        ok, counted = await fits([turn])
+        if ok:
+            return [turn]
+        room = max(0, counted.context_window - answer_tokens)
+        keep = int(len(turn.content) * room / max(1, counted.count) * 0.9)
+        turn = Turn(turn.id, turn.role, turn.content[:keep], turn.seq)
+    raise PayloadTooLarge("a turn does not fit the summarizer's context window")

@@ -24,7 +24,12 @@ from shared.errors import NotFound, ValidationError
 from shared.llm.backend import GenerationParams, LLMBackend, Message
 from shared.router.engine import MODES_BY_BACKEND, RoutingContext, route
 from shared.tools.base import Emit, LlmLedger, ToolContext, ToolRunner
-from shared.tools.builtins import DEFAULT_SYSTEM_PROMPT, transcript
+from shared.tools.builtins import (
+    DEFAULT_SYSTEM_PROMPT,
+    SUMMARY_MAX_TOKENS,
+    summary_prompt,
+    transcript,
+)
 from shared.workflow.engine import run_workflow
 
 TITLE_CHARS = 60
@@ -233,10 +238,25 @@ class ChatKernel:
         return ctx, router_trace
 
     async def _summarize(self, ctx: ToolContext, summary: str | None, turns: Sequence[Any]) -> str:
-        messages = ([{"role": "system", "content": f"Earlier summary: {summary}"}] if summary
-                    else []) + [{"role": t.role, "content": t.content} for t in turns]  # fmt: skip
-        out = await self.tools.run("memory.summarize_v1", {"messages": messages}, ctx)
-        return str(out["summary"]) or transcript(messages)[:2000]
+        """The fold's turns through `memory.summarize_v1`, in as many calls as the window
+        needs (a model with a small window cannot take a long fold in one prompt)."""
+
+        def messages(summary: str | None, turns: Sequence[Any]) -> list[dict[str, str]]:
+            earlier = [{"role": "system", "content": f"Earlier summary: {summary}"}]
+            return (earlier if summary else []) + [
+                {"role": t.role, "content": t.content} for t in turns
+            ]
+
+        async def once(summary: str | None, turns: Sequence[Any]) -> str:
+            listed = messages(summary, turns)
+            inputs = {"messages": listed, "max_tokens": SUMMARY_MAX_TOKENS}
+            out = await self.tools.run("memory.summarize_v1", inputs, ctx)
+            return str(out["summary"]) or transcript(listed)[:2000]
+
+        return await memory.summarize_in_packs(
+            summary, turns, backend=self.backend, answer_tokens=SUMMARY_MAX_TOKENS, once=once,
+            prompt_of=lambda s, ts: summary_prompt(messages(s, ts)),
+        )  # fmt: skip
 
     async def _finish(
         self, req: TurnRequest, turn: TurnResult, answer: str, citations: list[Any],

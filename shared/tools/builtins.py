@@ -69,14 +69,20 @@ def transcript(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
+SUMMARY_MAX_TOKENS = 160
+
+
+def summary_prompt(messages: Sequence[Mapping[str, Any]]) -> list[Message]:
+    """What `memory.summarize_v1` sends the model (working memory counts it before calling)."""
+    return [Message("system", SUMMARY_PROMPT), Message("user", transcript(messages))]
+
+
 async def summarize(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str, Any]:
     """A rolling summary of older turns (working memory), written by the base model alone:
     a user's adapters shape answers, not the bookkeeping."""
-    prompt = [
-        Message("system", SUMMARY_PROMPT),
-        Message("user", transcript(inputs["messages"])),
-    ]
-    params = generation_params(ctx, temperature=0.0, max_tokens=int(inputs.get("max_tokens", 160)))
+    prompt = summary_prompt(inputs["messages"])
+    max_tokens = int(inputs.get("max_tokens", SUMMARY_MAX_TOKENS))
+    params = generation_params(ctx, temperature=0.0, max_tokens=max_tokens)
     done = await ctx.backend.complete(prompt, params, request_id=f"{ctx.request_id}:summary")
     ctx.ledger.record(done.usage)
     return {"summary": done.text.strip()}

@@ -169,6 +169,30 @@ def test_metrics_expose_queue_slots_latency_and_tokens(service, client) -> None:
     assert httpx.get(service + "/metrics").status_code == 401
 
 
+def test_tokenize_counts_what_the_model_is_given(client, service) -> None:
+    """Working memory budgets the context window with these counts, so they must match the
+    prompt the model really sees (chat template included) and the window it really has."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def tokenize(body: dict) -> httpx.Response:
+        return httpx.post(service + "/tokenize", json=body, headers=headers, timeout=30)
+
+    counted = tokenize({"messages": FRANCE}).json()
+    served = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=FRANCE, temperature=0, max_tokens=1
+    )
+    assert counted == {"count": served.usage.prompt_tokens, "max_model_len": 512}
+    longer = tokenize({"messages": [*FRANCE, {"role": "assistant", "content": "Paris."}]})
+    assert longer.json()["count"] > counted["count"]
+    text = tokenize({"prompt": "Hello world", "return_tokens": True}).json()
+    assert text["count"] == len(text["tokens"]) > 0
+    many = tokenize({"prompts": ["Hello world", "Hello world, again and again"]}).json()
+    assert many["counts"][0] == text["count"] < many["counts"][1]
+    both = tokenize({"prompt": "x", "messages": FRANCE})
+    assert both.status_code == 400 and both.json()["error"]["type"] == "invalid_request_error"
+    assert httpx.post(service + "/tokenize", json={"prompt": "x"}).status_code == 401
+
+
 def test_sigterm_drains_an_in_flight_stream(tmp_path_factory) -> None:
     url, process = start_inference(tmp_path_factory, "drain")
     with process as proc:

@@ -5,6 +5,7 @@ caller stops the work."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -42,10 +43,8 @@ async def test_asyncio_timeout_alone_loses_that_deadline() -> None:
     """Why `within` exists: the same work under `asyncio.timeout` runs past its deadline."""
 
     async def stubborn() -> str:
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.sleep(10)
-        except asyncio.CancelledError:
-            pass
         await asyncio.sleep(0.05)
         return "late"
 
