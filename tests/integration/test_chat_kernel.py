@@ -9,7 +9,7 @@ import pytest
 
 from shared.chat import wiring
 from shared.deps import get_deps
-from tests.integration.chatkit import chat_api, user
+from tests.integration.chatkit import chat_api, parse_sse, tokens_of, user
 
 pytestmark = pytest.mark.integration
 __all__ = ["chat_api"]
@@ -137,3 +137,54 @@ async def test_a_long_conversation_folds_old_turns_into_a_summary(chat_api) -> N
     assert response.status_code == 200, response.text
     memory = response.json()["data"]["trace"]["memory"]
     assert memory["summary"] is True and memory["folds"] == 0
+
+
+def _workflow() -> dict:
+    chat = "llm.generic_chat_v1"
+    return {
+        "kind": "workflow.chat", "entrypoint": "node_fanout", "nodes": [
+            {"id": "node_fanout", "type": "parallel", "children": ["node_intent", "node_gist"],
+             "next": "node_route"},
+            {"id": "node_intent", "type": "tool_call", "tool": "llm.intent_classifier_v1",
+             "inputs": {"message": "${input.message}"}, "outputs": ["intent"]},
+            {"id": "node_gist", "type": "tool_call", "tool": "memory.summarize_v1",
+             "inputs": {"messages": [{"role": "user", "content": "${input.message}"}],
+                        "max_tokens": 16}, "outputs": ["summary"]},
+            {"id": "node_route", "type": "switch", "branches": [
+                {"when": "intent == 'factual_question'", "next": "node_hurried"},
+                {"when": "true", "next": "node_fallback"}]},
+            # One millisecond is never enough: the node times out and on_error takes over.
+            {"id": "node_hurried", "type": "tool_call", "tool": chat, "timeout_ms": 1,
+             "max_retries": 1, "backoff_ms": 0, "inputs": {"message": "${input.message}"},
+             "outputs": ["answer"], "on_error": "node_fallback", "next": "node_end"},
+            {"id": "node_fallback", "type": "tool_call", "tool": chat,
+             "inputs": {"message": "${input.message}"}, "outputs": ["answer"],
+             "next": "node_end"},
+            {"id": "node_end", "type": "end"},
+        ],
+    }  # fmt: skip
+
+
+async def test_a_user_workflow_fans_out_branches_and_falls_back(chat_api) -> None:
+    _, headers = await user(chat_api)
+    body = {"name": "careful", "schema": _workflow()}
+    made = await chat_api.post("/v1/artifacts", headers=headers, json=body)
+    assert made.status_code == 201, made.text
+    body = {"message": {"content": "What is the capital of France?"}, "stream": True,
+            "workflow_id": made.json()["data"]["id"]}  # fmt: skip
+    response = await chat_api.post("/v1/chat", headers=headers, json=body)
+    assert response.status_code == 200, response.text
+    events = parse_sse(response.text)
+    streamed = [data["node"] for name, data in events if name == "trace" and "node" in data]
+    done = events[-1][1]
+    nodes = {entry["node"]: entry for entry in done["trace"]["workflow"]}
+    assert [entry["node"] for entry in streamed] == list(nodes)  # traced as they ran
+    assert {nodes["node_intent"]["parent"], nodes["node_gist"]["parent"]} == {"node_fanout"}
+    assert nodes["node_fanout"]["outcome"] == "ok"
+    assert nodes["node_route"]["branch"] == 0  # classified factual_question
+    hurried = nodes["node_hurried"]
+    assert hurried["outcome"] == "fallback" and hurried["next"] == "node_fallback"
+    assert hurried["error"] == "timed out after 0.001 s" and hurried["attempts"] == 2
+    assert nodes["node_fallback"]["outcome"] == "ok"
+    assert done["trace"]["workflow_outcome"] == "fallback"
+    assert "paris" in tokens_of(events).lower()
