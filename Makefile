@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install weights run test bench-inference test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights run test bench-inference bench-chat test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -63,6 +63,10 @@ bench: install
 # SmolLM2 and MiniLM: TTFT, decode and aggregate tok/s (engine and HTTP), embeddings, RSS.
 bench-inference: install
 	@$(PY) -m bench.inference
+
+# Chat turns through a gateway process: kernel overhead besides model time, TTFT at 1 and 8 users.
+bench-chat: install
+	@$(PY) -m bench.chat
 
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:

@@ -156,6 +156,11 @@ class ChatKernel:
             trace["workflow_outcome"] = result.outcome
             answer = str(result.vars.get("answer", "")) or "".join(parts)
             citations = result.vars.get("citations") or []
+            # The inference service ended the decode on a cancel whose task cancellation was
+            # lost (Python 3.11's wait_for can swallow one): still a cancelled turn.
+            turn.cancelled = ledger.finish_reason == "cancelled"
+            if turn.cancelled:
+                trace["cancelled"] = True
         except asyncio.CancelledError:
             turn.cancelled, answer, citations = True, "".join(parts), []
             trace["cancelled"] = True

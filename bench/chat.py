@@ -1,0 +1,284 @@
+"""`make bench-chat`: what a chat turn costs besides the model, and time to first token through
+the gateway for 1 and 8 concurrent users.
+
+Starts the inference service (SmolLM2-135M and MiniLM, no adapter bank) and a real gateway
+process pointed at it, on a throwaway stack name and database (`acs-bench-chat`, removed
+afterwards), signs users up through the API and runs streamed turns (`POST /v1/chat`, SSE).
+A conversation is BENCH_CHAT_TURNS (12) short questions, answered in at most
+BENCH_CHAT_MAX_TOKENS (32) tokens. One unmeasured conversation warms up; then each of the
+BENCH_CHAT_USERS (8) users has a conversation, one after another (1 concurrent user), then a new
+one each, all at once: the same turns at both levels. Every message is unique (a tag), so each
+turn pays the embedding call a new message pays (a repeated text hits the Redis cache).
+About 4 minutes on 2 CPUs, the service's start-up included.
+
+Figures per turn (p50/p99):
+- TTFT: at the client, from sending the POST to reading the first `token` event.
+- model time: the turn's generation calls, timed in the gateway around the inference client
+  (bench/chat_gateway.py), from the first read to the last delta: the HTTP exchange with the
+  service, queueing for a slot, prefill and decode (and working-memory summaries, if any).
+- kernel overhead: the kernel's wall time (`trace.kernel_ms`: `ChatKernel.run` from loading
+  working memory to the end of the workflow) minus model time. The kernel's own calls to the
+  inference service, /tokenize (working memory's budget) and /v1/embeddings (routing), count as
+  overhead (bookkeeping, not the answer) and are also printed on their own line.
+- turn overhead at the client: POST to `message_done` minus model time; adds what `kernel_ms`
+  leaves out: the gateway, auth, rate limit and caps, writing the user's message, storing the
+  answer and working memory, and the SSE relay.
+The 1-user figures are the cost itself; at 8 users they include waiting for the CPU.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from infra import stack
+from infra.stack.postgres import LocalPostgres
+from infra.stack.provision import delete_bucket
+from shared.aws import s3_client, sqs_client
+from shared.config import REPO_ROOT, Settings
+from shared.db.migrate import migrate
+
+TURNS = int(os.environ.get("BENCH_CHAT_TURNS", "12"))  # per conversation
+USERS = int(os.environ.get("BENCH_CHAT_USERS", "8"))
+MAX_TOKENS = int(os.environ.get("BENCH_CHAT_MAX_TOKENS", "32"))
+STACK, DATABASE = "acs-bench-chat", "acs_bench_chat"
+TOKEN = "bench-chat-token"  # noqa: S105 - a throwaway token for the service this script starts
+PASSWORD = "bench chat password, long enough"  # noqa: S105 - throwaway accounts, dropped after
+QUESTIONS = (
+    "What is the capital of France?",
+    "How many legs does a spider have?",
+    "What is water made of?",
+    "Who wrote Romeo and Juliet?",
+    "Why is the sky blue?",
+    "Name three primary colours.",
+)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Turn:
+    rid: str
+    ttft_ms: float
+    wall_ms: float
+    kernel_ms: float
+
+
+def _pct(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0]
+    # Inclusive: with few samples p99 stays within the data (the maximum) instead of beyond it.
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def _line(label: str, values: list[float], note: str = "") -> None:
+    print(f"  {label:<42} p50 {_pct(values, 50):8.1f} ms   p99 {_pct(values, 99):8.1f} ms{note}")
+
+
+async def _turn(http: httpx.AsyncClient, conversation: str | None, text: str) -> tuple[Turn, str]:
+    # Our own request id (the gateway keeps a plain one): the gateway's timings carry it.
+    rid = uuid.uuid4().hex
+    body: dict[str, object] = {"message": {"content": text}, "stream": True}
+    if conversation:
+        body["conversation_id"] = conversation
+    first, event, done = None, "", None
+    started = time.perf_counter()
+    async with http.stream("POST", "/v1/chat", json=body, headers={"x-request-id": rid}) as sse:
+        if sse.status_code != 200:
+            raise RuntimeError(f"chat answered {sse.status_code}: {(await sse.aread())[:300]!r}")
+        async for line in sse.aiter_lines():
+            if line.startswith("event:"):
+                event = line[6:].strip()
+                if event == "token" and first is None:
+                    first = time.perf_counter()
+            elif line.startswith("data:") and event in ("message_done", "error"):
+                done = json.loads(line[5:])
+    wall = time.perf_counter() - started
+    if event == "error" or done is None or first is None:
+        raise RuntimeError(f"turn {rid} ended without tokens or message_done: {done}")
+    turn = Turn(rid, (first - started) * 1000, wall * 1000, float(done["trace"]["kernel_ms"]))
+    return turn, str(done["conversation_id"])
+
+
+async def _conversation(http: httpx.AsyncClient, tag: str) -> list[Turn]:
+    turns, conversation = [], None
+    for i in range(TURNS):
+        text = f"{QUESTIONS[i % len(QUESTIONS)]} (ref {tag}-{i:02d})"
+        turn, conversation = await _turn(http, conversation, text)
+        turns.append(turn)
+    return turns
+
+
+async def _users(base: str, count: int) -> list[httpx.AsyncClient]:
+    clients = []
+    for _ in range(count):
+        http = httpx.AsyncClient(base_url=base, timeout=600)
+        email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
+        signed = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
+        if signed.status_code != 201:
+            raise RuntimeError(f"signup answered {signed.status_code}: {signed.text[:300]}")
+        http.headers["Authorization"] = f"Bearer {signed.json()['data']['access_token']}"
+        clients.append(http)
+    return clients
+
+
+def _timings(path: Path) -> dict[str, dict[str, float]]:
+    """Per request id: ms in generate / tokenize / embed calls, summed over the turn."""
+    per: dict[str, dict[str, float]] = {}
+    for line in path.read_text().splitlines():
+        row = json.loads(line)
+        calls = per.setdefault(str(row["rid"]), {"generate": 0.0, "tokenize": 0.0, "embed": 0.0})
+        calls[row["call"]] += row["ms"]
+    return per
+
+
+def _report(label: str, turns: list[Turn], timings: dict[str, dict[str, float]]) -> float:
+    missing = [t.rid for t in turns if timings.get(t.rid, {}).get("generate", 0) <= 0]
+    if missing:
+        raise RuntimeError(f"no model timing for {len(missing)} turns, e.g. {missing[0]}")
+    model = [timings[t.rid]["generate"] for t in turns]
+    kernel = [t.kernel_ms - m for t, m in zip(turns, model, strict=True)]
+    share = statistics.median(k / t.kernel_ms for k, t in zip(kernel, turns, strict=True))
+    print(f"{label} ({len(turns)} turns)")
+    _line("TTFT through the gateway", [t.ttft_ms for t in turns])
+    _line("turn at the client (POST to message_done)", [t.wall_ms for t in turns])
+    _line("model time (generation calls)", model)
+    _line("kernel overhead (kernel_ms - model)", kernel, f"   ({share:.0%} of kernel_ms, p50)")
+    bookkeeping = [timings[t.rid]["tokenize"] + timings[t.rid]["embed"] for t in turns]
+    _line("  of which /tokenize + /v1/embeddings", bookkeeping)
+    client = [t.wall_ms - m for t, m in zip(turns, model, strict=True)]
+    share = statistics.median(c / t.wall_ms for c, t in zip(client, turns, strict=True))
+    _line("turn overhead at the client (wall - model)", client, f"   ({share:.0%} of the turn)")
+    return _pct([t.ttft_ms for t in turns], 50)
+
+
+async def _run(base: str, timings: Path) -> None:
+    clients = await _users(base, USERS + 1)
+    run = uuid.uuid4().hex[:6]
+    try:
+        warm, users = clients[0], clients[1:]
+        # Not measured: pools, imports, first-query plans, and MiniLM's shape for each message
+        # length (the tags all have one length, so no measured turn compiles one).
+        await _conversation(warm, f"{run}-w00")
+        sequential: list[Turn] = []
+        for n, http in enumerate(users):
+            sequential += await _conversation(http, f"{run}-s{n:02d}")
+        together = await asyncio.gather(
+            *(_conversation(http, f"{run}-c{n:02d}") for n, http in enumerate(users))
+        )
+        per = _timings(timings)
+        one = _report("1 concurrent user", sequential, per)
+        many = _report(f"{USERS} concurrent users", [t for ts in together for t in ts], per)
+        print(f"TTFT p50 ratio, {USERS} users / 1 user          {many / one:8.2f}x")
+    finally:
+        for http in clients:
+            await http.aclose()
+
+
+def _start(module: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
+    """`python -m module` on the throwaway stack, its output to `<logs>/<module>.log`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STACK_NAME": STACK,
+           "PG_DATABASE": DATABASE, "LOG_LEVEL": "WARNING", **env}  # fmt: skip
+    with (logs / f"{module}.log").open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
+        )
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{log.stem} exited: {log.read_text()[-2000:]}")
+        try:  # the inference service answers 503 until weights are loaded and shapes compiled
+            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{log.stem} not ready in {timeout_s:.0f}s: {log.read_text()[-2000:]}")
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _clean(settings: Settings) -> None:
+    """The throwaway database, and the queues and buckets `stack.up` provisioned for it."""
+    LocalPostgres(settings).drop_database(settings.pg_database)
+    sqs, s3 = sqs_client(settings), s3_client(settings)
+    for url in sqs.list_queues(QueueNamePrefix=STACK).get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
+    for bucket in s3.list_buckets().get("Buckets", []):
+        if bucket["Name"].startswith(STACK):
+            delete_bucket(s3, bucket["Name"])
+
+
+def main() -> int:
+    settings = Settings(stack_name=STACK, pg_database=DATABASE, log_level="WARNING")
+    state = stack.up(settings)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        migrate(settings.postgres_dsn)
+        logs = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+        inference_port, gateway_port = _free_port(), _free_port()
+        inference = f"http://127.0.0.1:{inference_port}"
+        service = {
+            "INFERENCE_PORT": str(inference_port),
+            "INFERENCE_TOKEN": TOKEN,
+            "INFERENCE_SLOTS": str(USERS),  # one decode slot per concurrent user
+            "INFERENCE_MAX_SEQ_LEN": "1024",  # the longest conversation fits: no summaries
+            "INFERENCE_ADAPTER_SLOTS": "0",  # bench users have no adapters to route to
+        }
+        gateway = {
+            "GATEWAY_PORT": str(gateway_port),
+            "INFERENCE_URL": inference,
+            "INFERENCE_TOKEN": TOKEN,
+            "CHAT_MAX_TOKENS": str(MAX_TOKENS),
+            "RATE_CHAT_PER_MIN": "100000",  # 60 turns/min per user would throttle a fast machine
+            "BENCH_CHAT_TIMINGS": str(logs / "timings.jsonl"),
+        }
+        procs.append(_start("functions.inference", service, logs))
+        procs.append(_start("bench.chat_gateway", gateway, logs))
+        # Weights load, then every prefill/decode shape compiles (minutes on a cold JAX cache);
+        # the gateway's /healthz is green only once the service is.
+        _wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
+        base = f"http://127.0.0.1:{gateway_port}"
+        _wait_ready(base, procs[1], logs / "bench.chat_gateway.log", 60)
+        print(
+            f"SmolLM2-135M f32 via the inference service ({USERS} slots), {os.cpu_count()} CPUs;"
+            f" {TURNS} turns per conversation, {MAX_TOKENS}-token answers; logs in {logs}"
+        )
+        asyncio.run(_run(base, logs / "timings.jsonl"))
+    finally:
+        for proc in reversed(procs):  # only what this bench started
+            _stop(proc)
+        _clean(settings)
+        if state.started:
+            stack.down(settings, only=state.started)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
