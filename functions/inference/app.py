@@ -258,7 +258,7 @@ def create_app(runtime: Runtime) -> Starlette:
         body = await _parse(request, CancelRequest)
         assert runtime.engine is not None
         return JSONResponse(
-            {"request_id": body.request_id, "cancelled": runtime.engine.cancel(body.request_id)}
+            {"request_id": body.request_id, "cancelled": runtime.cancel(body.request_id)}
         )
 
     async def healthz(request: Request) -> Response:

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -48,6 +49,10 @@ class Runtime:
     embed_lock: threading.Lock = field(default_factory=threading.Lock)
     load_error: str | None = None
     _db: PoolHolder | None = field(default=None, init=False)
+    # Callers reuse a request id (a chat turn's retries and fallbacks all carry the turn's id),
+    # so each submission gets an engine id of its own: a disconnect cancels only its own
+    # submission, while `cancel(request_id)` (the API) stops every live one with that id.
+    _live: dict[str, set[str]] = field(default_factory=dict, init=False)
 
     def load(self) -> None:
         """Blocking: run in a thread at start-up; the service answers 503 until it is done."""
@@ -151,12 +156,14 @@ class Runtime:
             loop.call_soon_threadsafe(queue.put_nowait, event)
 
         finished = False
+        engine_id = f"{request_id}/{uuid.uuid4().hex[:12]}"
+        self._live.setdefault(request_id, set()).add(engine_id)
         try:
             self.engine.submit(
                 prompt,
                 params,
                 deliver,
-                request_id=request_id,
+                request_id=engine_id,
                 adapters=lease.engine_adapters if lease else (),
             )
             while True:
@@ -167,9 +174,19 @@ class Runtime:
                     return
         finally:
             if not finished:
-                self.engine.cancel(request_id)
+                self.engine.cancel(engine_id)
+            live = self._live.get(request_id, set())
+            live.discard(engine_id)
+            if not live:
+                self._live.pop(request_id, None)
             if lease is not None:
                 lease.release()
+
+    def cancel(self, request_id: str) -> bool:
+        """Stops every live submission made under `request_id`; False when there is none."""
+        assert self.engine is not None
+        engine_ids = list(self._live.get(request_id, ()))
+        return any([self.engine.cancel(engine_id) for engine_id in engine_ids])
 
     async def embed(self, texts: list[str]) -> tuple[list[list[float]], int]:
         embedder = self.embedder

@@ -105,6 +105,24 @@ def test_cancel_mid_stream_returns_the_partial_text(service) -> None:
     assert 3 <= usage["completion_tokens"] < 300
 
 
+async def test_a_dropped_stream_does_not_cancel_a_later_request_with_its_id(service) -> None:
+    """A chat turn's retries and fallbacks reuse the turn's request id: the client dropping
+    one attempt must stop that attempt only."""
+    headers = {"Authorization": f"Bearer {TOKEN}", "x-request-id": "shared-id-7f3e2a"}
+    body = {"messages": ESSAY, "temperature": 0, "max_tokens": 24, "stream": True}
+    async with httpx.AsyncClient(base_url=service, headers=headers, timeout=120) as http:
+        async with http.stream("POST", "/v1/chat/completions", json=body) as dropped:
+            first = await dropped.aiter_lines().__anext__()
+            assert first.startswith("data: ")
+            later = asyncio.create_task(
+                http.post("/v1/chat/completions", json={**body, "stream": False})
+            )
+            await asyncio.sleep(0.05)  # the later request is queued or running: now drop
+        answer = (await later).json()
+    assert answer["choices"][0]["finish_reason"] in ("stop", "length")
+    assert answer["usage"]["completion_tokens"] > 0
+
+
 async def test_a_full_queue_answers_429_with_retry_after(service) -> None:
     headers = {"Authorization": f"Bearer {TOKEN}"}
     body = {"messages": ESSAY, "temperature": 0, "max_tokens": 200}
