@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,18 +23,17 @@ from shared.chat.turn import ChatKernel, TurnRequest
 from shared.deps import get_deps
 from shared.idempotency import IdempotencyStore
 from shared.limits.caps import ConcurrencyCaps, caps
+from shared.llm.backend import LLMBackend
 from shared.runtime.context import current_request_id
 from shared.runtime.routes import Access, Call, Route, RouteTable
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-@wiring.remember
-@functools.lru_cache(maxsize=1)
-def _runner_for(pool: Any) -> TurnRunner:
+def _build_runner(pool: Any, backend: LLMBackend) -> TurnRunner:
     deps, settings = get_deps(), wiring.model_settings()
     kernel = ChatKernel(
-        pool=pool, redis=deps.redis, backend=wiring.backend(), tools=wiring.registry(pool),
+        pool=pool, redis=deps.redis, backend=backend, tools=wiring.registry(pool),
         memory_store=MemoryStore(pool=pool, redis=deps.redis, max_turns=settings.chat_memory_turns),
         backend_name=settings.llm_backend, generation=wiring.generation(settings),
         system_prompt=settings.chat_system_prompt,
@@ -43,8 +41,15 @@ def _runner_for(pool: Any) -> TurnRunner:
     return TurnRunner(kernel=kernel, redis=deps.redis, idempotency=IdempotencyStore(deps.redis))
 
 
+_built: list[TurnRunner] = []  # at most one: the kernel of the current pool and backend
+
+
 async def runner() -> TurnRunner:
-    return _runner_for(await get_deps().db.get())
+    """The kernel, rebuilt when the pool or the backend (new settings) is a new one."""
+    pool, backend = await get_deps().db.get(), wiring.backend()
+    if not _built or _built[0].kernel.pool is not pool or _built[0].kernel.backend is not backend:
+        _built[:] = [_build_runner(pool, backend)]
+    return _built[0]
 
 
 def _replay(stored: dict[str, Any], stream: bool) -> Response | dict[str, Any]:

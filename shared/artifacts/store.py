@@ -222,17 +222,9 @@ async def update(
         raise ValidationError("send either a JSON Patch or a whole schema, not both")
     try:
         async with pool.connection() as conn, conn.transaction():
-            row = await (
-                await conn.execute(
-                    "SELECT a.owner_user_id::text, a.type, a.schema, a.version, a.visibility"
-                    " FROM artifact a WHERE a.id = %(id)s AND (a.owner_user_id = %(user)s::uuid"
-                    " OR a.visibility IN ('shared', 'global')) FOR UPDATE",
-                    {"id": artifact_id, "user": user_id},
-                )
-            ).fetchone()
-            if row is None:
-                raise NotFound("no such artifact")
-            owner, kind, current, version, old_visibility = row
+            owner, kind, current, version, old_visibility = await _lock_visible(
+                conn, user_id, artifact_id
+            )
             if owner != user_id and not (owner is None and is_admin):
                 raise Forbidden("only the owner changes this artifact")
             if base_version is not None and base_version != version:
@@ -308,21 +300,30 @@ def _revalidate(kind: str, schema: Any) -> None:
     validate(schema)
 
 
+async def _lock_visible(
+    conn: psycopg.AsyncConnection, user_id: str, artifact_id: str
+) -> tuple[Any, ...]:
+    """(owner, type, schema, version, visibility) of an artifact the user may read, locked
+    for the change; 404 for anything else (no existence leak)."""
+    row = await (
+        await conn.execute(
+            "SELECT a.owner_user_id::text, a.type, a.schema, a.version, a.visibility"
+            " FROM artifact a WHERE a.id = %(id)s AND (a.owner_user_id = %(user)s::uuid"
+            " OR a.visibility IN ('shared', 'global')) FOR UPDATE",
+            {"id": artifact_id, "user": user_id},
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such artifact")
+    return tuple(row)
+
+
 async def delete(pool: AsyncConnectionPool, user_id: str, artifact_id: str) -> list[str]:
     """Deletes the artifact with its versions; answers the object-store prefixes of an adapter's
     versions, for the caller to remove once this has committed."""
     async with pool.connection() as conn, conn.transaction():
-        row = await (
-            await conn.execute(
-                "SELECT a.owner_user_id::text FROM artifact a WHERE a.id = %(id)s"
-                " AND (a.owner_user_id = %(user)s::uuid OR a.visibility IN ('shared', 'global'))"
-                " FOR UPDATE",
-                {"id": artifact_id, "user": user_id},
-            )
-        ).fetchone()
-        if row is None:
-            raise NotFound("no such artifact")
-        if row[0] != user_id:
+        owner, *_ = await _lock_visible(conn, user_id, artifact_id)
+        if owner != user_id:
             raise Forbidden("only the owner deletes this artifact")
         prefixes = await (
             await conn.execute(

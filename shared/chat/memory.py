@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.chat import conversations
 from shared.errors import PayloadTooLarge
-from shared.llm.backend import LLMBackend, Message
+from shared.llm.backend import LLMBackend, Message, TokenCount
 
 SUMMARY_ROLE = "summary"
 MAX_FOLDS = 3
@@ -210,14 +210,16 @@ async def _largest_pack(
     summary: str | None, pending: list[Turn], backend: LLMBackend, prompt_of: PromptOf,
     answer_tokens: int,
 ) -> list[Turn]:  # fmt: skip
-    async def fits(pack: Sequence[Turn]) -> tuple[bool, Any]:
-        counted = await backend.count_tokens(prompt_of(summary, pack))
-        return counted.count + answer_tokens <= counted.context_window, counted
+    async def count(pack: Sequence[Turn]) -> TokenCount:
+        return await backend.count_tokens(prompt_of(summary, pack))
+
+    def fits(counted: TokenCount) -> bool:
+        return counted.count + answer_tokens <= counted.context_window
 
     low, high = 0, len(pending)  # the longest fitting prefix, by bisection (fit is monotone)
     while low < high:
         middle = (low + high + 1) // 2
-        if (await fits(pending[:middle]))[0]:
+        if fits(await count(pending[:middle])):
             low = middle
         else:
             high = middle - 1
@@ -225,8 +227,8 @@ async def _largest_pack(
         return pending[:low]
     turn = pending[0]
     for _ in range(CLIP_TRIES):
-        ok, counted = await fits([turn])
-        if ok:
+        counted = await count([turn])
+        if fits(counted):
             return [turn]
         room = max(0, counted.context_window - answer_tokens)
         keep = int(len(turn.content) * room / max(1, counted.count) * 0.9)

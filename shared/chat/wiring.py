@@ -3,7 +3,7 @@ the tools registry with its Redis breaker, the generation defaults. One place, s
 through `POST /v1/tools/run` meets the same backend and caps as inside a chat turn.
 
 `model_settings` is the one seam tests patch to point both functions at their inference
-service; `reset` drops what was built from the previous settings.
+service; `reset` drops the backend built from the previous settings.
 """
 
 from __future__ import annotations
@@ -39,16 +39,7 @@ def generation(settings: Settings) -> GenerationParams:
                             max_tokens=settings.chat_max_tokens)  # fmt: skip
 
 
-_built: list[Any] = []
-
-
-def remember(cache: Any) -> Any:
-    """Registers a function-level lru_cache built from `model_settings`, for `reset`."""
-    _built.append(cache)
-    return cache
-
-
 def reset() -> None:
+    """Forgets the backend built from the previous settings; what functions cache per backend
+    (the chat's kernel) is rebuilt with it."""
     backend.cache_clear()
-    for cache in _built:
-        cache.cache_clear()

@@ -16,7 +16,13 @@ from typing import Any
 from shared.errors import ServerError
 from shared.tools.base import ToolContext
 from shared.tools.registry import ToolOutputInvalid, ToolRegistry
-from shared.workflow.engine import NodePolicy, call_with_policy, node_policy, retryable
+from shared.workflow.engine import (
+    NodePolicy,
+    call_with_policy,
+    node_policy,
+    retryable,
+    safe_error,
+)
 
 
 @dataclass(frozen=True)
@@ -42,11 +48,13 @@ def policy_for(
     timeout_ms: int | None = None,
     max_retries: int | None = None,
 ) -> NodePolicy:
-    node = {
-        "timeout_ms": timeout_ms if timeout_ms is not None else spec_timeout_ms,
-        "max_retries": max_retries if max_retries is not None else spec_retries,
-    }
-    return node_policy({k: v for k, v in node.items() if v is not None}, {})
+    return node_policy(
+        {
+            "timeout_ms": timeout_ms if timeout_ms is not None else spec_timeout_ms,
+            "max_retries": max_retries if max_retries is not None else spec_retries,
+        },
+        {},
+    )  # fmt: skip  (node_policy takes None as "not set")
 
 
 async def run_tool(
@@ -84,7 +92,7 @@ async def run_tool(
             raise  # the caller's or the configuration's error, with its own status
         raise ToolRunFailed(
             f"tool {name!r} failed after {attempts} attempt(s)",
-            details={**_failure(name, "tool_error", attempts, policy), "error": _kind(exc)},
+            details={**_failure(name, "tool_error", attempts, policy), "error": safe_error(exc)},
         ) from exc
     usage = {"prompt_tokens": ctx.ledger.prompt_tokens,
              "completion_tokens": ctx.ledger.completion_tokens}  # fmt: skip
@@ -96,8 +104,3 @@ def _failure(name: str, reason: str, attempts: int, policy: NodePolicy) -> dict[
     timeout_ms = round(policy.timeout_s * 1000)
     return {"tool": name, "reason": reason, "attempts": attempts,
             "timeout_ms": timeout_ms, "max_retries": policy.max_retries}  # fmt: skip
-
-
-def _kind(exc: BaseException) -> str:
-    code = getattr(exc, "code", None)
-    return str(code) if isinstance(code, str) else type(exc).__name__

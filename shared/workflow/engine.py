@@ -194,7 +194,7 @@ def _ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
 
 
-def _safe(exc: BaseException, policy: NodePolicy | None = None) -> str:
+def safe_error(exc: BaseException, policy: NodePolicy | None = None) -> str:
     """An error description for the trace: no values that could hold user text."""
     if isinstance(exc, TimeoutError):
         return f"timed out after {policy.timeout_s:g} s" if policy else "timed out"
@@ -207,7 +207,7 @@ def _safe(exc: BaseException, policy: NodePolicy | None = None) -> str:
 
 def _detail(exc: BaseException, policy: NodePolicy | None = None) -> str:
     if isinstance(exc, TimeoutError):
-        return _safe(exc, policy)
+        return safe_error(exc, policy)
     if isinstance(exc, AppError):
         return exc.message
     return str(exc) or type(exc).__name__
@@ -314,7 +314,7 @@ async def _tool_call(run: _Run, node: Mapping[str, Any], *, in_parallel: bool) -
             outcome="timeout" if timed_out else "error",
             attempts=calls,
             latency_ms=_ms(started),
-            error=_safe(exc, policy),
+            error=safe_error(exc, policy),
         )
         return _Outcome(entry, failure=entry["error"], detail=_detail(exc, policy))
     entry.update(outcome="ok", attempts=calls, latency_ms=_ms(started), outputs=sorted(outputs))
