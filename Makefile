@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install weights run test bench-inference bench-chat test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights run test bench-inference bench-chat bench-rag test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -67,6 +67,10 @@ bench-inference: install
 # Chat turns through a gateway process: kernel overhead besides model time, TTFT at 1 and 8 users.
 bench-chat: install
 	@$(PY) -m bench.chat
+
+# Retrieval recall@5/MRR (dense, full-text, hybrid), ingestion throughput, query latency.
+bench-rag: install
+	@$(PY) -m bench.rag
 
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:

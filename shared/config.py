@@ -136,6 +136,24 @@ class Settings(AuthSettings):
     # The remote model's context window, for working memory's budget (no tokenizer remotely).
     llm_context_window: int = Field(default=8192, ge=512)
 
+    # --- Files and grounding (issue 7) -----------------------------------------------------------
+    # Upload size cap per plan tier (app_user.plan_tier); a tier not listed gets "free"'s.
+    files_max_bytes_by_tier: dict[str, int] = Field(
+        default_factory=lambda: {"free": 20 << 20, "pro": 200 << 20, "team": 1 << 30}
+    )
+    files_presign_ttl_s: int = Field(default=900, ge=60, le=43_200)
+    files_download_ttl_s: int = Field(default=600, ge=60, le=3600)
+    # The encoder whose vectors fill knowledge_chunk; changing it re-embeds every context
+    # (new chunks beside the old, switched over when >= 95 % of a context's files are ready).
+    rag_embedding_version: str = "all-MiniLM-L6-v2"
+    rag_embed_batch: int = Field(default=32, ge=1, le=256)
+    rag_top_k: int = Field(default=5, ge=1, le=50)
+    # Below this cosine similarity (dense) a chunk that full-text search did not also find is
+    # not evidence: an answer with none says so instead of citing noise.
+    rag_min_similarity: float = Field(default=0.25, ge=-1, le=1)
+    # A source still pending/processing this long after it was queued is queued again.
+    rag_stuck_after_s: int = Field(default=900, ge=30)
+
     # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
     function_module: str | None = None
     version: str = "0.1.0"

@@ -44,6 +44,12 @@ class Dependencies:
             queues=QueueDirectory(sqs, template),
         )
 
+    @functools.cached_property
+    def public_s3(self) -> Any:
+        """Signs the URLs a browser uses (S3_PUBLIC_ENDPOINT_URL when the store is behind
+        another address than the functions see)."""
+        return s3_client(self.settings, public=True)
+
     def bucket(self, logical_id: str = "DataBucket") -> str:
         return self.template.buckets[logical_id].name
 

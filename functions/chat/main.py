@@ -37,6 +37,7 @@ def _build_runner(pool: Any, backend: LLMBackend) -> TurnRunner:
         memory_store=MemoryStore(pool=pool, redis=deps.redis, max_turns=settings.chat_memory_turns),
         backend_name=settings.llm_backend, generation=wiring.generation(settings),
         system_prompt=settings.chat_system_prompt,
+        tool_extras=wiring.rag_extras(settings, pool, backend),
     )  # fmt: skip
     return TurnRunner(kernel=kernel, redis=deps.redis, idempotency=IdempotencyStore(deps.redis))
 

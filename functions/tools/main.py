@@ -53,7 +53,8 @@ async def run(call: Call[ToolRunIn]) -> ToolRunOut:
         ctx = ToolContext(
             user_id=user_id, request_id=current_request_id() or "", backend=wiring.backend(),
             system_prompt=settings.chat_system_prompt, stream=False, ledger=LlmLedger(),
-            extras={"generation": wiring.generation(settings)},
+            extras={"generation": wiring.generation(settings),
+                    **wiring.rag_extras(settings, pool, wiring.backend())},
         )  # fmt: skip
         limits = ConcurrencyCaps(deps.redis, caps(deps.settings))
         async with limits.hold("workflows", user_id):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +20,9 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.chat import conversations, memory, sources
 from shared.chat.content import normalize
-from shared.errors import NotFound, ValidationError
+from shared.errors import ValidationError
 from shared.llm.backend import GenerationParams, LLMBackend, Message
+from shared.rag import contexts
 from shared.router.engine import MODES_BY_BACKEND, RoutingContext, route
 from shared.tools.base import Emit, LlmLedger, ToolContext, ToolRunner
 from shared.tools.builtins import (
@@ -85,8 +86,10 @@ class ChatKernel:
         backend_name: str,
         generation: GenerationParams,
         system_prompt: str | None = None,
+        tool_extras: Mapping[str, Any] | None = None,
     ):
         self.pool, self.redis, self.backend, self.tools = pool, redis, backend, tools
+        self.tool_extras = dict(tool_extras or {})
         self.memory, self.generation = memory_store, generation
         self.system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
         self.modes = MODES_BY_BACKEND[backend_name]
@@ -118,15 +121,9 @@ class ChatKernel:
         return TurnResult(conversation_id, written.id)
 
     async def _check_contexts(self, conn: Any, req: TurnRequest) -> None:
+        """Every named context must be one this user may read (own or global): 404 else."""
         for context_id in req.context_ids:
-            row = await (
-                await conn.execute(
-                    "SELECT 1 FROM knowledge_context WHERE id = %s AND owner_user_id = %s",
-                    (context_id, req.user_id),
-                )
-            ).fetchone()
-            if row is None:
-                raise NotFound(f"no such knowledge context: {context_id}")
+            await contexts.get_readable(conn, req.user_id, context_id)
 
     async def run(self, req: TurnRequest, turn: TurnResult, emit: Emit) -> TurnResult:
         started, parts = time.perf_counter(), []
@@ -200,7 +197,7 @@ class ChatKernel:
             system_prompt=self.system_prompt,
             emit=emit,
             ledger=ledger,
-            extras={"generation": self.generation},
+            extras={"generation": self.generation, **self.tool_extras},
         )  # fmt: skip  (summaries see no adapters and no history)
         prompt_tokens = await memory.fit(
             mem,

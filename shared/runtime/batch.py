@@ -55,10 +55,22 @@ class SqsBatch(BaseModel):
 RecordHandler = Callable[[SqsRecord], Awaitable[None]]
 
 
+class PermanentFailure(Exception):
+    """Raised by a handler for work that can never succeed (a corrupt file, say): the message
+    goes to the DLQ with this reason on its first receive."""
+
+
 def is_permanent(exc: BaseException) -> bool:
     """A message that fails validation fails the same way on every receive: retrying it only
     delays the DLQ, so it goes there at once."""
-    return isinstance(exc, pydantic.ValidationError | ValidationError)
+    return isinstance(exc, pydantic.ValidationError | ValidationError | PermanentFailure)
+
+
+def last_receive(deps: Dependencies, record: SqsRecord) -> bool:
+    """Whether a failure now sends the message to its DLQ (its receive budget is spent)."""
+    queue = next((q for q in deps.template.queues.values() if q.name == record.queue_name), None)
+    limit = queue.max_receive_count if queue else None
+    return limit is not None and record.receive_count >= limit
 
 
 async def _dead_letter(

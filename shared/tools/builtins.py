@@ -2,7 +2,7 @@
 artifacts. Each takes validated inputs and the turn's `ToolContext`; model calls go through
 `ctx.backend` with the router's adapters and are recorded in `ctx.ledger`.
 
-`rag.answer_with_context_v1` is not here yet: it arrives with files and knowledge contexts.
+`shared.tools.catalog` binds them (and `rag.answer_with_context_v1`) by name.
 """
 
 from __future__ import annotations
@@ -13,8 +13,7 @@ from contextlib import aclosing
 from typing import Any, cast
 
 from shared.llm.backend import Delta, GenerationParams, Message
-from shared.tools.base import Tool, ToolContext
-from shared.tools.intent import classify_intent
+from shared.tools.base import ToolContext
 
 # The system prompt SmolLM2-Instruct was tuned with; a 135M model answers far worse under
 # any other (settings: CHAT_SYSTEM_PROMPT overrides it for another model).
@@ -36,10 +35,9 @@ def generation_params(ctx: ToolContext, **overrides: Any) -> GenerationParams:
     return dataclasses.replace(params, **overrides)
 
 
-async def generic_chat(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str, Any]:
-    """The answer to the user's message from the base model and the routed adapters, streamed
-    token by token to the client when this node may stream."""
-    messages = chat_messages(ctx, str(inputs["message"]))
+async def answer(ctx: ToolContext, messages: Sequence[Message]) -> tuple[str, str]:
+    """(text, finish_reason) of the call whose text the user sees: streamed token by token to
+    the client when this node may stream, recorded in the ledger either way."""
     params = generation_params(ctx)
     if not ctx.stream:
         done = await ctx.backend.complete(
@@ -49,7 +47,7 @@ async def generic_chat(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str,
             done.usage, adapters=done.adapters, trace=done.trace,
             finish_reason=done.finish_reason, answering=True,
         )  # fmt: skip
-        return {"answer": done.text, "finish_reason": done.finish_reason}
+        return done.text, done.finish_reason
     parts: list[str] = []
     deltas = ctx.backend.stream(messages, params, request_id=ctx.request_id, adapters=ctx.adapters)
     async with aclosing(cast(AsyncGenerator[Delta, None], deltas)):  # a cancel closes the stream
@@ -62,7 +60,13 @@ async def generic_chat(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str,
                     delta.usage, adapters=delta.adapters, trace=delta.trace,
                     finish_reason=delta.finish_reason, answering=True,
                 )  # fmt: skip
-    return {"answer": "".join(parts), "finish_reason": ctx.ledger.finish_reason or "stop"}
+    return "".join(parts), ctx.ledger.finish_reason or "stop"
+
+
+async def generic_chat(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str, Any]:
+    """The answer to the user's message from the base model and the routed adapters."""
+    text, finish_reason = await answer(ctx, chat_messages(ctx, str(inputs["message"])))
+    return {"answer": text, "finish_reason": finish_reason}
 
 
 def transcript(messages: Sequence[Mapping[str, Any]]) -> str:
@@ -86,10 +90,3 @@ async def summarize(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str, An
     done = await ctx.backend.complete(prompt, params, request_id=f"{ctx.request_id}:summary")
     ctx.ledger.record(done.usage)
     return {"summary": done.text.strip()}
-
-
-BUILTINS: Mapping[str, Tool] = {
-    "llm.generic_chat_v1": generic_chat,
-    "llm.intent_classifier_v1": classify_intent,
-    "memory.summarize_v1": summarize,
-}

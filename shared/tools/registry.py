@@ -4,7 +4,7 @@ validates the input against its `input_schema`, refuses while the tool's circuit
 open, runs the implementation and validates the output against `output_schema`.
 
 Specs are data (ConfigOps may change a schema); implementations are code, named in
-`shared.tools.builtins.BUILTINS`. A spec without an implementation cannot be called.
+`shared.tools.catalog.BUILTINS`. A spec without an implementation cannot be called.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ WITH seed(type, name, description, schema) AS (
          {"when": "true", "next": "node_plain"}]},
        {"id": "node_rag", "type": "tool_call", "tool": "rag.answer_with_context_v1",
         "inputs": {"question": "${input.message}", "contexts": "${input.context_ids}"},
-        "outputs": ["answer"], "next": "node_end"},
+        "outputs": ["answer", "citations"], "next": "node_end"},
        {"id": "node_plain", "type": "tool_call", "tool": "llm.generic_chat_v1",
         "inputs": {"message": "${input.message}"}, "outputs": ["answer"], "next": "node_end"},
        {"id": "node_end", "type": "end"}]}'::jsonb),

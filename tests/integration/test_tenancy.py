@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.runtime.routes import Access
@@ -48,7 +49,45 @@ async def _artifact_of(api, a: dict) -> str:
     return made.json()["data"]["id"]
 
 
+async def _file_of(api, a: dict) -> str:
+    made = await api.post("/v1/files/upload", headers=bearer(a["access_token"]),
+                          files={"file": ("probe.md", uuid.uuid4().hex.encode())})  # fmt: skip
+    assert made.status_code == 201, made.text
+    return str(made.json()["data"]["file"]["id"])
+
+
+async def _presigned_file_of(api, a: dict) -> str:
+    body = uuid.uuid4().hex.encode()
+    grant = await api.post("/v1/files/presign", headers=bearer(a["access_token"]),
+                           json={"filename": "probe.txt", "size_bytes": len(body)})  # fmt: skip
+    assert grant.status_code == 201, grant.text
+    data = grant.json()["data"]
+    async with httpx.AsyncClient() as plain:
+        sent = await plain.post(data["url"], data=data["fields"], files={"file": body})
+    assert sent.status_code < 300, sent.text
+    return str(data["file"]["id"])
+
+
+async def _context_of(api, a: dict) -> str:
+    made = await api.post("/v1/contexts", headers=bearer(a["access_token"]), json={"name": "c"})
+    assert made.status_code == 201, made.text
+    return str(made.json()["data"]["id"])
+
+
+async def _context_and_file_body(api, a: dict) -> tuple[str, dict, dict]:
+    return await _context_of(api, a), {}, {"file_ids": [await _file_of(api, a)]}
+
+
+async def _context_with_file(api, a: dict) -> tuple[str, dict, None]:
+    context_id, file_id = await _context_of(api, a), await _file_of(api, a)
+    attached = await api.post(f"/v1/contexts/{context_id}/files", json={"file_ids": [file_id]},
+                              headers=bearer(a["access_token"]))  # fmt: skip
+    assert attached.status_code == 200, attached.text
+    return context_id, {"{file_id}": file_id}, None
+
+
 # (method, path) of a route naming an object -> how A creates one, and the body for writes.
+# A maker may return (id, other path parameters, body) when those depend on the object.
 # Deletes come last, so reads and updates still find the object.
 OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("DELETE", "/v1/auth/sessions/{id}"): (_session_of, None),
@@ -61,6 +100,18 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("GET", "/v1/artifacts/{id}/versions"): (_artifact_of, None),
     ("GET", "/v1/artifacts/{id}/versions/{version}"): (_artifact_of, None),
     ("DELETE", "/v1/artifacts/{id}"): (_artifact_of, None),
+    ("GET", "/v1/files/{id}"): (_file_of, None),
+    ("GET", "/v1/files/{id}/download"): (_file_of, None),
+    ("POST", "/v1/files/{id}/complete"): (_presigned_file_of, {}),
+    ("GET", "/v1/contexts/{id}"): (_context_of, None),
+    ("PATCH", "/v1/contexts/{id}"): (_context_of, {"description": "changed"}),
+    ("GET", "/v1/contexts/{id}/chunks"): (_context_of, None),
+    ("GET", "/v1/contexts/{id}/stats"): (_context_of, None),
+    ("POST", "/v1/contexts/{id}/search"): (_context_of, {"query": "probe", "mode": "text"}),
+    ("POST", "/v1/contexts/{id}/files"): (_context_and_file_body, None),
+    ("DELETE", "/v1/contexts/{id}/files/{file_id}"): (_context_with_file, None),
+    ("DELETE", "/v1/files/{id}"): (_file_of, None),
+    ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }
 # Path parameters besides the object's id, as the object A just made has them.
 OTHER_PARAMS = {"{version}": "1"}
@@ -75,7 +126,12 @@ LISTS = {
                           ("GET", "/v1/conversations/{id}")),
     "/v1/artifacts": (lambda data: [i["id"] for i in data["items"]],
                       ("GET", "/v1/artifacts/{id}")),
+    "/v1/files": (lambda data: [i["id"] for i in data["items"]], ("GET", "/v1/files/{id}")),
+    "/v1/contexts": (lambda data: [i["id"] for i in data["items"]],
+                     ("GET", "/v1/contexts/{id}")),
 }  # fmt: skip
+
+NOT_LISTS = {"/v1/files/limits"}  # ends in "s" but lists nothing (the caller's plan limits)
 
 
 def _routes(settings) -> list[tuple[str, str, Access]]:
@@ -95,19 +151,25 @@ def test_every_id_route_has_a_tenancy_fixture(settings) -> None:
     missing = id_routes - set(OWNED) - set(ADMIN_ONLY)
     assert not missing, f"routes without a tenancy fixture (add them to OWNED): {missing}"
     # Lists under an object ({id}/messages) are covered by that object's 404 above.
-    assert set(LISTS) >= {
-        p
-        for m, p, a in _routes(settings)
-        if m == "GET" and p.endswith("s") and "{" not in p and a is Access.USER
-    }, "every user list route needs a LISTS entry"
+    assert (
+        set(LISTS)
+        >= {
+            p
+            for m, p, a in _routes(settings)
+            if m == "GET" and p.endswith("s") and "{" not in p and a is Access.USER
+        }
+        - NOT_LISTS
+    ), "every user list route needs a LISTS entry"
 
 
 async def test_another_users_object_is_not_found(api, settings) -> None:
     a, b = await sign_up(api), await sign_up(api)
     for (method, path), (make, body) in OWNED.items():
-        object_id = await make(api, a)
+        made = await make(api, a)
+        object_id, params, made_body = made if isinstance(made, tuple) else (made, {}, None)
+        body = made_body if made_body is not None else body
         url = path.replace("{id}", object_id)
-        for param, value in OTHER_PARAMS.items():
+        for param, value in {**OTHER_PARAMS, **params}.items():
             url = url.replace(param, value)
         for path_list, (ids_of, owned_route) in LISTS.items():
             if owned_route != (method, path):

@@ -1,0 +1,212 @@
+"""Contexts function (SPEC §13.3, §17.4, issue 7): knowledge contexts (create, list with
+stats, get, update, delete), attaching and detaching files (attaching queues ingestion through
+the outbox), a preview of their chunks, ingestion stats, and search over them."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from typing import Any
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.contexts.schemas import (
+    AttachIn,
+    AttachOut,
+    ChunkPage,
+    ChunkQuery,
+    ContextCreate,
+    ContextOut,
+    ContextPage,
+    ContextQuery,
+    ContextStats,
+    ContextUpdate,
+    SearchIn,
+    SearchOut,
+)
+from shared.auth.perimeter import perimeter
+from shared.chat import wiring
+from shared.deps import get_deps
+from shared.errors import NotFound
+from shared.files import store as files
+from shared.files.service import flush_outbox
+from shared.rag import contexts
+from shared.rag.retrieval import Retriever
+from shared.runtime.routes import Access, Call, Route, RouteTable
+
+
+async def _pool() -> Any:
+    return await get_deps().db.get()
+
+
+def _out(item: contexts.Context) -> ContextOut:
+    return ContextOut(**{k: v for k, v in item.__dict__.items() if k != "meta"},
+                      settings=item.settings)  # fmt: skip
+
+
+def _file_uuid(value: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise NotFound(f"no such file: {value[:64]!r}") from None
+
+
+async def _attach(conn: Any, user_id: str, context: contexts.Context, file_ids: list[str],
+                  overrides: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
+    attached = []
+    for file_id in file_ids:
+        row = await files.get(conn, user_id, _file_uuid(file_id))  # only the caller's files
+        if row.status == "uploading":
+            raise NotFound(f"file {row.id} has not been uploaded yet")
+        source_id, queued = await contexts.attach(conn, context, row.id, overrides=overrides)
+        attached.append({"file_id": row.id, "source_id": source_id, "queued": queued})
+    return attached
+
+
+async def create(call: Call[ContextCreate]) -> ContextOut:
+    body, user = call.body, call.user
+    assert body is not None
+    settings = body.model_dump(include={"chunk_size", "chunk_overlap", "pii_scrub"},
+                               exclude_none=True)  # fmt: skip
+    async with (await _pool()).connection() as conn, conn.transaction():
+        item = await contexts.create(
+            conn, user.user_id, name=body.name, description=body.description,
+            visibility=body.visibility, settings=contexts.check_settings(settings),
+            embedding_version=get_deps().settings.rag_embedding_version, is_admin=user.is_admin,
+        )  # fmt: skip
+        await _attach(conn, user.user_id, item, body.file_ids, {})
+        item.stats = await contexts.stats(conn, item.id)
+    if body.file_ids:
+        await flush_outbox(get_deps())
+    return _out(item)
+
+
+async def list_contexts(call: Call[ContextQuery]) -> ContextPage:
+    query = call.body
+    assert query is not None
+    async with (await _pool()).connection() as conn:
+        items, cursor = await contexts.list_for(
+            conn, call.user.user_id, owner=query.owner, cursor=query.cursor, limit=query.limit
+        )
+    return ContextPage(items=[_out(i) for i in items], next_cursor=cursor)
+
+
+async def get_context(call: Call[Any]) -> ContextOut:
+    async with (await _pool()).connection() as conn:
+        item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
+        item.stats = await contexts.stats(conn, item.id)
+    return _out(item)
+
+
+async def update(call: Call[ContextUpdate]) -> ContextOut:
+    body, user = call.body, call.user
+    assert body is not None
+    changes = body.model_dump(exclude_none=True)
+    async with (await _pool()).connection() as conn, conn.transaction():
+        item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
+                                           is_admin=user.is_admin)  # fmt: skip
+        contexts.check_settings({**item.settings, **changes})
+        item = await contexts.update(conn, item, changes)
+        item.stats = await contexts.stats(conn, item.id)
+    return _out(item)
+
+
+async def delete(call: Call[Any]) -> dict[str, bool]:
+    user = call.user
+    async with (await _pool()).connection() as conn, conn.transaction():
+        item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
+                                           is_admin=user.is_admin)  # fmt: skip
+        await contexts.delete(conn, item)
+    return {"deleted": True}
+
+
+async def attach(call: Call[AttachIn]) -> AttachOut:
+    body, user = call.body, call.user
+    assert body is not None
+    overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
+    if overrides:
+        contexts.check_settings(overrides)
+    async with (await _pool()).connection() as conn, conn.transaction():
+        item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
+                                           is_admin=user.is_admin)  # fmt: skip
+        attached = await _attach(conn, user.user_id, item, body.file_ids, overrides)
+    if any(a["queued"] for a in attached):
+        await flush_outbox(get_deps())
+    return AttachOut(attached=attached)
+
+
+async def detach(call: Call[Any]) -> dict[str, bool]:
+    user = call.user
+    async with (await _pool()).connection() as conn, conn.transaction():
+        item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
+                                           is_admin=user.is_admin)  # fmt: skip
+        await contexts.detach(conn, item, _file_uuid(call.path_params["file_id"]))
+    return {"detached": True}
+
+
+async def list_chunks(call: Call[ChunkQuery]) -> ChunkPage:
+    query = call.body
+    assert query is not None
+    async with (await _pool()).connection() as conn:
+        item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
+        file_id = _file_uuid(query.file_id) if query.file_id else None
+        items, cursor = await contexts.chunks(conn, item, file_id=file_id, cursor=query.cursor,
+                                              limit=query.limit)  # fmt: skip
+    return ChunkPage(items=items, next_cursor=cursor)
+
+
+async def stats(call: Call[Any]) -> ContextStats:
+    async with (await _pool()).connection() as conn:
+        item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
+        return ContextStats(**await contexts.stats(conn, item.id))
+
+
+async def search(call: Call[SearchIn]) -> SearchOut:
+    body = call.body
+    assert body is not None
+    async with (await _pool()).connection() as conn:
+        item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
+    retriever = Retriever(await _pool(), wiring.backend() if body.mode != "text" else None)
+    hits = await retriever.search(call.user.user_id, [item.id], body.query, k=body.k,
+                                  mode=body.mode)  # fmt: skip
+    return SearchOut(hits=[dataclasses.asdict(h) for h in hits])
+
+
+ROUTES = RouteTable(
+    "contexts",
+    [
+        Route("POST", "/v1/contexts", create,
+              "Create a knowledge context (optionally attaching files)", access=Access.USER,
+              request_model=ContextCreate, response_model=ContextOut, status=201),
+        Route("GET", "/v1/contexts", list_contexts, "Contexts the user may read, with stats",
+              access=Access.USER, request_model=ContextQuery, response_model=ContextPage),
+        Route("GET", "/v1/contexts/{id}", get_context, "One context with its stats",
+              access=Access.USER, response_model=ContextOut),
+        Route("PATCH", "/v1/contexts/{id}", update,
+              "Rename, describe, or change chunking/PII settings (applies to new ingestions)",
+              access=Access.USER, request_model=ContextUpdate, response_model=ContextOut),
+        Route("DELETE", "/v1/contexts/{id}", delete, "Delete a context and its chunks",
+              access=Access.USER),
+        Route("POST", "/v1/contexts/{id}/files", attach,
+              "Attach files (queues their ingestion)", access=Access.USER,
+              request_model=AttachIn, response_model=AttachOut),
+        Route("DELETE", "/v1/contexts/{id}/files/{file_id}", detach,
+              "Detach a file (its chunks leave search)", access=Access.USER),
+        Route("GET", "/v1/contexts/{id}/chunks", list_chunks, "A preview of the chunks",
+              access=Access.USER, request_model=ChunkQuery, response_model=ChunkPage),
+        Route("GET", "/v1/contexts/{id}/stats", stats,
+              "Files by ingestion status, chunks, ingestion lag", access=Access.USER,
+              response_model=ContextStats),
+        Route("POST", "/v1/contexts/{id}/search", search,
+              "Hybrid (or dense/text) search of the context", access=Access.USER,
+              request_model=SearchIn, response_model=SearchOut),
+    ],
+    **perimeter(),
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)

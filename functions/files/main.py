@@ -1,0 +1,136 @@
+"""Files function (SPEC §13.3, issue 7): streamed multipart uploads and presigned uploads into
+the object store under `users/{user_id}/files/`, listing, metadata, signed downloads, delete
+(its chunks leave search with it) and the plan's limits. An upload naming a `context_id`
+attaches the file there and queues its ingestion through the outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import functions_framework.aio
+from starlette.requests import Request
+from starlette.responses import Response
+
+from functions.files.schemas import (
+    CompleteIn,
+    DownloadOut,
+    FileOut,
+    FilePage,
+    FileQuery,
+    LimitsOut,
+    PresignIn,
+    PresignOut,
+    UploadOut,
+)
+from shared.auth.perimeter import perimeter
+from shared.deps import get_deps
+from shared.files import service, store
+from shared.runtime.routes import Access, Call, Route, RouteTable
+
+
+def _out(row: store.FileRow, contexts: list[dict[str, Any]] | None = None) -> FileOut:
+    fields = {k: v for k, v in row.__dict__.items() if k in FileOut.model_fields}
+    return FileOut(**fields, contexts=contexts)
+
+
+def _stored(done: service.Stored) -> UploadOut:
+    return UploadOut(file=_out(done.file), fs_path=done.file.name, duplicate=done.duplicate,
+                     context_id=done.context_id, ingestion_queued=done.queued)  # fmt: skip
+
+
+async def upload(call: Call[Any]) -> UploadOut:
+    user = call.user
+    return _stored(await service.upload(get_deps(), user.user_id, user.is_admin, call.request))
+
+
+async def presign(call: Call[PresignIn]) -> PresignOut:
+    body, deps = call.body, get_deps()
+    assert body is not None
+    row, post = await service.presign(
+        deps, deps.public_s3, call.user.user_id, filename=body.filename,
+        size_bytes=body.size_bytes,
+    )  # fmt: skip
+    return PresignOut(file=_out(row), url=post["url"], fields=post["fields"],
+                      expires_in_s=deps.settings.files_presign_ttl_s)  # fmt: skip
+
+
+async def complete(call: Call[CompleteIn]) -> UploadOut:
+    body, user = call.body, call.user
+    assert body is not None
+    overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
+    done = await service.complete(
+        get_deps(), user.user_id, user.is_admin, call.uuid_param("id"),
+        context_id=body.context_id, overrides=overrides,
+    )  # fmt: skip
+    return _stored(done)
+
+
+async def list_files(call: Call[FileQuery]) -> FilePage:
+    query, deps = call.body, get_deps()
+    assert query is not None
+    items, cursor = await store.list_for(
+        await deps.db.get(), call.user.user_id, cursor=query.cursor, limit=query.limit
+    )
+    return FilePage(items=[_out(r) for r in items], next_cursor=cursor)
+
+
+async def get_file(call: Call[Any]) -> FileOut:
+    pool = await get_deps().db.get()
+    async with pool.connection() as conn:
+        row = await store.get(conn, call.user.user_id, call.uuid_param("id"))
+        return _out(row, await store.contexts_of(conn, row.id))
+
+
+async def download(call: Call[Any]) -> DownloadOut:
+    deps = get_deps()
+    async with (await deps.db.get()).connection() as conn:
+        row = await store.get(conn, call.user.user_id, call.uuid_param("id"))
+    return DownloadOut(url=service.download_url(deps, deps.public_s3, row),
+                       expires_in_s=deps.settings.files_download_ttl_s)  # fmt: skip
+
+
+async def delete(call: Call[Any]) -> dict[str, bool]:
+    await service.delete(get_deps(), call.user.user_id, call.uuid_param("id"))
+    return {"deleted": True}
+
+
+async def limits(call: Call[Any]) -> LimitsOut:
+    deps = get_deps()
+    async with (await deps.db.get()).connection() as conn:
+        tier, cap = await service.max_bytes(conn, deps, call.user.user_id)
+    return LimitsOut(**service.limits_of(deps, tier, cap))
+
+
+ROUTES = RouteTable(
+    "files",
+    [
+        Route("POST", "/v1/files/upload", upload,
+              "Upload one file (multipart field 'file'; optional context_id, chunk_size,"
+              " chunk_overlap), streamed to the object store", access=Access.USER,
+              response_model=UploadOut, status=201, rate_limit="uploads"),
+        Route("POST", "/v1/files/presign", presign,
+              "A presigned POST for a large file; then POST /v1/files/{id}/complete",
+              access=Access.USER, request_model=PresignIn, response_model=PresignOut,
+              status=201, rate_limit="uploads"),
+        Route("POST", "/v1/files/{id}/complete", complete,
+              "Confirm a presigned upload (optionally attach it to a context)",
+              access=Access.USER, request_model=CompleteIn, response_model=UploadOut),
+        Route("GET", "/v1/files", list_files, "The user's files, newest first",
+              access=Access.USER, request_model=FileQuery, response_model=FilePage),
+        Route("GET", "/v1/files/limits", limits, "Size cap of the user's plan, allowed types",
+              access=Access.USER, response_model=LimitsOut),
+        Route("GET", "/v1/files/{id}", get_file, "A file's metadata and ingestion per context",
+              access=Access.USER, response_model=FileOut),
+        Route("GET", "/v1/files/{id}/download", download,
+              "A signed download URL (10 minutes, saved as an attachment)",
+              access=Access.USER, response_model=DownloadOut),
+        Route("DELETE", "/v1/files/{id}", delete, "Delete a file, its object and its chunks",
+              access=Access.USER),
+    ],
+    **perimeter(),
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)

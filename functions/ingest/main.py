@@ -1,0 +1,75 @@
+"""Ingest queue function (DESIGN.md §4 flow 2): one message per (file, context) sent through
+the outbox after the attach commits. Parse → chunk → embed → replace chunks atomically. A
+file that cannot be parsed goes to the DLQ on its first receive; other failures are retried
+and dead-lettered on the last receive; either way the file shows `failed` with the reason."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import functions_framework.aio
+from pydantic import BaseModel, Field
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.chat import wiring
+from shared.deps import get_deps
+from shared.rag import ingest, reembed
+from shared.runtime.batch import SqsBatch, SqsRecord, is_permanent, last_receive, process_batch
+from shared.runtime.routes import Access, Call, Route, RouteTable
+
+log = logging.getLogger(__name__)
+UUID_PATTERN = r"^[0-9a-fA-F-]{36}$"
+
+
+class IngestRequest(BaseModel):
+    source_id: str = Field(pattern=UUID_PATTERN)
+    embedding_version: str | None = None  # informational: chunks get the current encoder's
+
+
+def failure_reason(exc: BaseException, record: SqsRecord) -> str:
+    if is_permanent(exc):
+        return str(exc)
+    return f"ingestion failed after {record.receive_count} attempts ({type(exc).__name__})"
+
+
+async def handle(record: SqsRecord) -> None:
+    request = IngestRequest.model_validate(record.payload())
+    deps = get_deps()
+    settings, pool = deps.settings, await deps.db.get()
+    version = settings.rag_embedding_version
+    try:
+        outcome = await ingest.ingest_source(
+            pool, deps.s3, deps.bucket(), wiring.backend(), request.source_id, version=version,
+            max_bytes=max(settings.files_max_bytes_by_tier.values()),
+            batch=settings.rag_embed_batch,
+        )  # fmt: skip
+    except Exception as exc:
+        if is_permanent(exc) or last_receive(deps, record):
+            await ingest.mark_failed(pool, request.source_id, failure_reason(exc, record))
+        raise
+    log.info("ingested", extra={"source_id": request.source_id, "status": outcome.status,
+                                "chunks": outcome.chunks})  # fmt: skip
+    if outcome.status == "ready":
+        async with pool.connection() as conn, conn.transaction():
+            await reembed.switch_ready(conn, version=version)
+
+
+async def events(call: Call[Any]) -> Response:
+    assert isinstance(call.body, SqsBatch)
+    return await process_batch(call.body, handle, get_deps())
+
+
+ROUTES = RouteTable(
+    "ingest",
+    [
+        Route("POST", "/events", events, "SQS batch of files to ingest", access=Access.INTERNAL,
+              request_model=SqsBatch),
+    ],
+)  # fmt: skip
+
+
+@functions_framework.aio.http
+async def handler(request: Request) -> Response:
+    return await ROUTES.dispatch(request)
