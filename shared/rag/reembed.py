@@ -31,14 +31,17 @@ async def redrive_stuck(conn: Any, *, version: str, stuck_after_s: int, limit: i
     return len(rows)
 
 
-async def queue_reembed(conn: Any, *, version: str, limit: int) -> int:
-    """Ready sources whose chunks are of another encoder version."""
+async def queue_reembed(
+    conn: Any, *, version: str, limit: int, context_id: str | None = None
+) -> int:
+    """Ready sources (of one context, or all) whose chunks are of another encoder version."""
     rows = await (
         await conn.execute(
             "SELECT id::text FROM context_source WHERE status = 'ready'"
-            " AND embedding_version IS DISTINCT FROM %s ORDER BY queued_at LIMIT %s"
+            " AND embedding_version IS DISTINCT FROM %s"
+            " AND (%s::uuid IS NULL OR context_id = %s::uuid) ORDER BY queued_at LIMIT %s"
             " FOR UPDATE SKIP LOCKED",
-            (version, limit),
+            (version, context_id, context_id, limit),
         )
     ).fetchall()
     for (source_id,) in rows:
