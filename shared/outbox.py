@@ -79,6 +79,15 @@ async def relay_once(
     return len(sent)
 
 
+async def flush(pool: AsyncConnectionPool, sqs: Any, queues: Any, *, limit: int = 10) -> None:
+    """Sends what a request just committed now rather than at the relay's next sweep; best
+    effort (a failure leaves the rows for the sweep). `queues` is a QueueDirectory."""
+    try:
+        await relay_once(pool, sqs, await queues.all_urls(), limit=limit)
+    except Exception as exc:
+        log.warning("outbox flush failed: %s", type(exc).__name__)
+
+
 async def _send_chunk(
     sqs: Any, url: str | None, queue: str, rows: list[tuple[Any, ...]]
 ) -> tuple[list[int], dict[int, tuple[int, str]]]:

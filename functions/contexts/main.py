@@ -5,7 +5,6 @@ the outbox), a preview of their chunks, ingestion stats, and search over them.""
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from typing import Any
 
 import functions_framework.aio
@@ -26,12 +25,12 @@ from functions.contexts.schemas import (
     SearchIn,
     SearchOut,
 )
+from shared import outbox
 from shared.auth.perimeter import perimeter
 from shared.chat import wiring
 from shared.deps import get_deps
 from shared.errors import NotFound
 from shared.files import store as files
-from shared.files.service import flush_outbox
 from shared.rag import contexts
 from shared.rag.retrieval import Retriever
 from shared.runtime.routes import Access, Call, Route, RouteTable
@@ -46,18 +45,11 @@ def _out(item: contexts.Context) -> ContextOut:
                       settings=item.settings)  # fmt: skip
 
 
-def _file_uuid(value: str) -> str:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise NotFound(f"no such file: {value[:64]!r}") from None
-
-
 async def _attach(conn: Any, user_id: str, context: contexts.Context, file_ids: list[str],
                   overrides: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
     attached = []
     for file_id in file_ids:
-        row = await files.get(conn, user_id, _file_uuid(file_id))  # only the caller's files
+        row = await files.get(conn, user_id, file_id)  # only the caller's files
         if row.status == "uploading":
             raise NotFound(f"file {row.id} has not been uploaded yet")
         source_id, queued = await contexts.attach(conn, context, row.id, overrides=overrides)
@@ -79,7 +71,8 @@ async def create(call: Call[ContextCreate]) -> ContextOut:
         await _attach(conn, user.user_id, item, body.file_ids, {})
         item.stats = await contexts.stats(conn, item.id)
     if body.file_ids:
-        await flush_outbox(get_deps())
+        deps = get_deps()
+        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
     return _out(item)
 
 
@@ -133,7 +126,8 @@ async def attach(call: Call[AttachIn]) -> AttachOut:
                                            is_admin=user.is_admin)  # fmt: skip
         attached = await _attach(conn, user.user_id, item, body.file_ids, overrides)
     if any(a["queued"] for a in attached):
-        await flush_outbox(get_deps())
+        deps = get_deps()
+        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
     return AttachOut(attached=attached)
 
 
@@ -142,7 +136,7 @@ async def detach(call: Call[Any]) -> dict[str, bool]:
     async with (await _pool()).connection() as conn, conn.transaction():
         item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
                                            is_admin=user.is_admin)  # fmt: skip
-        await contexts.detach(conn, item, _file_uuid(call.path_params["file_id"]))
+        await contexts.detach(conn, item, files.file_uuid(call.path_params["file_id"]))
     return {"detached": True}
 
 
@@ -151,7 +145,7 @@ async def list_chunks(call: Call[ChunkQuery]) -> ChunkPage:
     assert query is not None
     async with (await _pool()).connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
-        file_id = _file_uuid(query.file_id) if query.file_id else None
+        file_id = files.file_uuid(query.file_id) if query.file_id else None
         items, cursor = await contexts.chunks(conn, item, file_id=file_id, cursor=query.cursor,
                                               limit=query.limit)  # fmt: skip
     return ChunkPage(items=items, next_cursor=cursor)
@@ -168,7 +162,8 @@ async def search(call: Call[SearchIn]) -> SearchOut:
     assert body is not None
     async with (await _pool()).connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
-    retriever = Retriever(await _pool(), wiring.backend() if body.mode != "text" else None)
+    embed = wiring.embedder(wiring.backend()) if body.mode != "text" else None
+    retriever = Retriever(await _pool(), embed)
     hits = await retriever.search(call.user.user_id, [item.id], body.query, k=body.k,
                                   mode=body.mode)  # fmt: skip
     return SearchOut(hits=[dataclasses.asdict(h) for h in hits])

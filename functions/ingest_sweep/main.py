@@ -9,8 +9,8 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared import outbox
 from shared.deps import get_deps
-from shared.files.service import flush_outbox
 from shared.rag import reembed
 from shared.runtime.routes import Access, Call, Route, RouteTable
 
@@ -22,7 +22,7 @@ async def sweep(call: Call[Any]) -> dict[str, Any]:
         stuck_after_s=deps.settings.rag_stuck_after_s,
     )  # fmt: skip
     if done["redriven"] or done["reembed_queued"]:
-        await flush_outbox(deps)
+        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
     return done
 
 

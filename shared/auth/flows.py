@@ -7,7 +7,7 @@ import dataclasses
 import logging
 from typing import Any
 
-from shared import audit
+from shared import audit, outbox
 from shared.audit import Actor
 from shared.auth import accounts
 from shared.auth.lockout import Lockout
@@ -20,7 +20,6 @@ from shared.auth.sessions import RefreshReused, Sessions, TokenPair
 from shared.deps import Dependencies
 from shared.errors import MfaRequired, RateLimited, Unauthorized
 from shared.limits.rate import RateLimiter, rules
-from shared.outbox import relay_once
 
 log = logging.getLogger(__name__)
 
@@ -200,11 +199,7 @@ class AuthFlows:
         )
 
     async def _flush_outbox(self) -> None:
-        """Send what this request enqueued now rather than at the relay's next sweep."""
-        try:
-            await relay_once(self.pool, self.deps.sqs, await self.deps.queues.all_urls(), limit=10)
-        except Exception as exc:  # the relay's sweep sends it later
-            log.warning("outbox flush failed: %s", type(exc).__name__)
+        await outbox.flush(self.pool, self.deps.sqs, self.deps.queues)
 
 
 def _as(client: Actor, user_id: str) -> Actor:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from shared.chat import sources
 from shared.config import Settings
 from shared.deps import get_deps
 from shared.llm.backend import GenerationParams, LLMBackend
 from shared.llm.factory import create_backend
-from shared.rag.retrieval import Retriever
+from shared.rag.retrieval import Embed, Retriever
 from shared.tools.breaker import ToolBreaker
 from shared.tools.catalog import BUILTINS
 from shared.tools.registry import ToolRegistry
@@ -45,9 +46,15 @@ def rag_extras(settings: Settings, pool: Any, llm: LLMBackend) -> dict[str, Any]
     """What `rag.answer_with_context_v1` reads from a tool context: the retriever (the same
     encoder as the chunks) and the evidence settings."""
     return {
-        "retriever": Retriever(pool, llm),
+        "retriever": Retriever(pool, embedder(llm)),
         "rag": {"top_k": settings.rag_top_k, "min_similarity": settings.rag_min_similarity},
     }
+
+
+def embedder(llm: LLMBackend) -> Embed:
+    """Question embeddings through the Redis cache the chat's router fills."""
+    redis = get_deps().redis
+    return lambda text: sources.embedding(redis, llm, text)
 
 
 def reset() -> None:

@@ -17,12 +17,12 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
+from shared import outbox
 from shared.deps import Dependencies
 from shared.errors import NotFound, PayloadTooLarge, ValidationError
 from shared.files import store
 from shared.files.names import checked_kind, object_key, sanitize_name
 from shared.files.upload import ObjectSink, receive_form
-from shared.outbox import relay_once
 from shared.rag import contexts
 from shared.rag.parsers import ALLOWED_EXTENSIONS
 
@@ -40,6 +40,11 @@ class Stored:
     queued: bool = False
 
 
+def over_cap(cap: int, tier: str) -> PayloadTooLarge:
+    return PayloadTooLarge(f"file is over the {cap} byte limit of the {tier} plan",
+                           details={"max_bytes": cap, "plan_tier": tier})  # fmt: skip
+
+
 async def max_bytes(conn: Any, deps: Dependencies, user_id: str) -> tuple[str, int]:
     row = await (
         await conn.execute("SELECT plan_tier FROM app_user WHERE id = %s", (user_id,))
@@ -52,13 +57,6 @@ async def max_bytes(conn: Any, deps: Dependencies, user_id: str) -> tuple[str, i
 def limits_of(deps: Dependencies, tier: str, cap: int) -> dict[str, Any]:
     return {"plan_tier": tier, "max_bytes": cap, "allowed_extensions": sorted(ALLOWED_EXTENSIONS),
             "tiers": dict(deps.settings.files_max_bytes_by_tier)}  # fmt: skip
-
-
-async def flush_outbox(deps: Dependencies) -> None:
-    try:
-        await relay_once(await deps.db.get(), deps.sqs, await deps.queues.all_urls(), limit=10)
-    except Exception:  # the relay's schedule sends it later
-        log.warning("outbox flush after upload failed; the relay will send it", exc_info=True)
 
 
 def _form_settings(fields: dict[str, str]) -> tuple[str | None, dict[str, Any]]:
@@ -81,8 +79,7 @@ async def upload(deps: Dependencies, user_id: str, is_admin: bool, request: Requ
         tier, cap = await max_bytes(conn, deps, user_id)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap + FORM_OVERHEAD_BYTES:
-        raise PayloadTooLarge(f"file is over the {cap} byte limit of the {tier} plan",
-                              details={"max_bytes": cap, "plan_tier": tier})  # fmt: skip
+        raise over_cap(cap, tier)
     file_id = str(uuid.uuid4())
     made: dict[str, Any] = {}
 
@@ -107,7 +104,7 @@ async def upload(deps: Dependencies, user_id: str, is_admin: bool, request: Requ
     if result.duplicate:
         await asyncio.shield(sink.abort())  # the same bytes are stored already
     if result.queued:
-        await flush_outbox(deps)
+        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
     return result
 
 
@@ -145,8 +142,7 @@ async def presign(
     async with pool.connection() as conn, conn.transaction():
         tier, cap = await max_bytes(conn, deps, user_id)
         if size_bytes > cap:
-            raise PayloadTooLarge(f"file is over the {cap} byte limit of the {tier} plan",
-                                  details={"max_bytes": cap, "plan_tier": tier})  # fmt: skip
+            raise over_cap(cap, tier)
         file_id = str(uuid.uuid4())
         key = object_key(user_id, file_id, name)
         row = await store.insert(
@@ -205,7 +201,7 @@ async def complete(
             _, queued = await contexts.attach(conn, context, row.id, overrides=overrides)
         row = await store.get(conn, user_id, file_id)
     if queued:
-        await flush_outbox(deps)
+        await outbox.flush(pool, deps.sqs, deps.queues)
     return Stored(row, context_id=context_id, queued=queued)
 
 

@@ -35,7 +35,8 @@ class FileRow:
     updated_at: datetime
 
 
-def _uuid(value: str) -> str:
+def file_uuid(value: str) -> str:
+    """A file id from input; anything but a UUID names no file (404)."""
     try:
         return str(uuid.UUID(value))
     except ValueError:
@@ -63,7 +64,7 @@ async def get(conn: Any, owner: str, file_id: str, *, lock: bool = False) -> Fil
     await cursor.execute(
         f"SELECT {COLUMNS} FROM user_file WHERE id = %s AND owner_user_id = %s"  # noqa: S608 - constant columns, values bound
         + (" FOR UPDATE" if lock else ""),
-        (_uuid(file_id), owner),
+        (file_uuid(file_id), owner),
     )
     row = await cursor.fetchone()
     if row is None:

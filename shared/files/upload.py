@@ -105,8 +105,6 @@ SinkFactory = Callable[[str, str | None], ObjectSink]
 @dataclass
 class FormUpload:
     fields: dict[str, str] = field(default_factory=dict)
-    filename: str | None = None
-    content_type: str | None = None
     sink: ObjectSink | None = None
 
 
@@ -141,9 +139,7 @@ class _FormState:
         if name != "file" or self.form.sink is not None:
             raise ValidationError("send exactly one file, in the form field named 'file'")
         self.in_file = True
-        self.form.filename = filename.decode()
-        self.form.content_type = self.headers.get("content-type")
-        self.form.sink = self.open_sink(self.form.filename, self.form.content_type)
+        self.form.sink = self.open_sink(filename.decode(), self.headers.get("content-type"))
 
     def data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from shared.db.cursor import decode_cursor, encode_cursor
 from shared.errors import Forbidden, NotFound, ValidationError
 from shared.outbox import enqueue
-from shared.rag.chunking import check_window
+from shared.rag.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, check_window
 
 INGEST_QUEUE = "IngestQueue"
 COLUMNS = (
@@ -26,7 +26,9 @@ COLUMNS = (
     " created_at, updated_at"
 )
 # Context settings kept in meta, with their defaults (the chunker bounds the window).
-SETTINGS_DEFAULTS: dict[str, Any] = {"chunk_size": 400, "chunk_overlap": 50, "pii_scrub": False}
+SETTINGS_DEFAULTS: dict[str, Any] = {
+    "chunk_size": DEFAULT_SIZE, "chunk_overlap": DEFAULT_OVERLAP, "pii_scrub": False,
+}  # fmt: skip
 
 
 @dataclass
@@ -96,17 +98,18 @@ async def get_writable(conn: Any, user_id: str, context_id: str, *, is_admin: bo
     return row
 
 
-async def readable_ids(conn: Any, user_id: str, context_ids: list[str]) -> list[str]:
-    """The subset of `context_ids` this user may search (retrieval's ACL)."""
+async def readable_versions(conn: Any, user_id: str, context_ids: list[str]) -> dict[str, str]:
+    """{context id: active embedding version} for those of `context_ids` this user may search
+    (retrieval's ACL)."""
     ids = [context_uuid(c) for c in context_ids]
     rows = await (
         await conn.execute(
-            "SELECT id::text FROM knowledge_context WHERE id = ANY(%s::uuid[])"
+            "SELECT id::text, embedding_version FROM knowledge_context WHERE id = ANY(%s::uuid[])"
             " AND (owner_user_id = %s OR visibility = 'global')",
             (ids, user_id),
         )
     ).fetchall()
-    return [r[0] for r in rows]
+    return {r[0]: r[1] for r in rows}
 
 
 async def list_for(
@@ -131,8 +134,9 @@ async def list_for(
     items = await rows.fetchall()
     more = len(items) > limit
     items = items[:limit]
+    every = await stats_of(conn, [item.id for item in items])
     for item in items:
-        item.stats = await stats(conn, item.id)
+        item.stats = every[item.id]
     return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
 
 
@@ -241,11 +245,15 @@ async def chunks(
 
 
 async def stats(conn: Any, context_id: str) -> dict[str, Any]:
-    """Files by ingestion status, live chunks, and the ingestion lag: how long the oldest
-    pending file has waited (SPEC §18 surfaces it as a metric)."""
-    row = await (
+    return (await stats_of(conn, [context_id]))[context_id]
+
+
+async def stats_of(conn: Any, context_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Per context (one query for a page of them): files by ingestion status, live chunks, and
+    the ingestion lag, how long the oldest pending file has waited (SPEC §18)."""
+    rows = await (
         await conn.execute(
-            "SELECT count(*), count(*) FILTER (WHERE s.status = 'pending'),"
+            "SELECT k.id::text, count(s.id), count(*) FILTER (WHERE s.status = 'pending'),"
             " count(*) FILTER (WHERE s.status = 'processing'),"
             " count(*) FILTER (WHERE s.status = 'ready'),"
             " count(*) FILTER (WHERE s.status = 'failed'),"
@@ -253,18 +261,20 @@ async def stats(conn: Any, context_id: str) -> dict[str, Any]:
             " extract(epoch FROM now() - min(s.queued_at)"
             "   FILTER (WHERE s.status IN ('pending', 'processing'))),"
             " max(s.ingested_at)"
-            " FROM context_source s WHERE s.context_id = %s",
-            (context_id,),
+            " FROM unnest(%s::uuid[]) AS k(id) LEFT JOIN context_source s ON s.context_id = k.id"
+            " GROUP BY k.id",
+            (context_ids,),
         )
-    ).fetchone()
-    assert row is not None
-    files, pending, processing, ready, failed, chunk_count, lag, last = row
-    return {
-        "files": files, "chunks": int(chunk_count), "last_ingested_at": last,
-        "ingestion": {"pending": pending, "processing": processing, "ready": ready,
-                      "failed": failed},
-        "ingestion_lag_s": round(float(lag), 1) if lag is not None else 0.0,
-    }  # fmt: skip
+    ).fetchall()
+    found = {}
+    for ident, files, pending, processing, ready, failed, chunk_count, lag, last in rows:
+        found[ident] = {
+            "files": files, "chunks": int(chunk_count), "last_ingested_at": last,
+            "ingestion": {"pending": pending, "processing": processing, "ready": ready,
+                          "failed": failed},
+            "ingestion_lag_s": round(float(lag), 1) if lag is not None else 0.0,
+        }  # fmt: skip
+    return found
 
 
 def check_settings(settings: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from shared.files import store as files
 from shared.llm.backend import LLMBackend
 from shared.rag import pii
 from shared.rag.chunking import Chunk, chunk_text, markdown_headings, minilm_offsets
+from shared.rag.contexts import SETTINGS_DEFAULTS
 from shared.rag.parsers import ParsedDocument, ParseError, page_of, parse
 from shared.runtime.batch import PermanentFailure
 
@@ -63,7 +64,22 @@ async def load_source(conn: Any, source_id: str) -> Source | None:
             (source_id,),
         )
     ).fetchone()
-    return Source(*row) if row else None
+    if row is None:
+        return None
+    ident, context, file, owner, name, key, kind, status, checksum, version, settings = row
+    return Source(
+        ident,
+        context,
+        file,
+        owner,
+        name,
+        key,
+        kind,
+        status,
+        checksum,
+        version,
+        settings={**SETTINGS_DEFAULTS, **settings},
+    )  # context's, then the overrides
 
 
 def read_object(s3: Any, bucket: str, key: str, max_bytes: int) -> bytes:
@@ -98,8 +114,8 @@ def cut(doc: ParsedDocument, settings: dict[str, Any]) -> tuple[ParsedDocument, 
         doc = scrubbed(doc)
     headings = markdown_headings(doc.text) if doc.kind in ("markdown", "html") else []
     chunks = chunk_text(
-        doc.text, minilm_offsets(), size=int(settings.get("chunk_size", 400)),
-        overlap=int(settings.get("chunk_overlap", 50)), headings=headings,
+        doc.text, minilm_offsets(), size=int(settings["chunk_size"]),
+        overlap=int(settings["chunk_overlap"]), headings=headings,
     )  # fmt: skip
     return doc, chunks
 
@@ -178,7 +194,10 @@ async def ingest_source(
         raise PermanentFailure(f"{source.name}: no text to index")
     vectors = await embed_all(backend, [embedding_text(c) for c in chunks], batch)
     async with pool.connection() as conn, conn.transaction():
-        if await load_source(conn, source_id) is None:
+        held = await conn.execute(
+            "SELECT 1 FROM context_source WHERE id = %s FOR UPDATE", (source.id,)
+        )
+        if await held.fetchone() is None:
             return Outcome("gone")  # deleted while we embedded: write nothing
         await replace_chunks(conn, source, doc, chunks, vectors, version=version,
                              checksum=checksum, size=len(data))  # fmt: skip

@@ -10,14 +10,13 @@ question, so callers can tell evidence from the best of nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pgvector import Vector
 
-from shared.llm.backend import LLMBackend
-from shared.rag.contexts import readable_ids
+from shared.rag.contexts import readable_versions
 
 Mode = Literal["hybrid", "dense", "text"]
 RRF_K = 60  # the constant of the RRF paper; dampens the weight of the very top ranks
@@ -63,16 +62,6 @@ class Hit:
     text_rank: int | None = None
 
 
-async def active_versions(conn: Any, context_ids: Sequence[str]) -> dict[str, str]:
-    rows = await (
-        await conn.execute(
-            "SELECT id::text, embedding_version FROM knowledge_context WHERE id = ANY(%s::uuid[])",
-            (list(context_ids),),
-        )
-    ).fetchall()
-    return {r[0]: r[1] for r in rows}
-
-
 async def _ranked(conn: Any, sql: str, args: dict[str, Any], active: dict[str, str]) -> list[int]:
     rows = await (await conn.execute(sql, args)).fetchall()
     # Mid re-embed a context holds chunks of two versions; only its active one counts.
@@ -92,18 +81,18 @@ async def search(
     vector: Sequence[float], k: int, mode: Mode = "hybrid",
 ) -> list[Hit]:  # fmt: skip
     """The top `k` chunks of the readable contexts among `context_ids`, best first."""
-    ids = await readable_ids(conn, user_id, list(context_ids))
-    if not ids or not query.strip():
+    active = await readable_versions(conn, user_id, list(context_ids))
+    if not active or not query.strip():
         return []
-    active = await active_versions(conn, ids)
-    args = {"ids": ids, "versions": sorted(set(active.values())), "text": query,
+    args = {"ids": list(active), "versions": sorted(set(active.values())), "text": query,
             "vector": Vector(list(vector)) if len(vector) else None, "n": CANDIDATES}  # fmt: skip
     dense: list[int] = []
     text: list[int] = []
     if mode in ("hybrid", "dense") and args["vector"] is not None:
         # Iterative scans (pgvector 0.8) keep looking when the ACL filter drops candidates.
-        await conn.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-        await conn.execute(f"SET LOCAL hnsw.ef_search = {EF_SEARCH}")
+        await conn.execute(
+            f"SET LOCAL hnsw.iterative_scan = relaxed_order; SET LOCAL hnsw.ef_search = {EF_SEARCH}"
+        )
         dense = await _ranked(conn, _DENSE, args, active)
     if mode in ("hybrid", "text"):
         text = await _ranked(conn, _TEXT, args, active)
@@ -139,12 +128,17 @@ def _hit(row: Sequence[Any], score: float, dense_rank: int | None, text_rank: in
     )
 
 
-class Retriever:
-    """What tools use: embeds the question with the same encoder as the chunks, searches in a
-    transaction (the SET LOCALs above need one)."""
+# The question's vector from the chunks' encoder (the chat's Redis-cached embedding, so a turn
+# that routed on its message does not embed it again).
+Embed = Callable[[str], Awaitable[Sequence[float]]]
 
-    def __init__(self, pool: Any, backend: LLMBackend | None):
-        self.pool, self.backend = pool, backend  # None: full-text search only
+
+class Retriever:
+    """What tools use: embeds the question, searches in a transaction (the SET LOCALs above
+    need one)."""
+
+    def __init__(self, pool: Any, embed: Embed | None):
+        self.pool, self.embed = pool, embed  # None: full-text search only
 
     async def search(
         self, user_id: str, context_ids: Sequence[str], query: str, *, k: int,
@@ -152,9 +146,9 @@ class Retriever:
     ) -> list[Hit]:  # fmt: skip
         # Full-text search alone needs no encoder (and keeps working when it is down).
         wanted = mode != "text" and query.strip()
-        if wanted and self.backend is None:
+        if wanted and self.embed is None:
             raise ValueError("dense and hybrid search need the encoder")
-        vector = (await self.backend.embed([query]))[0] if wanted and self.backend else []
+        vector = await self.embed(query) if wanted and self.embed else []
         async with self.pool.connection() as conn, conn.transaction():
             return await search(conn, user_id, context_ids, query=query, vector=vector, k=k,
                                 mode=mode)  # fmt: skip
