@@ -52,6 +52,10 @@ class PayloadTooLarge(AppError):
     code, status = "payload_too_large", 413
 
 
+class UnsupportedMediaType(AppError):
+    code, status = "unsupported_media_type", 415
+
+
 class RateLimited(AppError):
     code, status = "rate_limited", 429
 
@@ -60,7 +64,22 @@ class RateLimited(AppError):
 
 
 class Unavailable(AppError):
+    """A dependency (the model, the database, the cache) cannot serve now; the client may try
+    again after `Retry-After` seconds. Never used for the client's own mistakes."""
+
     code, status = "unavailable", 503
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Any = None,
+        retry_after_s: int = 5,
+        headers: dict[str, str] | None = None,
+    ):
+        super().__init__(
+            message, details=details, headers={"Retry-After": str(retry_after_s), **(headers or {})}
+        )
 
 
 class ServerError(AppError):

@@ -17,12 +17,15 @@ from shared.auth.perimeter import client_of, perimeter, sessions
 from shared.deps import get_deps
 from shared.runtime.routes import Access, Call, Route, RouteTable
 
+UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+
 
 class AuditQuery(BaseModel):
     cursor: int | None = Field(default=None, ge=1, description="`next_cursor` of the last page")
     limit: int = Field(default=50, ge=1, le=200)
     event: str | None = Field(default=None, max_length=64)
-    user_id: str | None = Field(default=None, pattern=r"^[0-9a-fA-F-]{36}$")
+    # A UUID exactly: 36 hex digits and dashes in any order would reach Postgres as a bad uuid.
+    user_id: str | None = Field(default=None, pattern=UUID_PATTERN)
 
 
 class AuditPage(BaseModel):

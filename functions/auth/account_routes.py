@@ -83,7 +83,7 @@ async def log_out(call: Call[Any]) -> Response:
 
 async def me(call: Call[Any]) -> UserOut:
     auth = await flows()
-    user = await accounts.get_user(auth.pool, call.user.user_id)
+    user = await accounts.get_caller(auth.pool, call.user.user_id)
     return user_out(user, mfa_enabled=await auth.mfa.enabled(user.id))
 
 

@@ -15,7 +15,7 @@ from shared.runtime.routes import Access, Call, Route
 
 async def mfa_setup(call: Call[Any]) -> Enrollment:
     auth = await flows()
-    user = await accounts.get_user(auth.pool, call.user.user_id)
+    user = await accounts.get_caller(auth.pool, call.user.user_id)
     enrollment = await auth.mfa.begin(user.id, user.email)
     return Enrollment(**enrollment.__dict__)
 

@@ -71,8 +71,8 @@ async def oidc_callback(call: Call[OidcReturn]) -> Response:
 ROUTES = [
     Route("GET", "/v1/auth/oidc/login", oidc_login,
           "Start an OIDC login (302 to the provider)", request_model=OidcStart,
-          rate_limit="login_ip"),
+          rate_limit="login_ip", status=302, answer="redirect"),
     Route("GET", "/v1/auth/oidc/callback", oidc_callback,
           "The provider's redirect back: session cookies, then 303 to the app",
-          request_model=OidcReturn, rate_limit="login_ip"),
+          request_model=OidcReturn, rate_limit="login_ip", status=303, answer="redirect"),
 ]  # fmt: skip

@@ -20,6 +20,7 @@ from functions.files.schemas import (
     LimitsOut,
     PresignIn,
     PresignOut,
+    UploadForm,
     UploadOut,
 )
 from shared.auth.perimeter import perimeter
@@ -107,7 +108,8 @@ ROUTES = RouteTable(
         Route("POST", "/v1/files/upload", upload,
               "Upload one file (multipart field 'file'; optional context_id, chunk_size,"
               " chunk_overlap), streamed to the object store", access=Access.USER,
-              response_model=UploadOut, status=201, rate_limit="uploads"),
+              form_model=UploadForm, response_model=UploadOut, status=201,
+              rate_limit="uploads"),
         Route("POST", "/v1/files/presign", presign,
               "A presigned POST for a large file; then POST /v1/files/{id}/complete",
               access=Access.USER, request_model=PresignIn, response_model=PresignOut,

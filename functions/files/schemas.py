@@ -30,6 +30,16 @@ class UploadOut(BaseModel):
     ingestion_queued: bool
 
 
+class UploadForm(BaseModel):
+    """The multipart/form-data fields of POST /v1/files/upload (documentation: the body is
+    streamed and parsed by shared.files.upload, not validated with this model)."""
+
+    file: bytes = Field(description="the file; its name from filename or filename* (RFC 5987)")
+    context_id: str | None = Field(default=None, description="attach to this context")
+    chunk_size: int | None = Field(default=None, ge=64, le=4000)
+    chunk_overlap: int | None = Field(default=None, ge=0, le=2000)
+
+
 class FilePage(BaseModel):
     items: list[FileOut]
     next_cursor: str | None = None

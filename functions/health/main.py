@@ -40,7 +40,13 @@ ROUTES = RouteTable(
             "Dependency health, version and commit",
             response_model=HealthReport,
         ),
-        Route("GET", "/v1/openapi.json", openapi, "OpenAPI document of the public API"),
+        Route(
+            "GET",
+            "/v1/openapi.json",
+            openapi,
+            "OpenAPI document of the public API",
+            answer="document",
+        ),
     ],
 )
 

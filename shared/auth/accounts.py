@@ -123,6 +123,15 @@ async def get_user(pool: AsyncConnectionPool, user_id: str) -> User:
         return await _get(conn, user_id)
 
 
+async def get_caller(pool: AsyncConnectionPool, user_id: str) -> User:
+    """The authenticated caller's account. A validly signed token can outlive its account
+    (deleted, deactivated): that is a 401 for the caller, not a 404 for an object."""
+    try:
+        return await get_user(pool, user_id)
+    except NotFound:
+        raise Unauthorized("the account no longer exists; log in again") from None
+
+
 async def _get(conn: psycopg.AsyncConnection, user_id: str) -> User:
     cursor = await conn.execute(_USER + " WHERE u.id = %s AND u.is_active", (user_id,))
     row = await cursor.fetchone()

@@ -143,7 +143,7 @@ class AuthFlows:
         return user
 
     async def resend_verification(self, user_id: str) -> bool:
-        user = await accounts.get_user(self.pool, user_id)
+        user = await accounts.get_caller(self.pool, user_id)
         if user.email_verified:
             return False
         await RateLimiter(self.deps.redis).enforce(rules(self.settings)["mail"], user_id)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import io
 import secrets
 import time
@@ -24,6 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.auth.lockout import Lockout
 from shared.auth.secretbox import open_sealed, seal
+from shared.auth.tokens import same_secret
 from shared.config import Settings
 from shared.errors import Conflict, ValidationError
 
@@ -45,7 +45,8 @@ def _recovery_code() -> str:
 
 
 def _code_digest(code: str) -> str:
-    return hashlib.sha256(code.strip().lower().replace(" ", "").encode()).hexdigest()
+    normal = code.strip().lower().replace(" ", "")
+    return hashlib.sha256(normal.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _qr(uri: str) -> tuple[str, str]:
@@ -150,7 +151,7 @@ class Mfa:
     async def _accept(self, user_id: str, code: str) -> str | None:
         code = code.strip()
         async with self.pool.connection() as conn, conn.transaction():
-            if code.isdigit():
+            if code.isascii() and code.isdigit():  # "١٢٣٤٥٦".isdigit() too
                 row = await (
                     await conn.execute(
                         "SELECT secret_sealed, last_step FROM user_mfa"
@@ -181,6 +182,6 @@ class Mfa:
         totp = pyotp.TOTP(secret)
         current = int((now if now is not None else time.time()) // totp.interval)
         for step in (current, current - 1, current + 1):
-            if hmac.compare_digest(totp.generate_otp(step), code.strip()):
+            if same_secret(code.strip(), totp.generate_otp(step)):
                 return step
         return None

@@ -23,6 +23,7 @@ import psycopg
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 from shared.auth.accounts import User, _get
+from shared.auth.tokens import same_secret
 from shared.config import Settings
 from shared.errors import Conflict, NotFound, Unauthorized, Unavailable
 
@@ -90,7 +91,7 @@ class OidcLogin:
         return url, state
 
     async def finish(self, code: str, state: str, browser_state: str | None) -> Identity:
-        if not browser_state or not secrets.compare_digest(state, browser_state):
+        if not browser_state or not same_secret(state, browser_state):
             raise Unauthorized("this login was not started in this browser")
         stored = await self.redis.getdel(f"auth:oidc:{state}")
         if stored is None:
@@ -130,7 +131,7 @@ class OidcLogin:
             )
         except jwt.PyJWTError as exc:
             raise Unauthorized("the ID token did not verify") from exc
-        if not secrets.compare_digest(str(claims.get("nonce", "")), nonce):
+        if not same_secret(str(claims.get("nonce", "")), nonce):
             raise Unauthorized("the ID token's nonce does not match this login")
         return dict(claims)
 

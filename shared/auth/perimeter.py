@@ -67,7 +67,8 @@ def client_of(request: HTTPConnection, user_id: str | None = None) -> Actor:
     return Actor(
         user_id=user_id,
         ip=client.host if client else None,
-        user_agent=request.headers.get("user-agent"),
+        # Stored in sessions and the audit log: NUL is the one character Postgres text refuses.
+        user_agent=request.headers.get("user-agent", "").replace("\x00", "") or None,
     )
 
 

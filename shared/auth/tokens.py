@@ -4,6 +4,7 @@ rotate; refresh tokens: opaque random strings stored only as SHA-256 digests."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 import time
 import uuid
@@ -79,4 +80,13 @@ def new_refresh_token() -> tuple[str, str]:
 
 
 def digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+    # surrogatepass: whatever string a client sent has a digest (it just matches nothing).
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """Constant-time equality for any input: `hmac.compare_digest` raises TypeError on str
+    with non-ASCII characters, so both sides are compared as bytes."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

@@ -18,7 +18,9 @@ from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
 from starlette.requests import Request
 
-from shared.errors import PayloadTooLarge, ValidationError
+from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
+from shared.files.disposition import header_text, parse_disposition
+from shared.runtime.inputs import check_storable
 
 PART_BYTES = 8 << 20  # S3 parts must be >= 5 MiB except the last
 MAX_FIELDS = 16
@@ -119,18 +121,19 @@ class _FormState:
         self.field_name: str | None = None
         self.field_value = bytearray()
         self.in_file = False
+        self.ended = False  # the closing boundary was read
 
     def part_begin(self) -> None:
         self.headers, self.field_name, self.field_value, self.in_file = {}, None, bytearray(), False
 
     def header_end(self) -> None:
-        self.headers[self.header_field.decode("latin-1").lower()] = self.header_value.decode()
+        self.headers[self.header_field.decode("latin-1").lower()] = header_text(self.header_value)
         self.header_field, self.header_value = bytearray(), bytearray()
 
     def headers_finished(self) -> None:
-        _, options = parse_options_header(self.headers.get("content-disposition", ""))
-        name = options.get(b"name", b"").decode()
-        filename = options.get(b"filename")
+        _, options = parse_disposition(self.headers.get("content-disposition", ""))
+        name = options.get("name", "")
+        filename = options.get("filename")
         if filename is None:
             if len(self.form.fields) >= MAX_FIELDS:
                 raise ValidationError(f"at most {MAX_FIELDS} form fields")
@@ -139,7 +142,7 @@ class _FormState:
         if name != "file" or self.form.sink is not None:
             raise ValidationError("send exactly one file, in the form field named 'file'")
         self.in_file = True
-        self.form.sink = self.open_sink(filename.decode(), self.headers.get("content-type"))
+        self.form.sink = self.open_sink(filename, self.headers.get("content-type"))
 
     def data(self, data: bytes, start: int, end: int) -> None:
         if self.in_file:
@@ -154,14 +157,19 @@ class _FormState:
         if self.field_name is not None and not self.in_file:
             self.form.fields[self.field_name] = self.field_value.decode("utf-8", "replace")
 
+    def end(self) -> None:
+        self.ended = True
+
 
 async def receive_form(request: Request, open_sink: SinkFactory) -> FormUpload:
     """Parses the body as it streams in; the caller owns the sink (closed here on success,
     aborted here on any failure)."""
     media, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
-    if media != b"multipart/form-data" or not boundary:
-        raise ValidationError("send the file as multipart/form-data")
+    if media != b"multipart/form-data":
+        raise UnsupportedMediaType("send the file as multipart/form-data")
+    if not boundary:
+        raise ValidationError("the multipart/form-data content type names no boundary")
     state = _FormState(open_sink)
     parser = MultipartParser(
         boundary,
@@ -173,6 +181,7 @@ async def receive_form(request: Request, open_sink: SinkFactory) -> FormUpload:
             "on_headers_finished": state.headers_finished,
             "on_part_data": state.data,
             "on_part_end": state.part_end,
+            "on_end": state.end,
         },
     )
     try:
@@ -181,8 +190,11 @@ async def receive_form(request: Request, open_sink: SinkFactory) -> FormUpload:
             if state.form.sink is not None:
                 await state.form.sink.flush()
         parser.finalize()
+        if not state.ended:  # a truncated body must not be stored as if it were the file
+            raise ValidationError("the multipart body ends before its closing boundary")
         if state.form.sink is None:
             raise ValidationError("no file in the form (field 'file')")
+        check_storable(state.form.fields, where="form")
         await state.form.sink.close()
     except BaseException as exc:
         if state.form.sink is not None:

@@ -11,12 +11,13 @@ from shared.runtime.template import Template
 
 _ENVELOPE_ERROR = {
     "type": "object",
+    "additionalProperties": False,
     "required": ["status", "error", "request_id"],
     "properties": {
         "status": {"const": "error"},
         "error": {
             "type": "object",
-            "required": ["code", "message"],
+            "required": ["code", "message", "details"],
             "properties": {
                 "code": {"type": "string"},
                 "message": {"type": "string"},
@@ -37,6 +38,45 @@ def route_tables(template: Template) -> list[RouteTable]:
     return tables
 
 
+# Every error a route can answer, all in the envelope (DESIGN.md §5). Documented per operation
+# so that clients and schema checks know the statuses, not just a catch-all `default`.
+ERROR_STATUSES = {
+    400: "invalid input (validation_error)",
+    401: "not authenticated (unauthorized, mfa_required)",
+    403: "not allowed (forbidden)",
+    404: "no such route or object (not_found)",
+    405: "method not allowed on this path",
+    409: "conflict (details.reason: busy, in_flight, duplicate...)",
+    413: "payload too large",
+    415: "unsupported media type (send application/json)",
+    429: "rate limited (see Retry-After)",
+    503: "a dependency is unavailable",
+}
+
+
+def _errors() -> dict[str, Any]:
+    envelope = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}}
+    return {str(code): {"description": text, "content": envelope}
+            for code, text in ERROR_STATUSES.items()}  # fmt: skip
+
+
+def _success(route: Route, data: dict[str, Any]) -> dict[str, Any]:
+    if route.answer == "redirect":
+        return {"description": "redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
+    if route.answer == "document":
+        document = {"application/json": {"schema": {"type": "object"}}}
+        return {"description": "ok", "content": document}
+    envelope = {
+        "type": "object",
+        "required": ["status", "data", "request_id"],
+        "properties": {"status": {"const": "ok"}, "data": data, "request_id": {"type": "string"}},
+    }
+    content: dict[str, Any] = {"application/json": {"schema": envelope}}
+    if route.streaming:  # the same route answers JSON unless the body asks for a stream
+        content["text/event-stream"] = {"schema": {"type": "string"}}
+    return {"description": "ok", "content": content}
+
+
 def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
     def ref(model: Any) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
@@ -50,27 +90,7 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
         "operationId": route.method.lower()
         + "_"
         + re.sub(r"[^A-Za-z0-9]+", "_", route.path).strip("_"),
-        "responses": {
-            str(route.status): {
-                "description": "ok",
-                "content": {
-                    "text/event-stream" if route.streaming else "application/json": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {
-                                "status": {"const": "ok"},
-                                "data": data,
-                                "request_id": {"type": "string"},
-                            },
-                        }
-                    }
-                },
-            },
-            "default": {
-                "description": "error envelope",
-                "content": {"application/json": {"schema": _ENVELOPE_ERROR}},
-            },
-        },
+        "responses": {str(route.status): _success(route, data), **_errors()},
     }
     params = [
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -92,6 +112,11 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": ref(route.request_model)}},
         }
+    elif route.form_model:
+        operation["requestBody"] = {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": ref(route.form_model)}},
+        }
     if params:
         operation["parameters"] = params
     if route.access in (Access.USER, Access.ADMIN):
@@ -112,7 +137,7 @@ def build_openapi(template: Template, *, title: str, version: str) -> dict[str, 
         "info": {"title": title, "version": version},
         "paths": dict(sorted(paths.items())),
         "components": {
-            "schemas": defs,
+            "schemas": {**defs, "ErrorEnvelope": _ENVELOPE_ERROR},
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}},
         },
     }

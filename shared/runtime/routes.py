@@ -10,12 +10,11 @@ the union of the route tables agree, and `/v1/openapi.json` is generated from th
 from __future__ import annotations
 
 import enum
-import json
 import re
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import pydantic
 from starlette.requests import Request
@@ -39,8 +38,8 @@ from shared.runtime.context import (
     set_request_id,
 )
 from shared.runtime.envelope import error_response, ok, unexpected_error_response
+from shared.runtime.inputs import MAX_JSON_BODY_BYTES, check_storable, json_body, unstorable
 
-MAX_JSON_BODY_BYTES = 1 << 20
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 BodyT = TypeVar("BodyT", bound=pydantic.BaseModel)
@@ -54,7 +53,8 @@ def compile_path(path: str) -> re.Pattern[str]:
         parts.append(f"(?P<{param.group(1)}>[^/]+)")
         last = param.end()
     parts.append(re.escape(path[last:]))
-    return re.compile("^" + "".join(parts) + "$")
+    # \Z, not $: `$` also matches before a trailing newline (`/v1/me%0A` would be `/v1/me`).
+    return re.compile("^" + "".join(parts) + r"\Z")
 
 
 class Access(enum.StrEnum):
@@ -111,6 +111,11 @@ class Route:
     streaming: bool = False
     # A named budget of shared.limits.rate.rules ("chat", "uploads", "configops", "login_ip").
     rate_limit: str | None = None
+    # For the OpenAPI document only: what a success looks like when it is not the envelope
+    # ("document": a bare JSON document; "redirect": a redirect with no body), and a
+    # multipart/form-data body the endpoint reads itself.
+    answer: Literal["envelope", "document", "redirect"] = "envelope"
+    form_model: type[pydantic.BaseModel] | None = None
     # Compiled once; `{name}` matches one path segment, as in API Gateway.
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -145,6 +150,8 @@ class RouteTable:
             params = route.match(path)
             if params is None:
                 continue
+            if any(unstorable(params)):  # a NUL names no object (and Postgres refuses it)
+                raise NotFound(f"no route for {method} {path[:200]!r}")
             if route.method == method or (method == "HEAD" and route.method == "GET"):
                 return route, params
             allowed = True
@@ -190,19 +197,13 @@ async def _parse_input(route: Route, request: Request) -> pydantic.BaseModel | N
         return None
     if request.method in ("GET", "HEAD", "DELETE"):
         raw: Any = dict(request.query_params)
+        check_storable(raw, where="query")
     else:
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > MAX_JSON_BODY_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_JSON_BODY_BYTES} bytes")
-        payload = await request.body()
-        if len(payload) > MAX_JSON_BODY_BYTES:
-            raise PayloadTooLarge(f"request body over {MAX_JSON_BODY_BYTES} bytes")
-        try:
-            raw = json.loads(payload or b"{}")
-        except json.JSONDecodeError as exc:
-            raise ValidationError(
-                "request body is not valid JSON", details={"error": str(exc)}
-            ) from exc
+        raw = json_body(await request.body(), request.headers.get("content-type"))
+        check_storable(raw, where="request body")
     try:
         return route.request_model.model_validate(raw)
     except pydantic.ValidationError as exc:

@@ -100,7 +100,7 @@ async def test_disallowed_type_and_oversize_are_refused_and_nothing_stays(api, m
 async def test_malformed_bodies_get_clear_errors(api):
     _, headers = await user(api)
     not_multipart = await api.post("/v1/files/upload", headers=headers, json={"file": "x"})
-    assert not_multipart.status_code == 400
+    assert not_multipart.status_code == 415
     assert "multipart" in not_multipart.json()["error"]["message"]
     no_file = await api.post("/v1/files/upload", headers=headers, data={"context_id": "x"},
                              files={"other": ("a.txt", b"hi")})  # fmt: skip
