@@ -1,22 +1,29 @@
 """`make run`: the local stack, migrations, the inference service, the gateway, the internal
-function host and the queue dispatcher; prints the URL when /healthz is green. Ctrl-C stops
-what this run started (a stack that was already running is left running)."""
+function host and the queue dispatcher; prints the URL when /healthz is green. Everything is
+supervised (infra/supervisor.py): a process or stack server that dies is restarted with
+back-off and logged; only Ctrl-C (or SIGTERM) stops the stack, and it stops what this run
+started (a stack that was already running is left running, and is not supervised)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 import httpx
 
 from infra import stack
+from infra.stack.postgres import LocalPostgres
 from infra.stack.process import StackError
-from shared.config import REPO_ROOT, get_settings
+from infra.stack.provision import provision_buckets, provision_queues
+from infra.supervisor import ChildProcess, Policy, ServerUnit, Supervisor
+from shared.aws import s3_client, sqs_client
+from shared.config import REPO_ROOT, Settings, get_settings
 from shared.db.migrate import MigrationError, migrate
 from shared.runtime.logs import configure_logging
+from shared.runtime.template import load_template
 
 PROCESSES = {
     "inference": [sys.executable, "-m", "functions.inference"],
@@ -26,38 +33,44 @@ PROCESSES = {
 }
 
 
-def _wait_healthy(url: str, children: dict[str, subprocess.Popen[bytes]], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for name, child in children.items():
-            if child.poll() is not None:
-                raise StackError(f"{name} exited with {child.returncode} during start-up")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise StackError(f"{url}/healthz not green after {timeout_s:.0f}s")
+def _after_start(settings: Settings, name: str) -> Callable[[], None] | None:
+    """What a restarted server needs again: moto lost its queues (the dispatcher then re-drives
+    the work whose messages were lost); the others keep their data on disk."""
+    if name == "sqs":
+
+        def queues() -> None:
+            provision_queues(sqs_client(settings), load_template(settings.template_path, settings))
+
+        return queues
+    if name == "seaweedfs":
+        return lambda: provision_buckets(
+            s3_client(settings),
+            load_template(settings.template_path, settings),
+            allowed_origins=settings.cors_allow_origins,
+        )
+    if name == "postgres":
+        return lambda: LocalPostgres(settings).ensure_database(settings.pg_database)
+    return None
 
 
-def _stop(children: dict[str, subprocess.Popen[bytes]]) -> None:
-    for child in children.values():
-        if child.poll() is None:
-            child.send_signal(signal.SIGTERM)
-    for name, child in children.items():
-        try:
-            child.wait(timeout=35)
-        except subprocess.TimeoutExpired:
-            print(f"{name} did not drain in time; killing it", file=sys.stderr)
-            child.kill()
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def main() -> int:
     started_at = time.monotonic()
     settings = get_settings()
     configure_logging(level=settings.log_level, service="run")
-    children: dict[str, subprocess.Popen[bytes]] = {}
+    supervisor = Supervisor(
+        Policy(
+            base_s=settings.supervise_backoff_base_s,
+            cap_s=settings.supervise_backoff_max_s,
+            stable_s=settings.supervise_stable_s,
+        )
+    )
     state = None
     stopping = False
 
@@ -70,6 +83,21 @@ def main() -> int:
     try:
         state = stack.up(settings)
         migrate(settings.postgres_dsn)
+    except (StackError, MigrationError) as exc:
+        print(f"run: {exc}", file=sys.stderr)
+        if state is not None and state.started:
+            stack.down(settings, only=state.started)
+        return 1
+    try:
+        # Only the servers this run started are ours to bring back.
+        for server in stack.local_servers(settings):
+            if server.name in state.started:
+                unit = ServerUnit(
+                    server,
+                    after_start=_after_start(settings, server.name),
+                    check_s=settings.supervise_check_s,
+                )
+                supervisor.add(unit, started=True)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
         processes = dict(PROCESSES)
         if settings.inference_url:
@@ -77,29 +105,37 @@ def main() -> int:
         else:
             env["INFERENCE_URL"] = f"http://127.0.0.1:{settings.inference_port}"
         for name, cmd in processes.items():
-            children[name] = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env)
+            supervisor.add(ChildProcess(name, cmd, env=env, cwd=REPO_ROOT))
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"
         # Green means every dependency, the model included (loaded and warmed up).
-        _wait_healthy(url, children, settings.stack_ready_timeout_s + 300)
-        print(
-            f"\n  Adaptive Chat is ready at {url}/  (ready in {time.monotonic() - started_at:.1f}s;"
-            " Ctrl-C stops it)\n",
-            flush=True,
-        )
+        ready_by = time.monotonic() + settings.stack_ready_timeout_s + 300
+        announced = warned = False
+        last_check = 0.0
         while not stopping:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    raise StackError(f"{name} exited with {child.returncode}")
+            supervisor.tick()
+            now = time.monotonic()
+            if not announced and now - last_check >= 1.0:
+                last_check = now
+                if _healthy(url):
+                    announced = True
+                    print(
+                        f"\n  Adaptive Chat is ready at {url}/  (ready in"
+                        f" {now - started_at:.1f}s; Ctrl-C stops it)\n",
+                        flush=True,
+                    )
+                elif now > ready_by and not warned:
+                    warned = True
+                    print(
+                        f"run: {url}/healthz not green after {ready_by - started_at:.0f}s;"
+                        " still supervising (see the logs; Ctrl-C stops)",
+                        file=sys.stderr,
+                    )
             time.sleep(0.5)
         return 0
-    except (StackError, MigrationError) as exc:
-        print(f"run: {exc}", file=sys.stderr)
-        return 1
     finally:
-        _stop(children)
-        if state is not None and state.started:
-            stopped = stack.down(settings, only=state.started)
-            print(f"stopped: {', '.join([*children, *stopped])}", file=sys.stderr)
+        children = supervisor.stop()
+        stopped = stack.down(settings, only=state.started) if state.started else []
+        print(f"stopped: {', '.join([*children, *stopped])}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -104,6 +104,24 @@ class Settings(AuthSettings):
     stack_ready_timeout_s: float = 90.0
     dispatcher_wait_s: int = 2
     outbox_relay_interval_s: float = 1.0
+    # The dispatcher's lease on a received message: it is received invisible for this long
+    # (never longer than the queue's visibility timeout) and the lease is renewed while the
+    # function runs, so a message whose dispatcher died is delivered again within this bound
+    # instead of after the queue's (hour-long) visibility timeout.
+    dispatcher_lease_s: int = Field(default=30, ge=2, le=43_200)
+    # A queue message that failed transiently is visible again after base * 2**(receive-1)
+    # seconds (jittered, capped), not after the queue's visibility timeout.
+    queue_retry_base_s: float = Field(default=2.0, ge=0)
+    queue_retry_max_s: float = Field(default=300.0, ge=0, le=43_200)
+    # How often the dispatcher checks whether a queue was re-created (the local SQS server
+    # lost its messages) and re-drives the pending work of that queue from Postgres.
+    redrive_check_s: float = Field(default=10.0, gt=0)
+    # `make run`'s supervisor: restart delay of a dead process (doubling up to the cap), the
+    # time a process must stay up for its delay to reset, and how often servers are checked.
+    supervise_backoff_base_s: float = Field(default=1.0, ge=0)
+    supervise_backoff_max_s: float = Field(default=30.0, ge=0)
+    supervise_stable_s: float = Field(default=60.0, ge=0)
+    supervise_check_s: float = Field(default=2.0, gt=0)
 
     # --- LLM backend (SPEC §5.0, DESIGN.md §3 "Remote backends") ---------------------------------
     # "local" is the inference service above; any other value is an OpenAI-compatible provider,
@@ -133,6 +151,10 @@ class Settings(AuthSettings):
     chat_max_tokens: int = Field(default=384, ge=16, le=4096)
     chat_memory_turns: int = Field(default=40, ge=2, le=400)
     chat_system_prompt: str | None = None  # None: the prompt the base model was tuned with
+    # The slowest decode rate an answer may stream at before its deadline treats it as stuck:
+    # an answer still streaming may run `chat_max_tokens / chat_min_tokens_per_s` seconds
+    # past its node's or workflow's timeout (384 tokens at 2 tok/s: 192 s).
+    chat_min_tokens_per_s: float = Field(default=2.0, gt=0, le=1000)
     # The remote model's context window, for working memory's budget (no tokenizer remotely).
     llm_context_window: int = Field(default=8192, ge=512)
 

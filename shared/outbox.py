@@ -4,6 +4,11 @@
 announces commits. `relay_once` sends committed rows to SQS and marks them sent; it runs right
 after a function's commit (best effort), in the local dispatcher's loop, and on a schedule in
 AWS. Delivery is at least once: consumers are idempotent on the business key.
+
+A consumer without an owner table of its own (mail) uses its outbox row as one: `claim` locks
+the row and says whether the work is still to do, `mark_done` records it in the same
+transaction. `redrive_lost` sends again the rows whose message went to a queue that has since
+lost its messages (the local in-memory SQS server restarted) and whose work is not done.
 """
 
 from __future__ import annotations
@@ -113,3 +118,37 @@ async def _send_chunk(
         for item in result.get("Failed", [])
     }
     return sent, failed
+
+
+async def claim(conn: psycopg.AsyncConnection, outbox_id: int) -> bool:
+    """Locks an outbox row for its consumer's transaction; False when its work is already done
+    (a redelivered message) or the row is gone. A second delivery running at the same time
+    waits here, then sees the work done: no double effect."""
+    row = await (
+        await conn.execute(
+            "SELECT done_at FROM outbox_message WHERE id = %s FOR UPDATE", (outbox_id,)
+        )
+    ).fetchone()
+    return row is not None and row[0] is None
+
+
+async def mark_done(conn: psycopg.AsyncConnection, outbox_id: int) -> None:
+    await conn.execute(
+        "UPDATE outbox_message SET done_at = now() WHERE id = %s AND done_at IS NULL",
+        (outbox_id,),
+    )
+
+
+async def redrive_lost(
+    conn: psycopg.AsyncConnection, *, queue: str, lost_before: Any, retention_s: int
+) -> int:
+    """Rows of `queue` sent before `lost_before` (when the queue was created again), within the
+    queue's retention and not done, are made due again: the relay sends them with their
+    original outbox id, so a consumer that did the work after all skips it."""
+    cursor = await conn.execute(
+        "UPDATE outbox_message SET sent_at = NULL, available_at = now()"
+        " WHERE queue = %s AND sent_at IS NOT NULL AND done_at IS NULL AND sent_at < %s"
+        " AND sent_at > now() - make_interval(secs => %s)",
+        (queue, lost_before, retention_s),
+    )
+    return cursor.rowcount

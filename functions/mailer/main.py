@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared import outbox
 from shared.auth import accounts
 from shared.auth.mail import MailKind, compose, send
 from shared.auth.onetime import OneTimeTokens
@@ -32,12 +33,26 @@ class MailRequest(BaseModel):
 async def handle(record: SqsRecord) -> None:
     request = MailRequest.model_validate(record.payload())
     deps = get_deps()
-    settings = deps.settings
-    # Delivery is at least once: a message already sent (same outbox row) is not sent again.
     outbox_id = (record.messageAttributes.get("outbox_id") or {}).get("stringValue")
-    sent_key = f"mail:sent:{outbox_id or record.messageId}"
-    if await deps.redis.exists(sent_key):
+    if outbox_id is None:  # not from the outbox: only a Redis marker guards a redelivery
+        sent_key = f"mail:sent:{record.messageId}"
+        if not await deps.redis.exists(sent_key):
+            await _deliver(request)
+            await deps.redis.set(sent_key, "1", ex=SENT_TTL_S)
         return
+    # Delivery is at least once (a redelivery, or a re-drive after the queue server lost its
+    # messages): the outbox row, locked while the mail goes out, says whether it was sent.
+    async with (await deps.db.get()).connection() as conn, conn.transaction():
+        if not await outbox.claim(conn, int(outbox_id)):
+            log.info("mail %s already sent", request.kind)
+            return
+        await _deliver(request)
+        await outbox.mark_done(conn, int(outbox_id))
+
+
+async def _deliver(request: MailRequest) -> None:
+    deps = get_deps()
+    settings = deps.settings
     try:
         user = await accounts.get_user(await deps.db.get(), request.user_id)
     except NotFound:
@@ -49,7 +64,6 @@ async def handle(record: SqsRecord) -> None:
     ttl = settings.auth_verify_ttl_s if verify else settings.auth_reset_ttl_s
     token = await OneTimeTokens(deps.redis).issue(request.kind, user.id, ttl_s=ttl)
     await asyncio.to_thread(send, settings, compose(settings, request.kind, user.email, token))
-    await deps.redis.set(sent_key, "1", ex=SENT_TTL_S)
     log.info("mail %s sent", request.kind)
 
 

@@ -3,9 +3,15 @@
 For every SQS event in template.yaml it long-polls the queue, POSTs the batch as a real SQS
 Lambda event to the function on the internal address, extends the messages' visibility while
 the function runs, and deletes the messages the function did not list in `batchItemFailures`
-(all of them stay when the call fails: Lambda's semantics). Failed messages reappear after the
-visibility timeout and SQS moves them to the DLQ after maxReceiveCount. It also fires the
-template's schedules and relays the transactional outbox.
+(all of them stay when the call fails: Lambda's semantics). Failed messages reappear after a
+back-off (the function sets it; when the function could not be reached or failed as a whole,
+the dispatcher does) and SQS moves them to the DLQ after maxReceiveCount. It also fires the
+template's schedules, relays the transactional outbox, and re-drives from Postgres the work
+whose messages the local SQS server lost when it restarted (infra/dispatcher/redrive.py).
+
+A message is received under a short lease (DISPATCHER_LEASE_S) that is renewed while its
+function runs, not under the queue's visibility timeout: if this process dies, what it held is
+delivered again within the lease, not an hour later.
 """
 
 from __future__ import annotations
@@ -21,10 +27,12 @@ from typing import Any
 import httpx
 from croniter import croniter
 
+from infra.dispatcher.redrive import QueueWatch, redrive
 from shared.config import Settings
 from shared.db.pool import PoolHolder
 from shared.outbox import relay_once
 from shared.queues import QueueDirectory
+from shared.runtime.backoff import backoff_delay
 from shared.runtime.template import FunctionSpec, QueueSpec, ScheduleEvent, SqsEvent, Template
 
 log = logging.getLogger("dispatcher")
@@ -85,22 +93,22 @@ class Dispatcher:
         self.http = httpx.AsyncClient(base_url=settings.internal_functions_url)
         self.stopping = asyncio.Event()
         self.db = PoolHolder(settings)
+        self.watch = QueueWatch(sqs)
+
+    def lease_s(self, queue: QueueSpec) -> int:
+        return max(min(self.settings.dispatcher_lease_s, queue.visibility_timeout_s), 1)
 
     # --- SQS ------------------------------------------------------------------------------------
     async def poll(self, function: FunctionSpec, event: SqsEvent) -> None:
         queue = self.template.queues[event.queue]
-        url = await self.queues.url(queue.logical_id)
-        arn = (
-            await asyncio.to_thread(
-                self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"]
-            )
-        )["Attributes"]["QueueArn"]
+        url, arn = await self._resolve(queue)
         while not self.stopping.is_set():
             try:
                 response = await asyncio.to_thread(
                     self.sqs.receive_message,
                     QueueUrl=url,
                     MaxNumberOfMessages=min(event.batch_size, 10),
+                    VisibilityTimeout=self.lease_s(queue),
                     WaitTimeSeconds=self.settings.dispatcher_wait_s,
                     MessageSystemAttributeNames=["All"],
                     MessageAttributeNames=["All"],
@@ -112,6 +120,19 @@ class Dispatcher:
             messages = response.get("Messages", [])
             if messages:
                 await self.deliver(function, event, queue, url, arn, messages)
+
+    async def _resolve(self, queue: QueueSpec) -> tuple[str, str]:
+        """The queue's URL and ARN, waiting for the queue server (it may be restarting)."""
+        while True:
+            try:
+                url = await self.queues.url(queue.logical_id)
+                attributes = await asyncio.to_thread(
+                    self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"]
+                )
+                return url, attributes["Attributes"]["QueueArn"]
+            except Exception as exc:
+                log.warning("queue %s not reachable yet: %s", queue.name, exc)
+                await asyncio.sleep(1)
 
     async def deliver(
         self,
@@ -131,13 +152,19 @@ class Dispatcher:
                 timeout=function.timeout_s,
             )
             keep = self._failed_ids(response, messages, event)
+            whole_batch = keep == {m["MessageId"] for m in messages} and response.is_error
         except httpx.HTTPError as exc:
             log.warning("%s failed on a batch of %d: %s", function.logical_id, len(messages), exc)
             keep = {m["MessageId"] for m in messages}
+            whole_batch = True
         finally:
             heartbeat.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+        if whole_batch:
+            # The function did not answer per message (down, or failed as a whole), so it set
+            # no back-off itself: retry soon, not after the queue's visibility timeout.
+            await self._back_off(queue, url, messages)
         done = [m for m in messages if m["MessageId"] not in keep]
         if done:
             entries = [
@@ -166,19 +193,36 @@ class Dispatcher:
             return every
         return ids
 
+    async def _back_off(self, queue: QueueSpec, url: str, messages: list[dict[str, Any]]) -> None:
+        entries = []
+        for i, m in enumerate(messages):
+            receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1))
+            delay = backoff_delay(
+                receives,
+                base_s=self.settings.queue_retry_base_s,
+                cap_s=self.settings.queue_retry_max_s,
+            )
+            seconds = min(round(delay), queue.visibility_timeout_s)
+            entries.append(
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
+            )
+        try:
+            await asyncio.to_thread(
+                self.sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries
+            )
+        except Exception as exc:  # they come back when the lease ends instead
+            log.warning("could not back off a batch of %s: %s", queue.name, exc)
+
     async def _extend_visibility(
         self, queue: QueueSpec, url: str, messages: list[dict[str, Any]]
     ) -> None:
-        """Keeps a long-running batch invisible until the function answers."""
-        interval = max(queue.visibility_timeout_s / 2, 1)
+        """Renews the lease on a batch until the function answers."""
+        lease = self.lease_s(queue)
+        interval = max(lease / 3, 0.5)
         while True:
             await asyncio.sleep(interval)
             entries = [
-                {
-                    "Id": str(i),
-                    "ReceiptHandle": m["ReceiptHandle"],
-                    "VisibilityTimeout": queue.visibility_timeout_s,
-                }
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": lease}
                 for i, m in enumerate(messages)
             ]
             with contextlib.suppress(Exception):
@@ -228,6 +272,24 @@ class Dispatcher:
                     self.stopping.wait(), timeout=self.settings.outbox_relay_interval_s
                 )
 
+    async def redrive_lost(self) -> None:
+        """At start, and whenever a queue turns out to have been created again, re-drives the
+        work whose messages the queue server lost (infra/dispatcher/redrive.py)."""
+        while not self.stopping.is_set():
+            try:
+                urls = {}
+                for logical_id in self.template.queues:
+                    with contextlib.suppress(Exception):  # not provisioned (yet)
+                        urls[logical_id] = await self.queues.url(logical_id)
+                lost = await self.watch.changed(urls)
+                if lost:
+                    await redrive(await self.db.get(), self.settings, lost)
+            except Exception as exc:
+                log.warning("re-drive failed: %s", exc)
+                self.watch.created.clear()  # look again next time
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=self.settings.redrive_check_s)
+
     async def run(self, *, relay: bool = True) -> None:
         tasks = []
         for function in self.template.functions.values():
@@ -235,6 +297,7 @@ class Dispatcher:
             tasks += [asyncio.create_task(self.schedule(function, e)) for e in function.schedules]
         if relay:
             tasks.append(asyncio.create_task(self.relay_outbox()))
+            tasks.append(asyncio.create_task(self.redrive_lost()))
         log.info("dispatching %d pollers/schedules", len(tasks))
         await self.stopping.wait()
         # In-flight batches finish (bounded by their function timeouts); polls end after one wait.

@@ -1,9 +1,16 @@
-"""The psycopg 3 async pool, with pgvector's types registered on every connection."""
+"""The psycopg 3 async pool, with pgvector's types registered on every connection.
+
+It survives a database outage: each connection is checked when it is handed out (a cheap
+round trip), so one that died with the server is replaced instead of failing the request that
+got it; and the pool keeps trying to reconnect for as long as the outage lasts (psycopg_pool
+only calls `reconnect_failed` after `reconnect_timeout`, and then keeps going: we log it).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 import psycopg
 from pgvector.psycopg import register_vector_async
@@ -11,12 +18,26 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.config import Settings
 
+log = logging.getLogger(__name__)
+# How long one reconnection attempt keeps trying (its delays double: 1 s, 2 s, ...) before it
+# gives up and the next request for a connection starts a fresh one that connects at once. Short,
+# so that the first request after an outage does not wait out a back-off grown during it (with
+# 60 s, a restarted database answered its first query 9 s after it was back).
+RECONNECT_TIMEOUT_S = 5.0
+
 
 async def _configure(conn: psycopg.AsyncConnection) -> None:
     # Before the first migration the vector extension does not exist yet.
     with contextlib.suppress(psycopg.ProgrammingError):
         await register_vector_async(conn)
     await conn.set_autocommit(False)
+
+
+def _reconnect_failed(pool: AsyncConnectionPool) -> None:
+    # Not fatal: the pool refills when it is next asked for a connection, and /healthz reports
+    # the database down meanwhile. A process that exited here would only be restarted.
+    log.warning("database unreachable for %.0fs; retrying on the next request",
+                RECONNECT_TIMEOUT_S, extra={"pool": pool.name})  # fmt: skip
 
 
 def create_pool(settings: Settings, *, dsn: str | None = None) -> AsyncConnectionPool:
@@ -28,6 +49,9 @@ def create_pool(settings: Settings, *, dsn: str | None = None) -> AsyncConnectio
         max_size=settings.db_pool_max,
         kwargs={"options": f"-c statement_timeout={timeout_ms}", "connect_timeout": 5},
         configure=_configure,
+        check=AsyncConnectionPool.check_connection,
+        reconnect_timeout=RECONNECT_TIMEOUT_S,
+        reconnect_failed=_reconnect_failed,
         timeout=settings.dependency_timeout_s * 3,
         open=False,
         name="app",

@@ -1,6 +1,8 @@
 """Keeping ingestion moving (SPEC §18 "knowledge ingestion hygiene").
 
 - Sources stuck in pending/processing (a lost message, a crashed run) are queued again.
+- After the queue server lost its messages (the local in-memory SQS restarted), the sources
+  whose message went to the old queue are queued again at once (`redrive_lost`).
 - After an encoder bump (RAG_EMBEDDING_VERSION changes), every source is re-ingested at the new
   version beside its old chunks; retrieval keeps reading each context's active version until
   >= 95 % of its files are ready at the new one, then switches and the old chunks go.
@@ -12,7 +14,7 @@ from typing import Any
 
 from psycopg_pool import AsyncConnectionPool
 
-from shared.rag.contexts import queue_ingest
+from shared.rag.contexts import INGEST_QUEUE, queue_ingest
 
 SWITCH_FRACTION = 0.95
 
@@ -24,6 +26,26 @@ async def redrive_stuck(conn: Any, *, version: str, stuck_after_s: int, limit: i
             " AND queued_at < now() - make_interval(secs => %s) ORDER BY queued_at LIMIT %s"
             " FOR UPDATE SKIP LOCKED",
             (stuck_after_s, limit),
+        )
+    ).fetchall()
+    for (source_id,) in rows:
+        await queue_ingest(conn, source_id, embedding_version=version)
+    return len(rows)
+
+
+async def redrive_lost(conn: Any, *, version: str, lost_before: Any, limit: int = 500) -> int:
+    """Sources pending/processing since before the ingest queue was created again, unless an
+    ingest message for them is still to be sent or was sent to the new queue. Queuing again is
+    safe while an old delivery still runs: ingestion is idempotent on the source (its chunks are
+    replaced under the source's row lock; unchanged bytes at the same version are a no-op)."""
+    rows = await (
+        await conn.execute(
+            "SELECT s.id::text FROM context_source s"
+            " WHERE s.status IN ('pending', 'processing') AND s.queued_at < %s"
+            " AND NOT EXISTS (SELECT 1 FROM outbox_message o WHERE o.queue = %s"
+            "  AND o.body->>'source_id' = s.id::text AND (o.sent_at IS NULL OR o.sent_at >= %s))"
+            " ORDER BY s.queued_at LIMIT %s FOR UPDATE OF s SKIP LOCKED",
+            (lost_before, INGEST_QUEUE, lost_before, limit),
         )
     ).fetchall()
     for (source_id,) in rows:

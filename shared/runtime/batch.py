@@ -3,7 +3,10 @@
 Each record is handled on its own; a failure is reported in `batchItemFailures` so only that
 message is retried. On the last receive the queue allows, a failing message is moved to the
 queue's DLQ by us, with the reason as message attributes, instead of silently by redrive; a
-message that fails validation goes there on its first receive.
+message that fails validation goes there on its first receive. A message that failed for a
+reason that may pass (a dependency still starting, say) is made visible again after an
+exponential back-off (ChangeMessageVisibility, as a Lambda function does itself), so it is
+retried within seconds to minutes rather than after the queue's visibility timeout.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from starlette.responses import JSONResponse
 
 from shared.deps import Dependencies
 from shared.errors import ValidationError
+from shared.runtime.backoff import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +101,44 @@ async def _dead_letter(
     return True
 
 
+def retry_delay_s(deps: Dependencies, record: SqsRecord) -> int:
+    """Seconds until a transiently failed message is received again (SQS takes whole seconds)."""
+    settings = deps.settings
+    delay = backoff_delay(
+        record.receive_count, base_s=settings.queue_retry_base_s, cap_s=settings.queue_retry_max_s
+    )
+    return max(round(delay), 0)
+
+
+async def _back_off(deps: Dependencies, records: list[SqsRecord]) -> None:
+    """Makes failed messages visible again after their back-off. Best effort: if this fails the
+    message still comes back after the queue's visibility timeout."""
+    by_queue: dict[str, list[SqsRecord]] = {}
+    for record in records:
+        by_queue.setdefault(record.queue_name, []).append(record)
+    for name, queued in by_queue.items():
+        queue = next((q for q in deps.template.queues.values() if q.name == name), None)
+        if queue is None:
+            continue
+        entries = [
+            {"Id": str(i), "ReceiptHandle": r.receiptHandle,
+             "VisibilityTimeout": min(retry_delay_s(deps, r), queue.visibility_timeout_s)}
+            for i, r in enumerate(queued)
+        ]  # fmt: skip
+        try:
+            url = await deps.queues.url(queue.logical_id)
+            for start in range(0, len(entries), 10):  # the batch API's limit
+                await asyncio.to_thread(
+                    deps.sqs.change_message_visibility_batch,
+                    QueueUrl=url, Entries=entries[start : start + 10],
+                )  # fmt: skip
+        except Exception as exc:
+            log.warning("could not back off %d message(s) of %s: %s", len(entries), name, exc)
+
+
 async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependencies) -> JSONResponse:
     failures = []
+    retry: list[SqsRecord] = []
     for record in event.Records:
         try:
             await handle(record)
@@ -115,5 +155,9 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependenci
                     "could not dead-letter %s; leaving it to SQS redrive", record.messageId
                 )
             failures.append({"itemIdentifier": record.messageId})
+            retry.append(record)
+    if retry:
+        # After every record ran, so the back-off is the last visibility change this batch makes.
+        await _back_off(deps, retry)
     # The Lambda contract: the bare object, not the API envelope.
     return JSONResponse({"batchItemFailures": failures})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from shared.lm.model import build_model, forward_fn
 from shared.lm.tokenizer import ChatTokenizer
 from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
 from shared.runtime.template import load_template
-from tests.helpers import free_port, project_process, wait_for
+from tests.helpers import free_port, project_process, wait_for, write_template_with_fixtures
 
 TOKEN = "test-inference-token"
 SLOTS, QUEUE = 2, 2
@@ -164,6 +165,13 @@ def workers(migrated, tmp_path_factory):
         project_process(["-m", "infra.dispatcher"], env=env, log_path=logs / "dispatcher.log"),
     ):
         yield logs
+
+
+@pytest.fixture(scope="module")
+def fixture_template(tmp_path_factory, settings) -> Path:
+    """template.yaml plus the test-only functions and queues of tests/fixtures."""
+    dest = tmp_path_factory.mktemp("template") / "template.yaml"
+    return write_template_with_fixtures(settings.template_path, dest)
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ import asyncio
 import json
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import psycopg
@@ -19,15 +18,9 @@ from shared.aws import sqs_client
 from shared.db.pool import create_pool
 from shared.outbox import enqueue
 from shared.runtime.template import load_template
-from tests.helpers import free_port, project_process, wait_for, write_template_with_fixtures
+from tests.helpers import free_port, project_process, wait_for
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def fixture_template(tmp_path_factory, settings) -> Path:
-    dest = tmp_path_factory.mktemp("template") / "template.yaml"
-    return write_template_with_fixtures(settings.template_path, dest)
 
 
 @pytest.fixture(scope="module")
