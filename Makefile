@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install weights run test bench-inference bench-chat bench-rag test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights run test bench-inference bench-chat bench-rag bench-load test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -57,8 +57,10 @@ lint: install
 	@$(VENV)/bin/mypy shared functions infra
 	@$(VENV)/bin/cfn-lint template.yaml
 
+# Gateway latency and outbox throughput, then the chat load test (bench-load).
 bench: install
 	@$(PY) -m bench
+	@$(PY) -m bench.load
 
 # SmolLM2 and MiniLM: TTFT, decode and aggregate tok/s (engine and HTTP), embeddings, RSS.
 bench-inference: install
@@ -67,6 +69,10 @@ bench-inference: install
 # Chat turns through a gateway process: kernel overhead besides model time, TTFT at 1 and 8 users.
 bench-chat: install
 	@$(PY) -m bench.chat
+
+# Concurrent blocking chat turns (10, 20, 50 from 10 users) through a gateway: outcomes, p50/p95.
+bench-load: install
+	@$(PY) -m bench.load
 
 # Retrieval recall@5/MRR (dense, full-text, hybrid), ingestion throughput, query latency.
 bench-rag: install

@@ -31,7 +31,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -43,11 +42,9 @@ from pathlib import Path
 
 import httpx
 
+from bench.harness import clean, free_port, pct, signed_up_clients, start, stop, wait_ready
 from infra import stack
-from infra.stack.postgres import LocalPostgres
-from infra.stack.provision import delete_bucket
-from shared.aws import s3_client, sqs_client
-from shared.config import REPO_ROOT, Settings
+from shared.config import Settings
 from shared.db.migrate import migrate
 
 TURNS = int(os.environ.get("BENCH_CHAT_TURNS", "12"))  # per conversation
@@ -55,7 +52,6 @@ USERS = int(os.environ.get("BENCH_CHAT_USERS", "8"))
 MAX_TOKENS = int(os.environ.get("BENCH_CHAT_MAX_TOKENS", "32"))
 STACK, DATABASE = "acs-bench-chat", "acs_bench_chat"
 TOKEN = "bench-chat-token"  # noqa: S105 - a throwaway token for the service this script starts
-PASSWORD = "bench chat password, long enough"  # noqa: S105 - throwaway accounts, dropped after
 QUESTIONS = (
     "What is the capital of France?",
     "How many legs does a spider have?",
@@ -66,12 +62,6 @@ QUESTIONS = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @dataclass
 class Turn:
     rid: str
@@ -80,15 +70,8 @@ class Turn:
     kernel_ms: float
 
 
-def _pct(values: list[float], q: int) -> float:
-    if len(values) < 2:
-        return values[0]
-    # Inclusive: with few samples p99 stays within the data (the maximum) instead of beyond it.
-    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
-
-
 def _line(label: str, values: list[float], note: str = "") -> None:
-    print(f"  {label:<42} p50 {_pct(values, 50):8.1f} ms   p99 {_pct(values, 99):8.1f} ms{note}")
+    print(f"  {label:<42} p50 {pct(values, 50):8.1f} ms   p99 {pct(values, 99):8.1f} ms{note}")
 
 
 async def _turn(http: httpx.AsyncClient, conversation: str | None, text: str) -> tuple[Turn, str]:
@@ -125,19 +108,6 @@ async def _conversation(http: httpx.AsyncClient, tag: str) -> list[Turn]:
     return turns
 
 
-async def _users(base: str, count: int) -> list[httpx.AsyncClient]:
-    clients = []
-    for _ in range(count):
-        http = httpx.AsyncClient(base_url=base, timeout=600)
-        email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
-        signed = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
-        if signed.status_code != 201:
-            raise RuntimeError(f"signup answered {signed.status_code}: {signed.text[:300]}")
-        http.headers["Authorization"] = f"Bearer {signed.json()['data']['access_token']}"
-        clients.append(http)
-    return clients
-
-
 def _timings(path: Path) -> dict[str, dict[str, float]]:
     """Per request id: ms in generate / tokenize / embed calls, summed over the turn."""
     per: dict[str, dict[str, float]] = {}
@@ -165,11 +135,11 @@ def _report(label: str, turns: list[Turn], timings: dict[str, dict[str, float]])
     client = [t.wall_ms - m for t, m in zip(turns, model, strict=True)]
     share = statistics.median(c / t.wall_ms for c, t in zip(client, turns, strict=True))
     _line("turn overhead at the client (wall - model)", client, f"   ({share:.0%} of the turn)")
-    return _pct([t.ttft_ms for t in turns], 50)
+    return pct([t.ttft_ms for t in turns], 50)
 
 
 async def _run(base: str, timings: Path) -> None:
-    clients = await _users(base, USERS + 1)
+    clients = await signed_up_clients(base, USERS + 1, timeout_s=600)
     run = uuid.uuid4().hex[:6]
     try:
         warm, users = clients[0], clients[1:]
@@ -191,50 +161,6 @@ async def _run(base: str, timings: Path) -> None:
             await http.aclose()
 
 
-def _start(module: str, env: dict[str, str], logs: Path) -> subprocess.Popen[bytes]:
-    """`python -m module` on the throwaway stack, its output to `<logs>/<module>.log`."""
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STACK_NAME": STACK,
-           "PG_DATABASE": DATABASE, "LOG_LEVEL": "WARNING", **env}  # fmt: skip
-    with (logs / f"{module}.log").open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
-        )
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{log.stem} exited: {log.read_text()[-2000:]}")
-        try:  # the inference service answers 503 until weights are loaded and shapes compiled
-            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError(f"{log.stem} not ready in {timeout_s:.0f}s: {log.read_text()[-2000:]}")
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-def _clean(settings: Settings) -> None:
-    """The throwaway database, and the queues and buckets `stack.up` provisioned for it."""
-    LocalPostgres(settings).drop_database(settings.pg_database)
-    sqs, s3 = sqs_client(settings), s3_client(settings)
-    for url in sqs.list_queues(QueueNamePrefix=STACK).get("QueueUrls", []):
-        sqs.delete_queue(QueueUrl=url)
-    for bucket in s3.list_buckets().get("Buckets", []):
-        if bucket["Name"].startswith(STACK):
-            delete_bucket(s3, bucket["Name"])
-
-
 def main() -> int:
     settings = Settings(stack_name=STACK, pg_database=DATABASE, log_level="WARNING")
     state = stack.up(settings)
@@ -242,7 +168,7 @@ def main() -> int:
     try:
         migrate(settings.postgres_dsn)
         logs = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-        inference_port, gateway_port = _free_port(), _free_port()
+        inference_port, gateway_port = free_port(), free_port()
         inference = f"http://127.0.0.1:{inference_port}"
         service = {
             "INFERENCE_PORT": str(inference_port),
@@ -259,13 +185,13 @@ def main() -> int:
             "RATE_CHAT_PER_MIN": "100000",  # 60 turns/min per user would throttle a fast machine
             "BENCH_CHAT_TIMINGS": str(logs / "timings.jsonl"),
         }
-        procs.append(_start("functions.inference", service, logs))
-        procs.append(_start("bench.chat_gateway", gateway, logs))
+        procs.append(start("functions.inference", service, logs, settings=settings))
+        procs.append(start("bench.chat_gateway", gateway, logs, settings=settings))
         # Weights load, then every prefill/decode shape compiles (minutes on a cold JAX cache);
         # the gateway's /healthz is green only once the service is.
-        _wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
+        wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
         base = f"http://127.0.0.1:{gateway_port}"
-        _wait_ready(base, procs[1], logs / "bench.chat_gateway.log", 60)
+        wait_ready(base, procs[1], logs / "bench.chat_gateway.log", 60)
         print(
             f"SmolLM2-135M f32 via the inference service ({USERS} slots), {os.cpu_count()} CPUs;"
             f" {TURNS} turns per conversation, {MAX_TOKENS}-token answers; logs in {logs}"
@@ -273,8 +199,8 @@ def main() -> int:
         asyncio.run(_run(base, logs / "timings.jsonl"))
     finally:
         for proc in reversed(procs):  # only what this bench started
-            _stop(proc)
-        _clean(settings)
+            stop(proc)
+        clean(settings)
         if state.started:
             stack.down(settings, only=state.started)
     return 0

@@ -66,6 +66,7 @@ class IdempotencyStore:
             raise Conflict(
                 "a request with this Idempotency-Key is still running",
                 details={"reason": "in_flight"},
+                headers={"Retry-After": "2"},
             )
         return None, stored["response"]
 

@@ -38,6 +38,7 @@ def _build_runner(pool: Any, backend: LLMBackend) -> TurnRunner:
         backend_name=settings.llm_backend, generation=wiring.generation(settings),
         system_prompt=settings.chat_system_prompt,
         tool_extras=wiring.rag_extras(settings, pool, backend),
+        min_tokens_per_s=settings.chat_min_tokens_per_s,
     )  # fmt: skip
     return TurnRunner(kernel=kernel, redis=deps.redis, idempotency=IdempotencyStore(deps.redis))
 

@@ -20,6 +20,7 @@ from typing import Any
 from shared.chat.turn import ChatKernel, TurnRequest, TurnResult
 from shared.errors import AppError, NotFound
 from shared.idempotency import Claim, IdempotencyStore
+from shared.runtime.outages import as_unavailable
 
 log = logging.getLogger("chat")
 CANCEL_POLL_S = 0.1
@@ -111,8 +112,9 @@ class TurnRunner:
                 await self.idempotency.complete(claim, {"sse": answer} if stream else answer)
             return turn
         except Exception as exc:
-            if isinstance(exc, AppError):
-                error = {"code": exc.code, "message": exc.message, "details": exc.details}
+            known = exc if isinstance(exc, AppError) else as_unavailable(exc)
+            if known is not None:
+                error = {"code": known.code, "message": known.message, "details": known.details}
             else:
                 log.exception("chat turn failed", extra={"request_id": rid})
                 error = {"code": "server_error", "message": "the turn failed"}

@@ -78,7 +78,8 @@ async def _pool() -> Any:
 
 async def create(call: Call[ConversationCreate]) -> ConversationOut:
     assert call.body is not None
-    made = await conversations.create(await _pool(), call.user.user_id, title=call.body.title)
+    async with (await _pool()).connection() as conn:
+        made = await conversations.create(conn, call.user.user_id, title=call.body.title)
     return ConversationOut(**made.__dict__)
 
 
@@ -95,7 +96,8 @@ async def list_conversations(call: Call[ConversationQuery]) -> ConversationPage:
 
 
 async def get_conversation(call: Call[Any]) -> ConversationOut:
-    found = await conversations.get(await _pool(), call.user.user_id, call.uuid_param("id"))
+    async with (await _pool()).connection() as conn:
+        found = await conversations.get(conn, call.user.user_id, call.uuid_param("id"))
     return ConversationOut(**found.__dict__)
 
 

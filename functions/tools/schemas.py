@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.workflow.engine import MAX_NODE_TIMEOUT_S, MAX_RETRIES_CAP
+from shared.workflow.policy import MAX_NODE_TIMEOUT_S, MAX_RETRIES_CAP
 
 # A tool's name (`llm.generic_chat_v1`) or the id of its `tool.spec` artifact.
 _TOOL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")

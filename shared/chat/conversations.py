@@ -57,16 +57,17 @@ _MESSAGE = (
 )
 
 
-async def create(pool: AsyncConnectionPool, user_id: str, *, title: str | None) -> Conversation:
-    async with pool.connection() as conn:
-        row = await (
-            await conn.execute(
-                "INSERT INTO conversation (user_id, title) VALUES (%s, %s) RETURNING id::text",
-                (user_id, title),
-            )
-        ).fetchone()
-        assert row is not None
-        return await _get(conn, user_id, row[0])
+async def create(
+    conn: psycopg.AsyncConnection, user_id: str, *, title: str | None
+) -> Conversation:
+    row = await (
+        await conn.execute(
+            "INSERT INTO conversation (user_id, title) VALUES (%s, %s) RETURNING id::text",
+            (user_id, title),
+        )
+    ).fetchone()
+    assert row is not None
+    return await _get(conn, user_id, row[0])
 
 
 async def list_for(
@@ -94,9 +95,8 @@ async def list_for(
     return items, encode_cursor(items[-1].updated_at, items[-1].id) if more else None
 
 
-async def get(pool: AsyncConnectionPool, user_id: str, conversation_id: str) -> Conversation:
-    async with pool.connection() as conn:
-        return await _get(conn, user_id, conversation_id)
+async def get(conn: psycopg.AsyncConnection, user_id: str, conversation_id: str) -> Conversation:
+    return await _get(conn, user_id, conversation_id)
 
 
 async def update(
@@ -254,3 +254,15 @@ async def latest_id(conn: psycopg.AsyncConnection, conversation_id: str) -> str 
         )
     ).fetchone()
     return row[0] if row else None
+
+
+async def mark_failed(
+    conn: psycopg.AsyncConnection, user_id: str, message_id: str, failure: dict[str, Any]
+) -> None:
+    """Notes on a user's message that its turn failed with no answer (`meta.turn_failed`), so
+    the conversation shows why and the user can regenerate."""
+    await conn.execute(
+        "UPDATE message m SET meta = m.meta || jsonb_build_object('turn_failed', %s::jsonb)"
+        " FROM conversation c WHERE m.id = %s AND c.id = m.conversation_id AND c.user_id = %s",
+        (Jsonb(failure), message_id, user_id),
+    )

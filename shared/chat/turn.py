@@ -4,13 +4,20 @@ assistant's message with its `content_struct`, router and workflow traces.
 
 Events go to `emit` as they happen (`trace`, `token`; the caller adds `message_done`,
 `error`, `cancel_ack`). The turn is cancelled by cancelling its task: the partial answer is
-still stored, marked `cancelled`.
+still stored, marked `cancelled`. A turn that fails (a timeout, the model service gone) stores
+what it generated with `meta.finish_reason`; with nothing generated its user message is marked
+`turn_failed`. Deadlines follow progress: an answer still streaming is never cut by a timeout
+short of its token budget (`generation_budget_s`).
+
+Connections: `open` validates and writes on one connection; later steps take one at a time
+and never hold one while asking the pool for another (nested checkouts starve a busy pool).
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,10 +27,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from shared.chat import conversations, memory, sources
 from shared.chat.content import normalize
-from shared.errors import ValidationError
+from shared.errors import AppError, Unavailable, ValidationError
 from shared.llm.backend import GenerationParams, LLMBackend, Message
 from shared.rag import contexts
 from shared.router.engine import MODES_BY_BACKEND, RoutingContext, route
+from shared.runtime.outages import as_unavailable
 from shared.tools.base import Emit, LlmLedger, ToolContext, ToolRunner
 from shared.tools.builtins import (
     DEFAULT_SYSTEM_PROMPT,
@@ -31,9 +39,10 @@ from shared.tools.builtins import (
     summary_prompt,
     transcript,
 )
-from shared.workflow.engine import run_workflow
+from shared.workflow.engine import WorkflowFailed, run_workflow
 
 TITLE_CHARS = 60
+log = logging.getLogger("chat")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,10 @@ class TurnResult:
     trace: dict[str, Any] = field(default_factory=dict)
     cancelled: bool = False
     message_seq: int = 0
+    # What `open` read or wrote, so the run needs no second look: the question as stored and
+    # the workflow the turn runs.
+    user_message: Any = field(default=None, repr=False)
+    workflow: Any = field(default=None, repr=False)
 
     def done_payload(self) -> dict[str, Any]:
         """`message_done`: the blocking answer without `content` (DESIGN.md §5)."""
@@ -72,6 +85,17 @@ class TurnResult:
 
     def blocking_payload(self) -> dict[str, Any]:
         return {**self.done_payload(), "content": self.content}
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the turn's workflow runs with, once memory, routing and adapters are settled."""
+
+    ctx: ToolContext
+    router_trace: dict[str, Any]
+    memory_trace: dict[str, Any]
+    mem: memory.WorkingMemory
+    inputs: dict[str, Any]
 
 
 class ChatKernel:
@@ -87,38 +111,50 @@ class ChatKernel:
         generation: GenerationParams,
         system_prompt: str | None = None,
         tool_extras: Mapping[str, Any] | None = None,
+        min_tokens_per_s: float = 2.0,
     ):
         self.pool, self.redis, self.backend, self.tools = pool, redis, backend, tools
         self.tool_extras = dict(tool_extras or {})
         self.memory, self.generation = memory_store, generation
         self.system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
         self.modes = MODES_BY_BACKEND[backend_name]
+        # How far past a timeout an answer that keeps streaming may run (its token budget).
+        self.generation_budget_s = generation.max_tokens / min_tokens_per_s
 
     async def open(self, req: TurnRequest) -> TurnResult:
-        """Writes the user's message (a new conversation when none is named); everything
-        after this can be cancelled without losing it."""
+        """Checks everything the turn names (conversation, parent, contexts, workflow) and only
+        then writes the user's message, on one connection: a refused turn writes nothing, and
+        everything after this can fail or be cancelled without losing the message."""
         async with self.pool.connection() as conn:
-            if req.conversation_id is None:
-                title = " ".join(req.content.split())[:TITLE_CHARS] or None
-                made = await conversations.create(self.pool, req.user_id, title=title)
-                conversation_id, parent = made.id, None
-            else:
-                conversation_id = req.conversation_id
-                await conversations.get(self.pool, req.user_id, conversation_id)
-                parent = req.parent_id or await conversations.latest_id(conn, conversation_id)
+            if req.conversation_id is not None:
+                await conversations.get(conn, req.user_id, req.conversation_id)
             await self._check_contexts(conn, req)
-            if req.regenerate:
-                user_message = await conversations.get_message(
-                    conn, req.user_id, conversation_id, req.parent_id or ""
-                )
-                if user_message.sender != "user":
-                    raise ValidationError("regenerate needs parent_id = a user message")
-                return TurnResult(conversation_id, user_message.id)
-            written = await conversations.append_message(
-                conn, req.user_id, conversation_id, sender="user", content=req.content,
-                parent_id=parent, meta={"request_id": req.request_id},
+            workflow = await sources.load_artifact(
+                conn, req.user_id, kind="workflow.chat", artifact_id=req.workflow_id,
+                default_name=sources.DEFAULT_WORKFLOW,
             )  # fmt: skip
-        return TurnResult(conversation_id, written.id)
+            if req.regenerate:
+                assert req.conversation_id is not None  # ChatIn: parent_id needs one
+                asked = await conversations.get_message(
+                    conn, req.user_id, req.conversation_id, req.parent_id or ""
+                )
+                if asked.sender != "user":
+                    raise ValidationError("regenerate needs parent_id = a user message")
+                return TurnResult(req.conversation_id, asked.id, user_message=asked,
+                                  workflow=workflow)  # fmt: skip
+            async with conn.transaction():
+                if req.conversation_id is None:
+                    title = " ".join(req.content.split())[:TITLE_CHARS] or None
+                    made = await conversations.create(conn, req.user_id, title=title)
+                    conversation_id, parent = made.id, None
+                else:
+                    conversation_id = req.conversation_id
+                    parent = req.parent_id or await conversations.latest_id(conn, conversation_id)
+                written = await conversations.append_message(
+                    conn, req.user_id, conversation_id, sender="user", content=req.content,
+                    parent_id=parent, meta={"request_id": req.request_id},
+                )  # fmt: skip
+        return TurnResult(conversation_id, written.id, user_message=written, workflow=workflow)
 
     async def _check_contexts(self, conn: Any, req: TurnRequest) -> None:
         """Every named context must be one this user may read (own or global): 404 else."""
@@ -126,6 +162,11 @@ class ChatKernel:
             await contexts.get_readable(conn, req.user_id, context_id)
 
     async def run(self, req: TurnRequest, turn: TurnResult, emit: Emit) -> TurnResult:
+        """Runs the opened turn and stores its answer. A turn that ends early for any reason
+        (cancelled, timed out, the model or a store gone) stores what was generated, marked
+        with why it ended, and an error is raised to the caller after that; with nothing
+        generated, the user's message is marked failed instead (so it is never an orphan and
+        the user can regenerate)."""
         started, parts = time.perf_counter(), []
 
         async def collect(event: str, data: Any) -> None:
@@ -135,20 +176,22 @@ class ChatKernel:
 
         ledger = LlmLedger()
         trace: dict[str, Any] = {"request_id": req.request_id, "workflow": []}
-        user_message = await self._user_message(req, turn)
-        work: dict[str, Any] = {}
+        prepared: _Prepared | None = None
+        failure: Exception | None = None
+        finish_reason: str | None = None
         try:
-            ctx, router_trace = await self._prepare(req, turn, user_message, collect, ledger, work)
-            trace.update(router=router_trace, memory=work["memory"])
-            await emit("trace", {"stage": "router", "router": router_trace})
+            prepared = await self._prepare(req, turn, collect, ledger)
+            trace.update(router=prepared.router_trace, memory=prepared.memory_trace)
+            await emit("trace", {"stage": "router", "router": prepared.router_trace})
 
             async def node_done(entry: dict[str, Any]) -> None:
                 trace["workflow"].append(entry)
                 await emit("trace", {"stage": "workflow", "node": entry})
 
             result = await run_workflow(
-                work["workflow"].schema, inputs=work["inputs"], runner=self.tools, ctx=ctx,
-                on_trace=node_done,
+                turn.workflow.schema, inputs=prepared.inputs, runner=self.tools,
+                ctx=prepared.ctx, on_trace=node_done,
+                generation_budget_s=self.generation_budget_s,
             )  # fmt: skip
             trace["workflow_outcome"] = result.outcome
             answer = str(result.vars.get("answer", "")) or "".join(parts)
@@ -156,15 +199,24 @@ class ChatKernel:
             # The inference service ended the decode on a cancel whose task cancellation was
             # lost (Python 3.11's wait_for can swallow one): still a cancelled turn.
             turn.cancelled = ledger.finish_reason == "cancelled"
-            if turn.cancelled:
-                trace["cancelled"] = True
+            finish_reason = "cancelled" if turn.cancelled else ledger.finish_reason
         except asyncio.CancelledError:
-            turn.cancelled, answer, citations = True, "".join(parts), []
+            turn.cancelled, answer, citations, finish_reason = True, "".join(parts), [], "cancelled"
+        except Exception as exc:
+            failure, answer, citations = exc, "".join(parts), []
+            finish_reason = ended_by(exc)
+            trace["error"] = {"reason": finish_reason, "code": getattr(exc, "code", None)}
+        if turn.cancelled:
             trace["cancelled"] = True
+        trace["finish_reason"] = finish_reason
         trace["kernel_ms"] = round((time.perf_counter() - started) * 1000, 1)
-        await asyncio.shield(self._finish(req, turn, answer, citations, ledger, trace))
-        if "mem" in work and turn.message_id is not None:
-            await self._remember(work["mem"], user_message, turn)
+        await asyncio.shield(
+            self._finish(req, turn, answer, citations, ledger, trace, failed=failure is not None)
+        )
+        if failure is not None:
+            raise client_error(failure, ended_by(failure), turn) from failure
+        if prepared is not None and turn.message_id is not None:
+            await self._remember(prepared.mem, turn.user_message, turn)
         return turn
 
     async def _remember(
@@ -179,16 +231,10 @@ class ChatKernel:
         mem.head = turn.message_id
         await self.memory.save(turn.conversation_id, mem)
 
-    async def _user_message(self, req: TurnRequest, turn: TurnResult) -> Any:
-        async with self.pool.connection() as conn:
-            return await conversations.get_message(
-                conn, req.user_id, turn.conversation_id, turn.user_message_id
-            )
-
     async def _prepare(
-        self, req: TurnRequest, turn: TurnResult, user_message: Any, emit: Emit,
-        ledger: LlmLedger, work: dict[str, Any],
-    ) -> tuple[ToolContext, dict[str, Any]]:  # fmt: skip
+        self, req: TurnRequest, turn: TurnResult, emit: Emit, ledger: LlmLedger
+    ) -> _Prepared:
+        user_message = turn.user_message
         mem = await self.memory.load(req.user_id, turn.conversation_id, user_message.parent_id)
         ctx = ToolContext(
             user_id=req.user_id,
@@ -208,9 +254,8 @@ class ChatKernel:
             persist=lambda text, last: self.memory.write_summary(
                 req.user_id, turn.conversation_id, text=text, last=last),
         )  # fmt: skip
-        work["memory"] = {"turns": len(mem.turns), "summary": mem.summary is not None,
-                          "folds": mem.folds, "prompt_tokens": prompt_tokens}  # fmt: skip
-        work["mem"] = mem
+        memory_trace = {"turns": len(mem.turns), "summary": mem.summary is not None,
+                        "folds": mem.folds, "prompt_tokens": prompt_tokens}  # fmt: skip
         vector = await sources.embedding(self.redis, self.backend, user_message.content)
         async with self.pool.connection() as conn:
             policy = await sources.load_artifact(
@@ -218,10 +263,6 @@ class ChatKernel:
                 default_name=sources.DEFAULT_POLICY,
             )  # fmt: skip
             candidates = await sources.adapter_candidates(conn, req.user_id)
-            work["workflow"] = await sources.load_artifact(
-                conn, req.user_id, kind="workflow.chat", artifact_id=req.workflow_id,
-                default_name=sources.DEFAULT_WORKFLOW,
-            )  # fmt: skip
         routed = route(
             policy.schema,
             RoutingContext(ctx_embedding=vector, candidates=candidates,
@@ -229,7 +270,7 @@ class ChatKernel:
             supported_modes=self.modes,
         )  # fmt: skip
         router_trace = {**routed.trace, "policy_id": policy.id, "policy_version": policy.version}
-        work["inputs"] = {
+        inputs = {
             "message": user_message.content, "context_ids": list(req.context_ids),
             "conversation_id": turn.conversation_id,
         }  # fmt: skip
@@ -237,7 +278,7 @@ class ChatKernel:
             ctx, adapters=routed.adapters, history=mem.messages(),
             system_prompt=mem.system_prompt(self.system_prompt),
         )  # fmt: skip
-        return ctx, router_trace
+        return _Prepared(ctx, router_trace, memory_trace, mem, inputs)
 
     async def _summarize(self, ctx: ToolContext, summary: str | None, turns: Sequence[Any]) -> str:
         """The fold's turns through `memory.summarize_v1`, in as many calls as the window
@@ -262,7 +303,7 @@ class ChatKernel:
 
     async def _finish(
         self, req: TurnRequest, turn: TurnResult, answer: str, citations: list[Any],
-        ledger: LlmLedger, trace: dict[str, Any],
+        ledger: LlmLedger, trace: dict[str, Any], *, failed: bool,
     ) -> None:  # fmt: skip
         turn.content = answer
         turn.usage = {"prompt_tokens": ledger.prompt_tokens,
@@ -271,17 +312,68 @@ class ChatKernel:
             {"id": a.id, "weight": a.weight, "how": a.how, "version": a.version}
             for a in ledger.adapters
         ]
-        trace["finish_reason"] = "cancelled" if turn.cancelled else ledger.finish_reason
         turn.trace = trace
         turn.content_struct = normalize(
             {"segments": [{"type": "text", "text": answer}, *citations]}
         )
-        async with self.pool.connection() as conn:
-            written = await conversations.append_message(
-                conn, req.user_id, turn.conversation_id, sender="assistant", content=answer,
-                content_struct=turn.content_struct, parent_id=turn.user_message_id,
-                token_count_in=ledger.prompt_tokens, token_count_out=ledger.completion_tokens,
-                meta={"request_id": req.request_id, "adapters": turn.adapters,
-                      "usage": turn.usage, "trace": trace, "cancelled": turn.cancelled},
-            )  # fmt: skip
+        finish_reason = trace.get("finish_reason")
+        try:
+            async with self.pool.connection() as conn:
+                if failed and not answer:  # nothing to keep: say so on the question
+                    await conversations.mark_failed(
+                        conn, req.user_id, turn.user_message_id,
+                        {"reason": finish_reason, "request_id": req.request_id},
+                    )  # fmt: skip
+                    return
+                written = await conversations.append_message(
+                    conn, req.user_id, turn.conversation_id, sender="assistant",
+                    content=answer, content_struct=turn.content_struct,
+                    parent_id=turn.user_message_id, token_count_in=ledger.prompt_tokens,
+                    token_count_out=ledger.completion_tokens,
+                    meta={"request_id": req.request_id, "adapters": turn.adapters,
+                          "usage": turn.usage, "trace": trace, "cancelled": turn.cancelled,
+                          "finish_reason": finish_reason, "ended_early": failed},
+                )  # fmt: skip
+        except Exception as exc:
+            # The store itself is down: the answer cannot be kept. The caller learns it (503)
+            # and the question stays as written; nothing half-written remains.
+            outage = as_unavailable(exc)
+            if outage is None:
+                raise
+            log.warning("turn %s not stored: %s", req.request_id, exc)
+            raise outage from exc
         turn.message_id, turn.message_seq = written.id, written.seq
+
+
+def ended_by(exc: BaseException) -> str:
+    """Why a turn that raised ended: `timeout`, `unavailable` (the model or a store is gone or
+    saturated) or `error` (anything else: a broken workflow, a bug)."""
+    cause = exc.cause if isinstance(exc, WorkflowFailed) else getattr(exc, "code", None)
+    if cause == "timeout" or isinstance(exc, TimeoutError):
+        return "timeout"
+    if cause in ("unavailable", "rate_limited") or as_unavailable(exc) is not None:
+        return "unavailable"
+    return "error"
+
+
+def client_error(exc: Exception, finish_reason: str, turn: TurnResult) -> Exception:
+    """What the client is told about a turn that ended early: a 503 with `Retry-After` when the
+    model or a store could not serve in time (try again, or regenerate), else the error
+    itself. Details say what was kept."""
+    cause = exc.cause if isinstance(exc, WorkflowFailed) else getattr(exc, "code", None)
+    kept = {"reason": finish_reason, "cause": cause or type(exc).__name__,
+            "conversation_id": turn.conversation_id,
+            "user_message_id": turn.user_message_id, "message_id": turn.message_id,
+            "partial_chars": len(turn.content)}  # fmt: skip
+    if finish_reason == "timeout":
+        return Unavailable("the model did not finish in time; try again", details=kept)
+    if finish_reason == "unavailable":
+        retry = getattr(exc, "headers", {}).get("Retry-After", "5")
+        busy = cause == "rate_limited"  # back-pressure: the model's queue is full
+        return Unavailable(
+            f"the model service is {'busy' if busy else 'unavailable'}; try again shortly",
+            details=kept, retry_after_s=int(retry) if str(retry).isdigit() else 5,
+        )  # fmt: skip
+    if isinstance(exc, AppError) and isinstance(exc.details, dict | None):
+        exc.details = {**(exc.details or {}), **kept}
+    return exc

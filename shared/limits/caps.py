@@ -15,6 +15,8 @@ from typing import Any
 from shared.config import Settings
 from shared.errors import Conflict
 
+BUSY_RETRY_AFTER_S = 3
+
 _ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -44,6 +46,8 @@ class ConcurrencyCaps:
             raise Conflict(
                 f"{limit} {kind} already running for this user; wait for one to finish",
                 details={"reason": "busy", "kind": kind, "limit": limit},
+                # A turn usually ends within seconds; polling sooner only meets the cap again.
+                headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
             )
         try:
             yield lease

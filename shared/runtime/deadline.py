@@ -64,3 +64,50 @@ def _consume(work: asyncio.Future[T]) -> None:
     instead of asyncio's "exception was never retrieved"."""
     if not work.cancelled() and work.exception() is not None:
         log.info("stopped work ended with %r", work.exception())
+
+
+class Progress:
+    """When the work last showed it is alive (a token streamed, say). A deadline that watches
+    it kills stalled work, never work that is still producing."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+
+    def beat(self) -> None:
+        self.last = asyncio.get_running_loop().time()
+
+
+async def within_progress(
+    fn: Callable[[], Awaitable[T]],
+    timeout_s: float,
+    *,
+    progress: Progress,
+    budget_s: float,
+) -> T:
+    """Like `within`, but the deadline follows progress: the work fails once `timeout_s` has
+    passed since its start *and* since its last beat (so a generation may run past its
+    nominal timeout while tokens keep coming), and in any case after `budget_s` (at least
+    `timeout_s`), the hard ceiling derived from the work's own budget (its `max_tokens`)."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    ceiling = started + max(budget_s, timeout_s)
+    work = asyncio.ensure_future(fn())
+    try:
+        while True:
+            last = progress.last if progress.last is not None else started
+            deadline = min(max(started, last) + timeout_s, ceiling)
+            now = loop.time()
+            if now >= deadline:
+                break
+            done, _ = await asyncio.wait({work}, timeout=deadline - now)
+            if done:
+                return work.result()
+    except BaseException:
+        await _stop(work)
+        raise
+    await _stop(work)
+    idle = loop.time() - (progress.last or started)
+    raise DeadlineExceeded(
+        f"no progress for {idle:.0f} s" if loop.time() < ceiling
+        else f"over its budget of {max(budget_s, timeout_s):g} s"
+    )

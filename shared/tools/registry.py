@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from shared.artifacts.kinds import problem
-from shared.errors import AppError, NotFound, ServerError, ValidationError
+from shared.errors import AppError, NotFound, RateLimited, ServerError, ValidationError
 from shared.tools.base import Tool, ToolContext, ToolSpec
 from shared.tools.breaker import ToolBreaker
 
@@ -93,8 +93,11 @@ class ToolRegistry:
         await self.breaker.check(name)
         try:
             output = await implementation(inputs, ctx)
-        except ValidationError:
-            raise  # the caller's input, not the tool's health
+        except (ValidationError, RateLimited):
+            # The caller's input, or back-pressure (the model's queue is full): neither says
+            # the tool is broken, and opening its breaker for everyone would turn a busy
+            # moment into a 30 s outage.
+            raise
         except Exception:
             await self.breaker.failure(name)
             raise

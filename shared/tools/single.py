@@ -4,7 +4,7 @@ backoff, per-attempt timeout, both capped) as a `tool_call` node inside a chat t
 tool behaves here as it will in a workflow.
 
 The caller may ask for a shorter timeout or fewer retries than the tool spec's; the caps of
-`shared.workflow.engine.node_policy` apply to both.
+`shared.workflow.policy.node_policy` apply to both.
 """
 
 from __future__ import annotations
@@ -16,13 +16,8 @@ from typing import Any
 from shared.errors import ServerError
 from shared.tools.base import ToolContext
 from shared.tools.registry import ToolOutputInvalid, ToolRegistry
-from shared.workflow.engine import (
-    NodePolicy,
-    call_with_policy,
-    node_policy,
-    retryable,
-    safe_error,
-)
+from shared.workflow.engine import retryable, safe_error
+from shared.workflow.policy import NodePolicy, call_with_policy, node_policy
 
 
 @dataclass(frozen=True)

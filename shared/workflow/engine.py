@@ -17,6 +17,10 @@ Design choices:
 - The node policy reads `timeout_ms` / `max_retries` / `backoff_ms` from the node, else
   `node_timeout_ms` / `max_retries` / `backoff_ms` from the workflow (its own `timeout_ms`
   bounds the whole run), capped at 60 s and 3 retries (SPEC §18).
+- Deadlines follow progress: a node attempt, and the run, fail once their timeout has passed
+  since they started and since the last token streamed, never while an answer is still being
+  written; `generation_budget_s` (the answer's `max_tokens` at the slowest acceptable rate) is
+  the hard ceiling past the timeout. A node that streamed before failing is never retried.
 - Parallel children run with `stream=False`: only a sequential node may stream tokens, so tokens
   a child emits are dropped. Children's own `on_error` is ignored; the parallel node's applies.
 - The trace holds names, sizes and outcomes only, never tool inputs or outputs (user text):
@@ -30,9 +34,7 @@ import dataclasses
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+from typing import Any
 
 from shared.errors import (
     AppError,
@@ -42,88 +44,16 @@ from shared.errors import (
     ValidationError,
 )
 from shared.policy.expr import ExpressionError, compile_expression
-from shared.runtime.deadline import DeadlineExceeded, within
+from shared.runtime.deadline import DeadlineExceeded, Progress, within_progress
 from shared.tools.base import Emit, ToolContext, ToolRunner
 from shared.tools.breaker import CircuitOpen
+from shared.workflow.policy import NodePolicy, call_with_policy, node_policy, number
 from shared.workflow.templating import TemplateError, resolve
 
-T = TypeVar("T")
-
-DEFAULT_NODE_TIMEOUT_S = 15.0
-MAX_NODE_TIMEOUT_S = 60.0
-DEFAULT_MAX_RETRIES = 2
-MAX_RETRIES_CAP = 3
-DEFAULT_BACKOFF_S = 1.0
-BACKOFF_FACTOR = 4.0
 DEFAULT_WORKFLOW_TIMEOUT_S = 120.0
 MAX_STEPS = 256
 
 TraceHook = Callable[[dict[str, Any]], Awaitable[None]]
-
-
-@dataclass(frozen=True)
-class NodePolicy:
-    """Retries and timeouts for one node."""
-
-    timeout_s: float = DEFAULT_NODE_TIMEOUT_S
-    max_retries: int = DEFAULT_MAX_RETRIES
-    backoff_s: float = DEFAULT_BACKOFF_S  # the first wait; then x4 each retry
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _setting(node: Mapping[str, Any], workflow: Mapping[str, Any], key: str, wf_key: str) -> Any:
-    own = _number(node.get(key))
-    return own if own is not None else _number(workflow.get(wf_key))
-
-
-def node_policy(node: Mapping[str, Any], workflow: Mapping[str, Any]) -> NodePolicy:
-    """The node's policy: its own fields, else the workflow's defaults, capped (SPEC §18)."""
-    timeout_ms = _setting(node, workflow, "timeout_ms", "node_timeout_ms")
-    retries = _setting(node, workflow, "max_retries", "max_retries")
-    backoff_ms = _setting(node, workflow, "backoff_ms", "backoff_ms")
-    timeout_s = DEFAULT_NODE_TIMEOUT_S if timeout_ms is None else timeout_ms / 1000
-    max_retries = DEFAULT_MAX_RETRIES if retries is None else int(retries)
-    return NodePolicy(
-        timeout_s=min(max(timeout_s, 0.001), MAX_NODE_TIMEOUT_S),
-        max_retries=min(max(max_retries, 0), MAX_RETRIES_CAP),
-        backoff_s=DEFAULT_BACKOFF_S if backoff_ms is None else max(backoff_ms / 1000, 0.0),
-    )
-
-
-async def call_with_policy(
-    fn: Callable[[], Awaitable[T]],
-    policy: NodePolicy,
-    *,
-    retry_if: Callable[[BaseException], bool],
-) -> tuple[T, int]:
-    """Await `fn()` with a per-attempt timeout, retrying failures `retry_if` accepts.
-
-    Returns (result, attempts); after the last attempt its exception propagates (a timeout as
-    `TimeoutError`). Each wait is `backoff_s * 4**(n-1)`, capped at the node timeout.
-    Cancellation is never retried or swallowed.
-    """
-    attempts = 0
-
-    async def attempt() -> T:
-        nonlocal attempts
-        attempts += 1
-        return await within(fn, policy.timeout_s)
-
-    retrying = AsyncRetrying(
-        stop=stop_after_attempt(policy.max_retries + 1),
-        wait=wait_exponential(
-            multiplier=policy.backoff_s, exp_base=BACKOFF_FACTOR, max=policy.timeout_s
-        ),
-        retry=retry_if_exception(lambda exc: isinstance(exc, Exception) and retry_if(exc)),
-        reraise=True,
-    )
-    result: T = await retrying(attempt)
-    return result, attempts
 
 
 class WorkflowFailed(ServerError):
@@ -132,11 +62,21 @@ class WorkflowFailed(ServerError):
 
     status = 502
 
-    def __init__(self, node_id: str | None, reason: str, message: str, trace: list[dict[str, Any]]):
+    def __init__(
+        self,
+        node_id: str | None,
+        reason: str,
+        message: str,
+        trace: list[dict[str, Any]],
+        *,
+        cause: str | None = None,
+    ):
         super().__init__(message, details={"node": node_id, "reason": reason})
         self.node_id = node_id
         self.reason = reason
         self.trace = trace
+        # The failing node's error code ("unavailable", "rate_limited", ...), when it had one.
+        self.cause = cause
 
 
 @dataclass(frozen=True)
@@ -171,15 +111,17 @@ class _Outcome:
     outputs: dict[str, Any] = field(default_factory=dict)
     failure: str | None = None  # safe for the trace
     detail: str | None = None  # fuller message for vars["error"]
+    cause: str | None = None  # the error code of an AppError that failed the node
 
 
 class _EmitWatch:
     """Wraps `ctx.emit` for one node: notes whether a token reached the user, and drops
     tokens from nodes that must not stream (parallel children)."""
 
-    def __init__(self, emit: Emit, *, stream: bool):
+    def __init__(self, emit: Emit, *, stream: bool, beats: tuple[Progress, ...] = ()):
         self._emit = emit
         self._stream = stream
+        self._beats = beats
         self.tokens = False
 
     async def __call__(self, event: str, data: Any) -> None:
@@ -187,6 +129,8 @@ class _EmitWatch:
             if not self._stream:
                 return
             self.tokens = True
+            for progress in self._beats:  # a streaming generation is alive: deadlines follow
+                progress.beat()
         await self._emit(event, data)
 
 
@@ -234,6 +178,9 @@ class _Run:
     runner: ToolRunner
     ctx: ToolContext
     on_trace: TraceHook | None
+    # Extra time a generation may take past a timeout while it keeps streaming tokens.
+    budget_s: float = 0.0
+    progress: Progress = field(default_factory=Progress)
     trace: list[dict[str, Any]] = field(default_factory=list)
     fallback: bool = False
     steps: int = 0
@@ -245,8 +192,10 @@ class _Run:
         if self.on_trace is not None:
             await self.on_trace(entry)
 
-    def fail(self, node_id: str | None, reason: str, message: str) -> WorkflowFailed:
-        return WorkflowFailed(node_id, reason, message, self.trace)
+    def fail(
+        self, node_id: str | None, reason: str, message: str, *, cause: str | None = None
+    ) -> WorkflowFailed:
+        return WorkflowFailed(node_id, reason, message, self.trace, cause=cause)
 
     def node(self, node_id: Any) -> Mapping[str, Any]:
         if not isinstance(node_id, str) or node_id not in self.nodes:
@@ -285,7 +234,8 @@ def _tool_name(node: Mapping[str, Any]) -> str:
 async def _tool_call(run: _Run, node: Mapping[str, Any], *, in_parallel: bool) -> _Outcome:
     node_id, tool = node["id"], _tool_name(node)
     policy = node_policy(node, run.workflow)
-    watch = _EmitWatch(run.ctx.emit, stream=not in_parallel)
+    progress = Progress()
+    watch = _EmitWatch(run.ctx.emit, stream=not in_parallel, beats=(progress, run.progress))
     ctx = dataclasses.replace(
         run.ctx,
         emit=watch,
@@ -307,7 +257,9 @@ async def _tool_call(run: _Run, node: Mapping[str, Any], *, in_parallel: bool) -
     started = time.perf_counter()
     entry: dict[str, Any] = {"node": node_id, "type": "tool_call", "tool": tool}
     try:
-        outputs, _ = await call_with_policy(attempt, policy, retry_if=may_retry)
+        outputs, _ = await call_with_policy(
+            attempt, policy, retry_if=may_retry, progress=progress, budget_s=run.budget_s
+        )
     except Exception as exc:
         timed_out = isinstance(exc, TimeoutError)
         entry.update(
@@ -316,7 +268,8 @@ async def _tool_call(run: _Run, node: Mapping[str, Any], *, in_parallel: bool) -
             latency_ms=_ms(started),
             error=safe_error(exc, policy),
         )
-        return _Outcome(entry, failure=entry["error"], detail=_detail(exc, policy))
+        cause = "timeout" if timed_out else exc.code if isinstance(exc, AppError) else None
+        return _Outcome(entry, failure=entry["error"], detail=_detail(exc, policy), cause=cause)
     entry.update(outcome="ok", attempts=calls, latency_ms=_ms(started), outputs=sorted(outputs))
     return _Outcome(entry, next=node.get("next"), outputs=outputs)
 
@@ -415,7 +368,10 @@ async def _execute(run: _Run) -> None:
         if not isinstance(fallback, str) or not fallback:
             await run.record(entry)
             reason = "node_timeout" if entry.get("outcome") == "timeout" else "node_failed"
-            raise run.fail(node_id, reason, f"node {node_id!r} failed: {outcome.failure}")
+            raise run.fail(
+                node_id, reason, f"node {node_id!r} failed: {outcome.failure}",
+                cause=outcome.cause,
+            )  # fmt: skip
         run.vars["error"] = {"node": node_id, "message": outcome.detail or outcome.failure}
         run.fallback = True
         entry.update(outcome="fallback", next=fallback)
@@ -424,7 +380,7 @@ async def _execute(run: _Run) -> None:
 
 
 def _workflow_timeout_s(workflow: Mapping[str, Any]) -> float:
-    timeout_ms = _number(workflow.get("timeout_ms"))
+    timeout_ms = number(workflow.get("timeout_ms"))
     return DEFAULT_WORKFLOW_TIMEOUT_S if timeout_ms is None else max(timeout_ms / 1000, 0.001)
 
 
@@ -436,8 +392,13 @@ async def run_workflow(
     ctx: ToolContext,
     vars_initial: Mapping[str, Any] | None = None,
     on_trace: TraceHook | None = None,
+    generation_budget_s: float = 0.0,
 ) -> WorkflowResult:
-    """Run `workflow` to its end; raise WorkflowFailed when it cannot finish."""
+    """Run `workflow` to its end; raise WorkflowFailed when it cannot finish.
+
+    `generation_budget_s` (from the answer's `max_tokens`) is how far past a node's or the
+    workflow's timeout a generation may run while it keeps streaming tokens: deadlines cut
+    stalled work, never an answer that is still being written."""
     started = time.perf_counter()
     run = _Run(
         workflow=workflow,
@@ -447,6 +408,7 @@ async def run_workflow(
         runner=runner,
         ctx=ctx,
         on_trace=on_trace,
+        budget_s=max(generation_budget_s, 0.0),
     )
 
     async def body() -> None:
@@ -454,7 +416,10 @@ async def run_workflow(
         await _execute(run)
 
     try:
-        await within(body, _workflow_timeout_s(workflow))
+        timeout_s = _workflow_timeout_s(workflow)
+        await within_progress(
+            body, timeout_s, progress=run.progress, budget_s=timeout_s + run.budget_s
+        )
     except _Invalid as exc:
         raise run.fail(run.current, "invalid_workflow", str(exc)) from None
     except DeadlineExceeded:
@@ -469,7 +434,9 @@ async def run_workflow(
             error="workflow_timeout",
         )
         await run.record(entry)
-        raise run.fail(run.current, "workflow_timeout", "workflow timed out") from None
+        raise run.fail(
+            run.current, "workflow_timeout", "workflow timed out", cause="timeout"
+        ) from None
     return WorkflowResult(
         vars=run.vars,
         trace=run.trace,

@@ -113,7 +113,8 @@ async def test_messages_get_sequential_seq_branches_and_normalized_content(api, 
 async def test_concurrent_writers_get_distinct_seq(api, pool) -> None:
     user = await sign_up(api)
     user_id = user["user"]["id"]
-    made = await conversations.create(pool, user_id, title=None)
+    async with pool.connection() as conn:
+        made = await conversations.create(conn, user_id, title=None)
 
     async def write(n: int) -> int:
         async with pool.connection() as conn:
@@ -128,9 +129,9 @@ async def test_concurrent_writers_get_distinct_seq(api, pool) -> None:
 async def test_a_parent_from_another_conversation_is_refused(api, pool) -> None:
     user = await sign_up(api)
     user_id = user["user"]["id"]
-    one = await conversations.create(pool, user_id, title=None)
-    two = await conversations.create(pool, user_id, title=None)
     async with pool.connection() as conn:
+        one = await conversations.create(conn, user_id, title=None)
+        two = await conversations.create(conn, user_id, title=None)
         elsewhere = await conversations.append_message(
             conn, user_id, one.id, sender="user", content="x"
         )

@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 
-from shared.runtime.deadline import DeadlineExceeded, within
+from shared.runtime.deadline import DeadlineExceeded, Progress, within, within_progress
 
 
 async def test_the_result_comes_back_within_the_deadline() -> None:
@@ -77,3 +77,48 @@ async def test_cancelling_the_caller_cancels_the_work() -> None:
     with pytest.raises(asyncio.CancelledError):
         await caller
     assert stopped.is_set()
+
+
+# --- deadlines that follow progress ---------------------------------------------------------
+async def _streaming(progress: Progress, *, beats: int, every_s: float) -> str:
+    for _ in range(beats):
+        await asyncio.sleep(every_s)
+        progress.beat()
+    return "done"
+
+
+async def test_work_still_making_progress_runs_past_its_timeout() -> None:
+    progress = Progress()
+    result = await within_progress(
+        lambda: _streaming(progress, beats=12, every_s=0.03), 0.1, progress=progress, budget_s=5
+    )
+    assert result == "done"  # 0.36 s of work under a 0.1 s timeout: it never stalled
+
+
+async def test_work_that_stalls_times_out_one_timeout_after_its_last_beat() -> None:
+    progress = Progress()
+
+    async def stalls() -> None:
+        await _streaming(progress, beats=3, every_s=0.03)
+        await asyncio.sleep(10)
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(DeadlineExceeded, match="no progress"):
+        await within_progress(stalls, 0.15, progress=progress, budget_s=5)
+    assert 0.2 < loop.time() - started < 1.0
+
+
+async def test_work_that_never_starts_times_out_like_within() -> None:
+    progress = Progress()
+    with pytest.raises(DeadlineExceeded):
+        await within_progress(lambda: asyncio.sleep(10), 0.05, progress=progress, budget_s=5)
+
+
+async def test_the_budget_is_a_ceiling_even_for_work_that_keeps_beating() -> None:
+    progress = Progress()
+    with pytest.raises(DeadlineExceeded, match="budget"):
+        await within_progress(
+            lambda: _streaming(progress, beats=1000, every_s=0.02), 0.1, progress=progress,
+            budget_s=0.3,
+        )

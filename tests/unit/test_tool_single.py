@@ -14,7 +14,7 @@ from shared.tools.base import ToolContext, ToolSpec
 from shared.tools.breaker import CircuitOpen
 from shared.tools.registry import ToolOutputInvalid, ToolRegistry
 from shared.tools.single import ToolRunFailed, policy_for, run_tool
-from shared.workflow.engine import NodePolicy
+from shared.workflow.policy import NodePolicy
 
 Impl = Callable[[], Awaitable[dict[str, Any]]]
 

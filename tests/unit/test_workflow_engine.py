@@ -13,13 +13,8 @@ from shared.errors import NotFound, Unavailable, ValidationError
 from shared.llm.backend import LLMBackend
 from shared.tools.base import ToolContext
 from shared.tools.breaker import CircuitOpen
-from shared.workflow.engine import (
-    MAX_STEPS,
-    NodePolicy,
-    WorkflowFailed,
-    node_policy,
-    run_workflow,
-)
+from shared.workflow.engine import MAX_STEPS, WorkflowFailed, run_workflow
+from shared.workflow.policy import NodePolicy, node_policy
 from shared.workflow.templating import TemplateError, resolve
 
 Impl = Callable[[Mapping[str, Any], ToolContext], Awaitable[dict[str, Any]]]
@@ -245,6 +240,51 @@ async def test_the_workflow_timeout_bounds_the_run() -> None:
         ("slow", "timeout"),
     ]
     assert error.trace[-1]["error"] == "workflow_timeout"
+
+
+def streaming(tokens: int, every_s: float, *, then_stall: bool = False) -> Impl:
+    """A generation: one token every `every_s` through `ctx.emit`, then its answer."""
+
+    async def impl(inputs: Mapping[str, Any], ctx: ToolContext) -> dict[str, Any]:
+        for n in range(tokens):
+            await asyncio.sleep(every_s)
+            await ctx.emit("token", f"t{n} ")
+        if then_stall:
+            await asyncio.sleep(30)
+        return {"answer": "".join(f"t{n} " for n in range(tokens))}
+
+    return impl
+
+
+async def test_a_generation_still_streaming_is_not_cut_by_its_node_or_workflow_timeout() -> None:
+    emitted: list[tuple[str, Any]] = []
+    runner = FakeRunner({"gen": streaming(15, 0.03)})  # ~0.45 s of tokens
+    wf = workflow(tool_node("gen", timeout_ms=150, max_retries=0), timeout_ms=200)
+    result = await run(wf, runner, ctx=context(emitted), generation_budget_s=5)
+    assert result.vars["answer"].count("t") == 15 and runner.count("gen") == 1
+    assert sum(1 for event, _ in emitted if event == "token") == 15
+
+
+async def test_a_generation_that_stalls_times_out_with_its_tokens_kept_by_the_caller() -> None:
+    emitted: list[tuple[str, Any]] = []
+    runner = FakeRunner({"gen": streaming(3, 0.02, then_stall=True)})
+    wf = workflow(tool_node("gen", timeout_ms=150, max_retries=2))
+    error = await failed(wf, runner, ctx=context(emitted), generation_budget_s=5)
+    assert error.reason == "node_timeout" and error.cause == "timeout"
+    assert runner.count("gen") == 1  # tokens reached the user: a retry would repeat them
+    assert [data for event, data in emitted if event == "token"] == ["t0 ", "t1 ", "t2 "]
+
+
+async def test_without_a_generation_budget_the_timeout_is_a_fixed_ceiling() -> None:
+    runner = FakeRunner({"gen": streaming(40, 0.02)})
+    error = await failed(workflow(tool_node("gen", timeout_ms=150, max_retries=0)), runner)
+    assert error.reason == "node_timeout" and error.cause == "timeout"
+
+
+async def test_a_failing_node_reports_its_error_code_as_the_cause() -> None:
+    runner = FakeRunner({"down": failing(9, Unavailable("model gone"))})
+    error = await failed(workflow(tool_node("down", max_retries=0)), runner)
+    assert error.cause == "unavailable"
 
 
 async def test_validation_errors_from_the_runner_are_not_retried() -> None:

@@ -1,0 +1,97 @@
+"""What the stack benchmarks share: a throwaway stack name and database, processes started on
+it (the inference service, a gateway), readiness waits, and clean-up of only what they started.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from infra.stack.postgres import LocalPostgres
+from infra.stack.provision import delete_bucket
+from shared.aws import s3_client, sqs_client
+from shared.config import REPO_ROOT, Settings
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pct(values: list[float], q: int) -> float:
+    if len(values) < 2:
+        return values[0]
+    # Inclusive: with few samples p99 stays within the data (the maximum) instead of beyond it.
+    return statistics.quantiles(values, n=100, method="inclusive")[q - 1]
+
+
+def start(
+    module: str, env: dict[str, str], logs: Path, *, settings: Settings
+) -> subprocess.Popen[bytes]:
+    """`python -m module` on the bench's stack, its output to `<logs>/<module>.log`."""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "STACK_NAME": settings.stack_name,
+           "PG_DATABASE": settings.pg_database, "LOG_LEVEL": "WARNING", **env}  # fmt: skip
+    with (logs / f"{module}.log").open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", module], cwd=REPO_ROOT, env=env, stdout=out, stderr=out
+        )
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], log: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{log.stem} exited: {log.read_text()[-2000:]}")
+        try:  # the inference service answers 503 until weights are loaded and shapes compiled
+            if httpx.get(url + "/healthz", timeout=5).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{log.stem} not ready in {timeout_s:.0f}s: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def clean(settings: Settings) -> None:
+    """The throwaway database, and the queues and buckets `stack.up` provisioned for it."""
+    LocalPostgres(settings).drop_database(settings.pg_database)
+    sqs, s3 = sqs_client(settings), s3_client(settings)
+    for url in sqs.list_queues(QueueNamePrefix=settings.stack_name).get("QueueUrls", []):
+        sqs.delete_queue(QueueUrl=url)
+    for bucket in s3.list_buckets().get("Buckets", []):
+        if bucket["Name"].startswith(settings.stack_name):
+            delete_bucket(s3, bucket["Name"])
+
+
+PASSWORD = "bench password, long enough"  # noqa: S105 - throwaway accounts, dropped after
+
+
+async def signed_up_clients(base: str, count: int, *, timeout_s: float) -> list[httpx.AsyncClient]:
+    """`count` new accounts, each an HTTP client carrying its bearer token (close them)."""
+    clients = []
+    for _ in range(count):
+        http = httpx.AsyncClient(base_url=base, timeout=timeout_s)
+        clients.append(http)
+        email = f"bench-{uuid.uuid4().hex[:10]}@example.test"
+        signed = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
+        if signed.status_code != 201:
+            raise RuntimeError(f"signup answered {signed.status_code}: {signed.text[:300]}")
+        http.headers["Authorization"] = f"Bearer {signed.json()['data']['access_token']}"
+    return clients
