@@ -7,6 +7,8 @@ in-process ASGI client buffers whole responses, so it cannot stop a stream halfw
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -41,45 +43,62 @@ async def _messages(http: httpx.AsyncClient, conversation_id: str) -> list[dict]
     return listed.json()["data"]["items"]
 
 
-async def test_the_model_dying_mid_stream_keeps_the_partial_answer(doomed) -> None:
+async def _stream(http: httpx.AsyncClient, started: asyncio.Event) -> list:
+    """One streamed turn to its end; sets `started` once three tokens have arrived."""
+    buffer = ""
+    body = {"message": {"content": LONG}, "stream": True}
+    async with http.stream("POST", "/v1/chat", json=body) as streaming:
+        assert streaming.status_code == 200
+        async for chunk in streaming.aiter_text():
+            buffer += chunk
+            if buffer.count("event: token") >= 3:
+                started.set()
+    return parse_sse(buffer)
+
+
+async def test_the_model_dying_mid_stream_keeps_the_partial_answers(doomed) -> None:
     url, inference = doomed
     async with httpx.AsyncClient(base_url=url, timeout=120) as http:
         http.headers.update(bearer((await sign_up(http))["access_token"]))
-        buffer, killed = "", False
-        body = {"message": {"content": LONG}, "stream": True}
-        async with http.stream("POST", "/v1/chat", json=body) as streaming:
-            assert streaming.status_code == 200
-            async for chunk in streaming.aiter_text():
-                buffer += chunk
-                if not killed and buffer.count("event: token") >= 3:
-                    inference.kill()  # SIGKILL: no drain, the connection just breaks
-                    killed = True
-        events = parse_sse(buffer)
-        names = [name for name, _ in events]
-        assert names[-1] == "error" and "message_done" not in names, names
-        error = events[-1][1]
-        assert error["code"] == "unavailable", error
-        details = error["details"]
-        assert details["reason"] == "unavailable" and details["partial_chars"] > 0
-        streamed = tokens_of(events)
+        # Under load: two turns streaming at once (the per-user decode cap) when it dies.
+        started = asyncio.Event()
+        turns = [asyncio.create_task(_stream(http, started)) for _ in range(2)]
+        await asyncio.wait_for(started.wait(), timeout=120)
+        inference.kill()  # SIGKILL: no drain, the connections just break
+        streams = await asyncio.wait_for(asyncio.gather(*turns), timeout=120)
 
-        stored = await _messages(http, details["conversation_id"])
-        assert [m["sender"] for m in stored] == ["user", "assistant"]
-        answer = stored[1]
-        assert answer["id"] == details["message_id"] and answer["content"] == streamed
-        assert answer["meta"]["finish_reason"] == "unavailable"
-        assert answer["meta"]["ended_early"] is True
+        for events in streams:
+            names = [name for name, _ in events]
+            assert names[-1] == "error" and "message_done" not in names, names
+            error = events[-1][1]
+            assert error["code"] == "unavailable", error
+            details = error["details"]
+            assert details["reason"] == "unavailable"
+            streamed = tokens_of(events)
+            stored = await _messages(http, details["conversation_id"])
+            if not streamed:  # killed before its first token: the question is marked failed
+                assert [m["sender"] for m in stored] == ["user"]
+                assert stored[0]["meta"]["turn_failed"]["reason"] == "unavailable"
+                continue
+            assert details["partial_chars"] == len(streamed)
+            assert [m["sender"] for m in stored] == ["user", "assistant"]
+            answer = stored[1]
+            assert answer["id"] == details["message_id"] and answer["content"] == streamed
+            assert answer["meta"]["finish_reason"] == "unavailable"
+            assert answer["meta"]["ended_early"] is True
+        assert any(tokens_of(events) for events in streams)
 
         # With the service gone: a clear 503 the client may retry, and the question is kept,
         # marked failed (not an orphan).
+        conversation_id = streams[0][-1][1]["details"]["conversation_id"]
+        before = len(await _messages(http, conversation_id))
         down = await http.post(
             "/v1/chat",
-            json={"message": {"content": "Are you there?"},
-                  "conversation_id": details["conversation_id"]},
-        )  # fmt: skip
+            json={"message": {"content": "Are you there?"}, "conversation_id": conversation_id},
+        )
         assert down.status_code == 503, down.text
         assert down.headers.get("retry-after")
         assert down.json()["error"]["code"] == "unavailable"
-        stored = await _messages(http, details["conversation_id"])
-        assert [m["sender"] for m in stored] == ["user", "assistant", "user"]
-        assert stored[2]["meta"]["turn_failed"]["reason"] == "unavailable"
+        stored = await _messages(http, conversation_id)
+        assert len(stored) == before + 1 and stored[-1]["sender"] == "user"
+        assert stored[-1]["meta"]["turn_failed"]["reason"] == "unavailable"

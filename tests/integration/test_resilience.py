@@ -140,6 +140,34 @@ def test_a_message_held_by_a_dead_dispatcher_comes_back_within_the_lease(host, s
     assert count(key) == 2
 
 
+def test_a_message_whose_function_died_mid_batch_is_delivered_again(host, sqs, count) -> None:
+    """kill -9 of the function host while it handles a message: the dispatcher's call fails,
+    the message comes back after the back-off (not the visibility timeout), and once a host
+    answers again it is handled and deleted: delivered twice, lost never."""
+    url = _url(sqs, host["template"], "FixtureLeaseQueue")
+    key = f"host-{uuid.uuid4().hex[:8]}"
+    env = {**host["env"], "FUNCTIONS_INTERNAL_PORT": str(free_port())}
+    ready = f"http://127.0.0.1:{env['FUNCTIONS_INTERNAL_PORT']}"
+
+    def function_host(name: str):
+        return project_process(["-m", "infra.gateway", "--internal"], env=env, ready_url=ready,
+                               log_path=host["logs"] / f"internal-{name}.log")  # fmt: skip
+
+    with dispatcher(host, "host-dies", **env):
+        with function_host("doomed") as doomed:
+            sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": key, "sleep": 4}))
+            wait_for(lambda: count(key) >= 1, timeout_s=20, what="first delivery under way")
+            doomed.kill()
+            doomed.wait()
+        killed = time.monotonic()
+        with function_host("heir"):
+            wait_for(lambda: count(key) >= 2, timeout_s=30, what="delivered again")
+            recovered_s = time.monotonic() - killed
+            wait_for(lambda: _queued(sqs, url) == 0, timeout_s=30, what="done and deleted")
+    assert count(key) == 2
+    print(f"\nfunction host killed mid-message: delivered again {recovered_s:.1f} s later")
+
+
 # --- re-drive after the queue server lost its messages ----------------------------------------
 async def _user(pool) -> tuple[str, str]:
     address = f"{uuid.uuid4().hex[:10]}@example.test"
