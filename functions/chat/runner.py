@@ -20,7 +20,7 @@ from typing import Any
 from shared.chat.turn import ChatKernel, TurnRequest, TurnResult
 from shared.errors import AppError, NotFound
 from shared.idempotency import Claim, IdempotencyStore
-from shared.runtime.outages import as_unavailable
+from shared.runtime.outages import as_known_failure
 
 log = logging.getLogger("chat")
 CANCEL_POLL_S = 0.1
@@ -112,7 +112,7 @@ class TurnRunner:
                 await self.idempotency.complete(claim, {"sse": answer} if stream else answer)
             return turn
         except Exception as exc:
-            known = exc if isinstance(exc, AppError) else as_unavailable(exc)
+            known = exc if isinstance(exc, AppError) else as_known_failure(exc)
             if known is not None:
                 error = {"code": known.code, "message": known.message, "details": known.details}
             else:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse
 
 from shared.errors import AppError
 from shared.runtime.context import REQUEST_ID_HEADER, current_request_id
-from shared.runtime.outages import as_unavailable
+from shared.runtime.outages import as_known_failure
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,10 @@ def error_response(exc: AppError) -> JSONResponse:
 
 
 def unexpected_error_response(exc: BaseException) -> JSONResponse:
-    outage = as_unavailable(exc)
-    if outage is not None:  # a store is down or saturated: the client may retry shortly
-        log.warning("dependency outage: %s: %s", type(exc).__name__, exc)
-        return error_response(outage)
+    known = as_known_failure(exc)
+    if known is not None:  # a store down or saturated (503), a constraint conflict (409)
+        log.warning("%s: %s: %s", known.code, type(exc).__name__, exc)
+        return error_response(known)
     # The traceback goes to the log with the request id; the client sees no internals.
     log.error("unhandled error", exc_info=exc)
     return JSONResponse(
