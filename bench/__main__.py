@@ -1,6 +1,6 @@
 """`make bench`: request latency through the local gateway, and outbox relay throughput.
 
-Figures are percentiles and ratios on whatever machine runs them; the README quotes the
+Figures are percentiles and ratios on whatever machine runs them; docs/benchmarks.md quotes the
 latest run with the command that produced it.
 """
 
