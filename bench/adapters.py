@@ -21,11 +21,11 @@ from prometheus_client import CollectorRegistry
 from psycopg_pool import AsyncConnectionPool
 
 from functions.inference.adapter_cache import Adapter, AdapterCache, AdapterRef
+from functions.inference.adapter_files import fetch_version
 from infra import stack
 from infra.stack.postgres import LocalPostgres
 from infra.stack.provision import delete_bucket
 from shared.adapters import registry
-from shared.adapters.objects import fetch_version
 from shared.adapters.registry import AdapterRecord
 from shared.aws import s3_client
 from shared.config import Settings
@@ -89,7 +89,8 @@ class Bench:
         for seed in range(count):
             weights = random_lora(self.config, rank=RANK, alpha=16, seed=seed)
             record = await registry.publish(
-                self.pool, self.s3, self.bucket, weights, owner_user_id=None,
+                self.pool, self.s3, self.bucket,
+                registry.AdapterFiles(*peft.dump_with_checksum(weights)), owner_user_id=None,
                 name=f"bench-{seed}", adapter_type="skill", visibility="global",
             )  # fmt: skip
             ids.append(record.adapter_id)

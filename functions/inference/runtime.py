@@ -15,8 +15,8 @@ import jax
 from prometheus_client import CollectorRegistry
 
 from functions.inference.adapter_cache import AdapterCache, AdapterRef, Lease
+from functions.inference.adapter_files import fetch_version
 from shared.adapters import registry as adapter_registry
-from shared.adapters.objects import fetch_version
 from shared.adapters.registry import AdapterRecord
 from shared.aws import s3_client
 from shared.config import Settings

@@ -7,9 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from shared.lm.lora import AdapterError
-from shared.lm.peft import CONFIG_FILE, MAX_FILE_BYTES, WEIGHTS_FILE
-
+# PEFT's two file names. The model package writes and parses them; this module only moves
+# bytes, so it needs no model code (tests/unit/test_layers.py checks the names agree).
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
 FILES = (CONFIG_FILE, WEIGHTS_FILE)
 
 
@@ -28,18 +29,3 @@ def put_version(s3: Any, bucket: str, prefix: str, files: dict[str, bytes]) -> N
 
 def delete_version(s3: Any, bucket: str, prefix: str) -> None:
     s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": prefix + name} for name in FILES]})
-
-
-def fetch_version(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:
-    """Both files; refuses a missing or oversized object before reading its body."""
-    files = {}
-    for name in FILES:
-        try:
-            answer = s3.get_object(Bucket=bucket, Key=prefix + name)
-        except s3.exceptions.NoSuchKey as exc:
-            raise AdapterError(f"adapter file {prefix + name} is missing from the store") from exc
-        if answer["ContentLength"] > MAX_FILE_BYTES:
-            answer["Body"].close()
-            raise AdapterError(f"adapter file {prefix + name} is too large")
-        files[name] = answer["Body"].read()
-    return files

@@ -7,6 +7,7 @@ the version a request gets (the current one unless it names another)."""
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -15,10 +16,8 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from shared.adapters.objects import delete_version, put_version, version_prefix
+from shared.adapters.objects import CONFIG_FILE, delete_version, put_version, version_prefix
 from shared.errors import Conflict, NotFound
-from shared.lm import peft
-from shared.lm.lora import LoraWeights
 
 KIND = "adapter.lora"
 ADAPTER_TYPES = ("persona", "skill", "domain", "style")
@@ -42,23 +41,38 @@ class AdapterRecord:
         return (self.adapter_id, self.version)
 
 
+@dataclass(frozen=True)
+class AdapterFiles:
+    """One adapter version as PEFT writes it: `adapter_config.json` and
+    `adapter_model.safetensors`, with the checksum over both. The model package (or a
+    trainer) makes them; this module only stores them and records what the config says."""
+
+    files: dict[str, bytes]
+    checksum: str
+
+    def config(self) -> dict[str, Any]:
+        config: dict[str, Any] = json.loads(self.files[CONFIG_FILE])
+        return config
+
+
 def adapter_schema(
-    weights: LoraWeights, *, checksum: str, prefix: str, adapter_type: str, version: int
+    adapter: AdapterFiles, *, prefix: str, adapter_type: str, version: int
 ) -> dict[str, Any]:
     """The artifact's schema (SPEC §5.0.1 fields, plus what loading needs)."""
+    config = adapter.config()
     return {
         "kind": KIND,
         "mode": "local",
         "backend": "local",
         "provider": "local",
         "format": "peft",
-        "base_model": peft.BASE_MODEL,
+        "base_model": config["base_model_name_or_path"],
         "adapter_type": adapter_type,
-        "rank": weights.rank,
-        "alpha": weights.alpha,
-        "target_modules": sorted({f"{t}_proj" for _, t in weights.tensors}),
+        "rank": int(config["r"]),
+        "alpha": float(config["lora_alpha"]),
+        "target_modules": sorted(config["target_modules"]),
         "fs_dir": prefix,
-        "checksum": checksum,
+        "checksum": adapter.checksum,
         "version": version,
         "remote_model_id": None,
         "prompt_instructions": None,
@@ -113,7 +127,7 @@ async def publish(
     pool: AsyncConnectionPool,
     s3: Any,
     bucket: str,
-    weights: LoraWeights,
+    adapter: AdapterFiles,
     *,
     owner_user_id: str | None,
     name: str,
@@ -127,17 +141,13 @@ async def publish(
     same version: one wins, the other gets Conflict and its files are removed."""
     if adapter_type not in ADAPTER_TYPES:
         raise ValueError(f"adapter_type must be one of {ADAPTER_TYPES}")
-    files = peft.dump(weights)
-    checksum = peft.checksum(files)
     if adapter_id is None:
         adapter_id, version = str(uuid.uuid4()), 1
     else:
         version = await _current_version(pool, adapter_id, owner_user_id) + 1
     prefix = version_prefix(owner_user_id, adapter_id, version)
-    schema = adapter_schema(
-        weights, checksum=checksum, prefix=prefix, adapter_type=adapter_type, version=version
-    )
-    await asyncio.to_thread(put_version, s3, bucket, prefix, files)
+    schema = adapter_schema(adapter, prefix=prefix, adapter_type=adapter_type, version=version)
+    await asyncio.to_thread(put_version, s3, bucket, prefix, adapter.files)
     try:
         async with pool.connection() as conn, conn.transaction():
             if version == 1:
@@ -169,10 +179,10 @@ async def publish(
         owner_user_id=owner_user_id,
         name=name,
         version=version,
-        checksum=checksum,
+        checksum=adapter.checksum,
         prefix=prefix,
-        rank=weights.rank,
-        alpha=weights.alpha,
+        rank=schema["rank"],
+        alpha=schema["alpha"],
         adapter_type=adapter_type,
         visibility=visibility,
     )

@@ -80,6 +80,12 @@ def checksum(files: dict[str, bytes]) -> str:
     return "sha256:" + digest.hexdigest()
 
 
+def dump_with_checksum(weights: LoraWeights) -> tuple[dict[str, bytes], str]:
+    """The two files and their checksum: what `shared.adapters.registry.AdapterFiles` holds."""
+    files = dump(weights)
+    return files, checksum(files)
+
+
 def parse(files: dict[str, bytes], config: LlamaConfig, *, max_rank: int) -> LoraWeights:
     """An adapter from its two files, validated against the base model (targets, shapes,
     rank, finite float values); refuses what it cannot use with an `AdapterError`."""

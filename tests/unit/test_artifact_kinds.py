@@ -12,7 +12,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from shared.adapters.objects import version_prefix
-from shared.adapters.registry import adapter_schema
+from shared.adapters.registry import AdapterFiles, adapter_schema
 from shared.artifacts.checks import tool_schema_problems
 from shared.artifacts.kinds import (
     KINDS,
@@ -26,6 +26,7 @@ from shared.artifacts.kinds import (
 )
 from shared.config import REPO_ROOT
 from shared.errors import ValidationError
+from shared.lm import peft
 from shared.lm.lora import LoraWeights
 
 SEED = REPO_ROOT / "sql" / "seed" / "001_default_artifacts.sql"
@@ -88,9 +89,10 @@ def test_what_adapter_schema_writes_validates() -> None:
     owner = "3f1c0a52-7d7e-4f43-8d87-2b9e6f1a0c11"
     for adapter_type in ("persona", "skill", "domain", "style"):
         schema = adapter_schema(
-            weights, checksum="sha256:" + "0" * 64, prefix=version_prefix(owner, adapter_id, 3),
-            adapter_type=adapter_type, version=3,
+            AdapterFiles(*peft.dump_with_checksum(weights)),
+            prefix=version_prefix(owner, adapter_id, 3), adapter_type=adapter_type, version=3,
         )  # fmt: skip
+        assert (schema["rank"], schema["alpha"], schema["target_modules"]) == (4, 8.0, ["q_proj"])
         assert validate(schema) == "adapter.lora"
     remote = {
         "kind": "adapter.lora", "mode": "hybrid", "remote_adapter_id": "u/lora",
