@@ -53,12 +53,15 @@ class AuthSettings(BaseSettings):
     cap_decodes_per_user: int = Field(default=2, ge=1)
 
     # OIDC login (authorization code + PKCE) with one configurable provider; unset: off.
-    # Register `<PUBLIC_BASE_URL>/v1/auth/oidc/callback` as the redirect URI at the provider.
+    # Register `<PUBLIC_BASE_URL>/v1/auth/oauth/<OIDC_PROVIDER_NAME>/callback` as the redirect
+    # URI at the provider. A provider that has the earlier `<PUBLIC_BASE_URL>/v1/auth/oidc/callback`
+    # registered keeps working: that path is still served; set OIDC_REDIRECT_URI to it.
     oidc_issuer: str | None = None
     oidc_client_id: str | None = None
     oidc_client_secret: SecretStr = SecretStr("")
     oidc_provider_name: str = "oidc"
     oidc_scopes: str = "openid email profile"
+    oidc_redirect_uri: str | None = None
 
     # Outgoing mail. Without SMTP_HOST the local stack runs a loopback SMTP sink that writes
     # each message to <data_dir>/mail/ (dev and tests read mail there).

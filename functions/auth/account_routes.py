@@ -10,10 +10,10 @@ from starlette.responses import Response
 from functions.auth.cookies import clear_cookies, token_response, user_out
 from functions.auth.schemas import (
     Accepted,
+    CompleteReset,
     Credentials,
     EmailIn,
     PasswordChange,
-    PasswordReset,
     RefreshRequest,
     SignUp,
     TokenIn,
@@ -34,7 +34,7 @@ async def flows() -> AuthFlows:
     return AuthFlows(deps, await deps.db.get())
 
 
-def _cookie_login_from_own_site(call: Call[Any], use_cookies: bool) -> None:
+def cookie_login_from_own_site(call: Call[Any], use_cookies: bool) -> None:
     """A cross-site page could log the victim's browser into the attacker's account (login
     CSRF); a request that asks for cookies must come from an allowed origin."""
     if use_cookies:
@@ -44,7 +44,7 @@ def _cookie_login_from_own_site(call: Call[Any], use_cookies: bool) -> None:
 async def sign_up(call: Call[SignUp]) -> Response:
     body = call.body
     assert body is not None
-    _cookie_login_from_own_site(call, body.use_cookies)
+    cookie_login_from_own_site(call, body.use_cookies)
     user, pair = await (await flows()).sign_up(
         body.email, body.password, body.handle, client_of(call.request)
     )
@@ -55,9 +55,13 @@ async def sign_up(call: Call[SignUp]) -> Response:
 async def log_in(call: Call[Credentials]) -> Response:
     body = call.body
     assert body is not None
-    _cookie_login_from_own_site(call, body.use_cookies)
+    cookie_login_from_own_site(call, body.use_cookies)
     user, pair = await (await flows()).log_in(
-        body.email, body.password, body.mfa_code, client_of(call.request)
+        body.email,
+        body.password,
+        body.mfa_code,
+        client_of(call.request),
+        use_cookies=body.use_cookies,
     )
     return token_response(get_deps().settings, pair, user, use_cookies=body.use_cookies)
 
@@ -97,16 +101,16 @@ async def resend_verification(call: Call[Any]) -> Accepted:
     return Accepted(accepted=sent, message="sent" if sent else "the email is verified already")
 
 
-async def forgot_password(call: Call[EmailIn]) -> Accepted:
+async def request_reset(call: Call[EmailIn]) -> Accepted:
     assert call.body is not None
     await (await flows()).forgot_password(call.body.email, client_of(call.request))
     return Accepted(message="if an account has this email, a reset link is on its way")
 
 
-async def reset_password(call: Call[PasswordReset]) -> Accepted:
+async def complete_reset(call: Call[CompleteReset]) -> Accepted:
     assert call.body is not None
     body = call.body
-    await (await flows()).reset_password(body.token, body.password, client_of(call.request))
+    await (await flows()).reset_password(body.token, body.new_password, client_of(call.request))
     return Accepted(message="password changed; every session was signed out")
 
 
@@ -134,15 +138,17 @@ ROUTES = [
           access=Access.USER),
     Route("GET", "/v1/me", me, "The current user", access=Access.USER,
           response_model=UserOut),
-    Route("POST", "/v1/auth/verify-email", verify_email, "Confirm an email address",
+    # SPEC §18's paths; the mail links open the app's /verify-email and /reset-password pages,
+    # which post the token from the link here.
+    Route("POST", "/v1/auth/verify_email", verify_email, "Confirm an email address",
           request_model=TokenIn, response_model=UserOut, rate_limit="login_ip"),
-    Route("POST", "/v1/auth/verify-email/resend", resend_verification,
+    Route("POST", "/v1/auth/verify_email/resend", resend_verification,
           "Send the verification mail again", access=Access.USER, response_model=Accepted),
-    Route("POST", "/v1/auth/password/forgot", forgot_password, "Mail a password-reset link",
+    Route("POST", "/v1/auth/request_reset", request_reset, "Mail a password-reset link",
           request_model=EmailIn, response_model=Accepted, status=202, rate_limit="login_ip"),
-    Route("POST", "/v1/auth/password/reset", reset_password,
-          "Set a new password with a reset link (ends every session)",
-          request_model=PasswordReset, response_model=Accepted, rate_limit="login_ip"),
+    Route("POST", "/v1/auth/complete_reset", complete_reset,
+          "Set a new password with a reset token (ends every session)",
+          request_model=CompleteReset, response_model=Accepted, rate_limit="login_ip"),
     Route("POST", "/v1/auth/password/change", change_password,
           "Change the password (ends the other sessions)", access=Access.USER,
           request_model=PasswordChange, response_model=Accepted),

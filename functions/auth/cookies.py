@@ -39,6 +39,7 @@ def token_response(
         refresh_token=None if use_cookies else pair.refresh_token,
         expires_in=pair.expires_in,
         mode="cookie" if use_cookies else "bearer",
+        session_id=pair.principal.session_id,
     )
     response = ok(body.model_dump(mode="json"), status=status)
     if use_cookies:

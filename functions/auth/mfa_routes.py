@@ -1,32 +1,59 @@
-"""MFA enrolment and removal, and the user's own sessions (devices)."""
+"""MFA (SPEC §18: `mfa/enable`, `mfa/verify`): enrolment, the second step of an MFA login, and
+removal; and the user's own sessions (devices)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from functions.auth.account_routes import flows
-from functions.auth.schemas import CodeIn, Enrollment, RecoveryCodes, SessionList, SessionOut
+from starlette.responses import Response
+
+from functions.auth.account_routes import cookie_login_from_own_site, flows
+from functions.auth.cookies import token_response
+from functions.auth.schemas import (
+    CodeIn,
+    Enrollment,
+    MfaVerified,
+    MfaVerifyIn,
+    RecoveryCodes,
+    SessionList,
+    SessionOut,
+)
 from shared import audit
 from shared.auth import accounts
-from shared.auth.perimeter import client_of
+from shared.auth.perimeter import authenticate, client_of
+from shared.deps import get_deps
 from shared.errors import ValidationError
 from shared.runtime.routes import Access, Call, Route
 
 
-async def mfa_setup(call: Call[Any]) -> Enrollment:
+async def mfa_enable(call: Call[Any]) -> Enrollment:
     auth = await flows()
     user = await accounts.get_caller(auth.pool, call.user.user_id)
     enrollment = await auth.mfa.begin(user.id, user.email)
     return Enrollment(**enrollment.__dict__)
 
 
-async def mfa_confirm(call: Call[CodeIn]) -> RecoveryCodes:
-    assert call.body is not None
-    auth, user_id = await flows(), call.user.user_id
-    codes = await auth.mfa.confirm(user_id, call.body.code)
+async def mfa_verify(call: Call[MfaVerifyIn]) -> Response | RecoveryCodes:
+    """With `mfa_ticket`: the second step of a login (no access token; the answer is the
+    login's, in the mode the login asked for). Without: confirms the caller's enrolment."""
+    body = call.body
+    assert body is not None
+    if body.mfa_ticket:
+        return await _finish_login(call, body.mfa_ticket, body.code)
+    user_id = (await authenticate(call.request)).user_id
+    auth = await flows()
+    codes = await auth.mfa.confirm(user_id, body.code)
     actor = client_of(call.request, user_id)
     await audit.record(auth.pool, "mfa_enabled", actor=actor, subject_user_id=user_id)
     return RecoveryCodes(recovery_codes=codes)
+
+
+async def _finish_login(call: Call[MfaVerifyIn], ticket: str, code: str) -> Response:
+    auth, client = await flows(), client_of(call.request)
+    # A login that asked for cookies finishes only from this site (login CSRF, as at login).
+    cookie_login_from_own_site(call, (await auth.mfa_tickets.peek(ticket, client)).use_cookies)
+    user, pair, use_cookies = await auth.finish_mfa_login(ticket, code, client)
+    return token_response(get_deps().settings, pair, user, use_cookies=use_cookies)
 
 
 async def mfa_disable(call: Call[CodeIn]) -> dict[str, bool]:
@@ -65,12 +92,15 @@ async def revoke_session(call: Call[Any]) -> dict[str, bool]:
 
 
 ROUTES = [
-    Route("POST", "/v1/auth/mfa/setup", mfa_setup,
+    Route("POST", "/v1/auth/mfa/enable", mfa_enable,
           "Start TOTP enrolment: secret, otpauth URI and QR code", access=Access.USER,
           response_model=Enrollment),
-    Route("POST", "/v1/auth/mfa/confirm", mfa_confirm,
-          "Enable MFA with a first code; returns one-time recovery codes", access=Access.USER,
-          request_model=CodeIn, response_model=RecoveryCodes),
+    # Public: with `mfa_ticket` it is the second step of a login; without, it authenticates
+    # the caller itself (bearer or cookie) and confirms the enrolment.
+    Route("POST", "/v1/auth/mfa/verify", mfa_verify,
+          "{code} with the access token: enable MFA, returns one-time recovery codes;"
+          " {mfa_ticket, code}: finish an MFA login, returns the login's tokens",
+          request_model=MfaVerifyIn, response_model=MfaVerified, rate_limit="login_ip"),
     Route("POST", "/v1/auth/mfa/disable", mfa_disable, "Disable MFA (needs a code)",
           access=Access.USER, request_model=CodeIn),
     Route("GET", "/v1/auth/sessions", list_sessions, "The user's signed-in sessions",

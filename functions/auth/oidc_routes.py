@@ -1,20 +1,32 @@
-"""OIDC login (browser redirects): `login` sends the browser to the provider, `callback` comes
-back with a code, opens a session in cookie mode and returns the browser to the app."""
+"""OIDC login at SPEC §13.2's paths: `POST /v1/auth/oauth/{provider}/start` answers with the
+provider's authorization URL (and sets the state cookie that binds the login to this browser);
+the app sends the browser there. The provider redirects back to
+`GET /v1/auth/oauth/{provider}/callback`, which opens a session in cookie mode and returns the
+browser to the app.
+
+`GET /v1/auth/oidc/callback` is the same callback at the earlier path, kept so that a provider
+that has it registered as the redirect URI keeps working (with OIDC_REDIRECT_URI set to it).
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from starlette.responses import RedirectResponse, Response
 
 from functions.auth.account_routes import flows
 from functions.auth.cookies import set_session_cookies
+from functions.auth.schemas import OAuthStarted
 from shared.auth.oidc import STATE_TTL_S, OidcLogin
 from shared.auth.perimeter import client_of
 from shared.deps import get_deps
-from shared.errors import Unauthorized
+from shared.errors import NotFound, Unauthorized
+from shared.runtime.envelope import ok
 from shared.runtime.routes import Call, Route
 
-STATE_COOKIE, STATE_COOKIE_PATH = "acs_oidc_state", "/v1/auth/oidc"
+# Sent back on both callback paths (and nowhere outside the auth routes).
+STATE_COOKIE, STATE_COOKIE_PATH = "acs_oidc_state", "/v1/auth"
 
 
 class OidcStart(BaseModel):
@@ -35,11 +47,20 @@ class OidcReturn(BaseModel):
     error: str | None = Field(default=None, max_length=256)
 
 
-async def oidc_login(call: Call[OidcStart]) -> Response:
+def _provider(call: Call[Any]) -> None:
+    """The one configured provider is served under its OIDC_PROVIDER_NAME; any other is 404."""
+    name = call.path_params.get("provider", "")
+    if name != get_deps().settings.oidc_provider_name:
+        raise NotFound(f"no OAuth provider named {name[:64]!r}")
+
+
+async def oauth_start(call: Call[OidcStart]) -> Response:
     assert call.body is not None
+    _provider(call)
     deps = get_deps()
     url, state = await OidcLogin(deps.settings, deps.redis).begin(call.body.redirect_to)
-    response = RedirectResponse(url, status_code=302)
+    started = OAuthStarted(authorization_url=url, state_expires_in=STATE_TTL_S)
+    response = ok(started.model_dump(mode="json"))
     response.set_cookie(
         STATE_COOKIE,
         state,
@@ -50,6 +71,11 @@ async def oidc_login(call: Call[OidcStart]) -> Response:
         samesite="lax",  # sent on the provider's top-level redirect back to us
     )
     return response
+
+
+async def oauth_callback(call: Call[OidcReturn]) -> Response:
+    _provider(call)
+    return await oidc_callback(call)
 
 
 async def oidc_callback(call: Call[OidcReturn]) -> Response:
@@ -69,10 +95,14 @@ async def oidc_callback(call: Call[OidcReturn]) -> Response:
 
 
 ROUTES = [
-    Route("GET", "/v1/auth/oidc/login", oidc_login,
-          "Start an OIDC login (302 to the provider)", request_model=OidcStart,
-          rate_limit="login_ip", status=302, answer="redirect"),
-    Route("GET", "/v1/auth/oidc/callback", oidc_callback,
+    Route("POST", "/v1/auth/oauth/{provider}/start", oauth_start,
+          "Start an OAuth/OIDC login: the provider's authorization URL to send the browser to"
+          " (404 for another provider, or when OIDC is not configured)",
+          request_model=OidcStart, response_model=OAuthStarted, rate_limit="login_ip"),
+    Route("GET", "/v1/auth/oauth/{provider}/callback", oauth_callback,
           "The provider's redirect back: session cookies, then 303 to the app",
+          request_model=OidcReturn, rate_limit="login_ip", status=303, answer="redirect"),
+    Route("GET", "/v1/auth/oidc/callback", oidc_callback,
+          "The same callback at its earlier path (a redirect URI registered before)",
           request_model=OidcReturn, rate_limit="login_ip", status=303, answer="redirect"),
 ]  # fmt: skip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, RootModel, field_validator
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 
@@ -45,8 +45,8 @@ class TokenIn(BaseModel):
     token: str = Field(min_length=16, max_length=256)
 
 
-class PasswordReset(TokenIn):
-    password: str = Field(min_length=1, max_length=256)
+class CompleteReset(TokenIn):
+    new_password: str = Field(min_length=1, max_length=256)
 
 
 class PasswordChange(BaseModel):
@@ -56,6 +56,12 @@ class PasswordChange(BaseModel):
 
 class CodeIn(BaseModel):
     code: str = Field(min_length=6, max_length=32)
+
+
+class MfaVerifyIn(CodeIn):
+    # With a ticket (from a login's 401 `mfa_required`): finishes that login. Without one (and
+    # with the caller's access token): confirms MFA enrolment.
+    mfa_ticket: str | None = Field(default=None, min_length=16, max_length=256)
 
 
 class UserOut(BaseModel):
@@ -75,6 +81,9 @@ class Tokens(BaseModel):
     token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
     expires_in: int
     mode: str = "bearer"
+    # The session these tokens belong to (what `{"type": "auth", "session": ...}` may name on a
+    # WebSocket, with the session cookie).
+    session_id: str | None = None
 
 
 class Accepted(BaseModel):
@@ -92,6 +101,15 @@ class Enrollment(BaseModel):
 class RecoveryCodes(BaseModel):
     mfa_enabled: bool = True
     recovery_codes: list[str]
+
+
+class MfaVerified(RootModel[RecoveryCodes | Tokens]):
+    """`mfa/verify`: recovery codes (enrolment confirmed) or tokens (an MFA login finished)."""
+
+
+class OAuthStarted(BaseModel):
+    authorization_url: str
+    state_expires_in: int
 
 
 class SessionOut(BaseModel):

@@ -1,6 +1,12 @@
 """What the gateway itself guards: the admin bundle (served to admins only) and WebSockets,
-whose first frame must be `{"type": "auth", "token": ...}` (browsers cannot set headers on a
-WebSocket); anything else closes the socket with 4401 (DESIGN.md §1).
+whose first frame must be SPEC §18's `{"type": "auth", "session": "<session id or bearer
+token>"}` (browsers cannot set headers on a WebSocket); anything else closes the socket with
+4401 (DESIGN.md §1).
+
+`session` holds an access token (`token` is accepted as its older name), or a session id. A
+session id is no credential by itself (ids are listed, logged, shown): it counts only with the
+HttpOnly access cookie of that same session, sent with the upgrade from an allowed origin. With
+neither field, the cookie alone authenticates (from an allowed origin).
 
 After the auth frame: `ping` → `pong`; `chat_start` (a `POST /v1/chat` body) runs a turn
 whose events come back as `{event, data, request_id}` frames; `cancel` with a `request_id`
@@ -12,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -25,8 +32,9 @@ from shared.auth.perimeter import (
     check_origin,
     principal_from_token,
 )
+from shared.auth.tokens import Principal
 from shared.deps import get_deps
-from shared.errors import AppError, Forbidden
+from shared.errors import AppError, Forbidden, Unauthorized
 
 ADMIN_PREFIX = "/admin"
 WEBSOCKET_PATHS = frozenset({"/v1/chat/stream"})
@@ -58,22 +66,44 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send, *, app: AS
         frame = json.loads(first)
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             raise ValueError("the first frame must be {type: auth}")
-        # The token in the frame, or (cookie mode) the session cookie sent with the upgrade,
-        # then only from an allowed origin (cross-site WebSocket hijacking).
-        token = frame.get("token")
-        if not token:
-            check_origin(get_deps().settings, socket, always=True)
-            token = socket.cookies.get(ACCESS_COOKIE)
-        if not isinstance(token, str) or not token:
-            raise ValueError("no token")
-        principal = await principal_from_token(token)
+        principal, token = await _authenticate_socket(socket, frame)
     except WebSocketDisconnect:
         return
     except (TimeoutError, ValueError, AppError):
         await socket.close(code=CLOSE_UNAUTHENTICATED, reason="authentication required")
         return
     await socket.send_json({"type": "auth_ok", "user_id": principal.user_id})
-    await _serve_frames(socket, scope, app, token=frame.get("token") or None)
+    await _serve_frames(socket, scope, app, token=token)
+
+
+def _session_id(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+async def _authenticate_socket(
+    socket: WebSocket, frame: dict[str, Any]
+) -> tuple[Principal, str | None]:
+    """The socket's principal, and the bearer token its relayed calls carry (None: they carry
+    the upgrade's cookie and origin instead)."""
+    given = frame.get("session") or frame.get("token")
+    if given is not None and (not isinstance(given, str) or not given):
+        raise ValueError("session must be a string")
+    session_id = _session_id(given) if given else None
+    if given and session_id is None:
+        return await principal_from_token(given), given  # a bearer access token
+    # The session cookie sent with the upgrade, then only from an allowed origin (cross-site
+    # WebSocket hijacking); a session id in the frame must name the cookie's own session.
+    check_origin(get_deps().settings, socket, always=True)
+    cookie = socket.cookies.get(ACCESS_COOKIE)
+    if not cookie:
+        raise ValueError("no credential: a bearer token, or the session cookie")
+    principal = await principal_from_token(cookie)
+    if session_id is not None and principal.session_id != session_id:
+        raise Unauthorized("the session id is not this cookie's session")
+    return principal, None
 
 
 async def _serve_frames(

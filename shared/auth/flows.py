@@ -13,6 +13,7 @@ from shared.auth import accounts
 from shared.auth.lockout import Lockout
 from shared.auth.mail import queue_mail
 from shared.auth.mfa import Mfa
+from shared.auth.mfa_tickets import TICKET_TTL_S, MfaTickets
 from shared.auth.oidc import Identity, account_for
 from shared.auth.onetime import OneTimeTokens
 from shared.auth.passwords import check_policy
@@ -30,6 +31,7 @@ class AuthFlows:
         self.sessions = Sessions(deps.settings, pool, deps.redis)
         self.mfa = Mfa(deps.settings, pool, deps.redis)
         self.tokens = OneTimeTokens(deps.redis)
+        self.mfa_tickets = MfaTickets(deps.redis)
         self.login_lockout = Lockout(
             deps.redis,
             "login",
@@ -49,8 +51,16 @@ class AuthFlows:
         return user, await self._open(user, client)
 
     async def log_in(
-        self, email: str, password: str, mfa_code: str | None, client: Actor
+        self,
+        email: str,
+        password: str,
+        mfa_code: str | None,
+        client: Actor,
+        *,
+        use_cookies: bool = False,
     ) -> tuple[accounts.User, TokenPair]:
+        """Without `mfa_code`, an account with MFA on answers 401 `mfa_required` carrying an
+        `mfa_ticket` that `finish_mfa_login` takes with the code."""
         await self.login_lockout.check(email)
         try:
             user = await accounts.log_in(self.pool, email, password)
@@ -61,14 +71,40 @@ class AuthFlows:
             raise
         method = "password"
         if await self.mfa.enabled(user.id):
+            if not mfa_code:
+                ticket = await self.mfa_tickets.issue(user.id, client, use_cookies=use_cookies)
+                raise MfaRequired(
+                    "this account needs a code from its authenticator app: send it to"
+                    " POST /v1/auth/mfa/verify with the mfa_ticket (or log in with mfa_code)",
+                    details={
+                        "mfa_ticket": ticket,
+                        "expires_in": TICKET_TTL_S,
+                        "methods": ["totp", "recovery_code"],
+                    },
+                )
             method = await self._second_factor(user, mfa_code, _as(client, user.id))
         await self.login_lockout.clear(email)
+        return user, await self._logged_in(user, client, method)
+
+    async def finish_mfa_login(
+        self, ticket: str, code: str, client: Actor
+    ) -> tuple[accounts.User, TokenPair, bool]:
+        """The login an `mfa_ticket` stands for, once `code` (TOTP or recovery code) is right:
+        (user, tokens, whether the login asked for cookies). The ticket is spent on success."""
+        pending = await self.mfa_tickets.peek(ticket, client)
+        user = await accounts.get_caller(self.pool, pending.user_id)
+        method = await self._second_factor(user, code, _as(client, user.id))
+        await self.mfa_tickets.spend(ticket)
+        await self.login_lockout.clear(user.email)
+        return user, await self._logged_in(user, client, method), pending.use_cookies
+
+    async def _logged_in(self, user: accounts.User, client: Actor, method: str) -> TokenPair:
         pair = await self._open(user, client)
         details = {"session_id": pair.principal.session_id, "method": method}
         await audit.record(
             self.pool, "login", actor=_as(client, user.id), subject_user_id=user.id, details=details
         )
-        return user, pair
+        return pair
 
     async def oidc_log_in(
         self, identity: Identity, client: Actor
@@ -78,19 +114,10 @@ class AuthFlows:
         if await self.mfa.enabled(user.id):
             # Our TOTP is not bypassed by another login path.
             raise MfaRequired("this account uses MFA: log in with its password and a code")
-        pair = await self._open(user, client)
-        details = {"session_id": pair.principal.session_id, "method": "oidc"}
-        await audit.record(
-            self.pool, "login", actor=_as(client, user.id), subject_user_id=user.id, details=details
-        )
-        return user, pair
+        return user, await self._logged_in(user, client, "oidc")
 
-    async def _second_factor(self, user: accounts.User, code: str | None, client: Actor) -> str:
-        if not code:
-            raise MfaRequired(
-                "this account needs a code from its authenticator app (mfa_code)",
-                details={"methods": ["totp", "recovery_code"]},
-            )
+    async def _second_factor(self, user: accounts.User, code: str, client: Actor) -> str:
+        """The login method once `code` is accepted; a wrong one counts towards the MFA lock."""
         try:
             method = await self.mfa.verify(user.id, code)
         except RateLimited:

@@ -102,7 +102,7 @@ class Mfa:
                 )
             ).fetchone()
             if row is None:
-                raise ValidationError("start MFA set-up first (POST /v1/auth/mfa/setup)")
+                raise ValidationError("start MFA set-up first (POST /v1/auth/mfa/enable)")
             if row[1]:
                 raise Conflict("MFA is enabled already")
             step = self._match(open_sealed(self.settings, _PURPOSE, row[0], owner=user_id), code)

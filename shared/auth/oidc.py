@@ -50,13 +50,15 @@ class OidcLogin:
             raise NotFound("OIDC login is not configured (OIDC_ISSUER, OIDC_CLIENT_ID)")
         self.settings, self.redis = settings, redis
         self.issuer = settings.oidc_issuer.rstrip("/")
-        self.redirect_uri = f"{settings.public_url}/v1/auth/oidc/callback"
+        self.redirect_uri = settings.oidc_redirect_uri or (
+            f"{settings.public_url}/v1/auth/oauth/{settings.oidc_provider_name}/callback"
+        )
 
-    def _client(self) -> AsyncOAuth2Client:
+    def _client(self, redirect_uri: str) -> AsyncOAuth2Client:
         return AsyncOAuth2Client(
             client_id=self.settings.oidc_client_id,
             client_secret=self.settings.oidc_client_secret.get_secret_value() or None,
-            redirect_uri=self.redirect_uri,
+            redirect_uri=redirect_uri,
             scope=self.settings.oidc_scopes,
             code_challenge_method="S256",
             timeout=self.settings.dependency_timeout_s * 3,
@@ -83,10 +85,17 @@ class OidcLogin:
         """(the provider URL to send the browser to, the state for the browser's cookie)."""
         metadata = await self.metadata()
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-        url, _ = self._client().create_authorization_url(
+        url, _ = self._client(self.redirect_uri).create_authorization_url(
             metadata["authorization_endpoint"], state=state, nonce=nonce, code_verifier=verifier
         )
-        pending = {"nonce": nonce, "verifier": verifier, "redirect_to": redirect_to}
+        # The redirect URI goes with the state: the code exchange must name the one the
+        # authorization request named, even if the setting changes in between.
+        pending = {
+            "nonce": nonce,
+            "verifier": verifier,
+            "redirect_to": redirect_to,
+            "redirect_uri": self.redirect_uri,
+        }
         await self.redis.set(f"auth:oidc:{state}", json.dumps(pending), ex=STATE_TTL_S)
         return url, state
 
@@ -99,7 +108,8 @@ class OidcLogin:
         pending = json.loads(stored)
         metadata = await self.metadata()
         try:
-            token = await self._client().fetch_token(
+            client = self._client(pending.get("redirect_uri", self.redirect_uri))
+            token = await client.fetch_token(
                 metadata["token_endpoint"], code=code, code_verifier=pending["verifier"]
             )
         except Exception as exc:  # authlib raises OAuthError and httpx errors alike

@@ -1,6 +1,7 @@
-"""Single-use tokens in Redis (email verification, password reset): the mail carries a random
-token, Redis keeps only its digest -> user id with a TTL, and redeeming deletes it atomically
-(GETDEL), so a token works once even when two requests race."""
+"""Single-use tokens in Redis (email verification, password reset, the MFA login ticket): the
+client holds a random token, Redis keeps only its digest -> the user id (or, for a ticket, a small
+JSON record) with a TTL, and redeeming deletes it atomically (GETDEL), so a token works once even
+when two requests race."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from shared.auth.tokens import digest
 from shared.errors import ValidationError
 
-PURPOSES = frozenset({"verify_email", "password_reset"})
+PURPOSES = frozenset({"verify_email", "password_reset", "mfa_login"})
 
 
 class OneTimeTokens:
@@ -23,9 +24,10 @@ class OneTimeTokens:
             raise ValueError(f"unknown token purpose {purpose!r}")
         return f"auth:{purpose}:{digest(token)}"
 
-    async def issue(self, purpose: str, user_id: str, *, ttl_s: int) -> str:
+    async def issue(self, purpose: str, value: str, *, ttl_s: int) -> str:
+        """A new token standing for `value` (a user id) for `ttl_s` seconds."""
         token = secrets.token_urlsafe(32)
-        await self.redis.set(self._key(purpose, token), user_id, ex=ttl_s)
+        await self.redis.set(self._key(purpose, token), value, ex=ttl_s)
         return token
 
     async def peek(self, purpose: str, token: str) -> str:

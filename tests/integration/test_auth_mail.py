@@ -17,13 +17,13 @@ async def test_sign_up_mails_a_single_use_verification_link(api, workers, settin
     address, headers = signed["user"]["email"], bearer(signed["access_token"])
     assert signed["user"]["email_verified"] is False
     token = wait_for_mail(settings.mail_dir, address, "verify_email")
-    verified = await api.post("/v1/auth/verify-email", json={"token": token})
+    verified = await api.post("/v1/auth/verify_email", json={"token": token})
     assert verified.status_code == 200 and verified.json()["data"]["email_verified"] is True
     assert (await api.get("/v1/me", headers=headers)).json()["data"]["email_verified"] is True
-    again = await api.post("/v1/auth/verify-email", json={"token": token})
+    again = await api.post("/v1/auth/verify_email", json={"token": token})
     assert again.status_code == 400 and "expired" in again.json()["error"]["message"]
     # Verified: asking for another mail sends nothing.
-    resend = await api.post("/v1/auth/verify-email/resend", headers=headers)
+    resend = await api.post("/v1/auth/verify_email/resend", headers=headers)
     assert resend.json()["data"]["accepted"] is False
 
 
@@ -34,13 +34,13 @@ async def test_password_reset_changes_the_password_and_ends_every_session(
     address = signed["user"]["email"]
     other = await api.post("/v1/auth/login", json={"email": address, "password": PASSWORD})
     sessions = [signed, other.json()["data"]]
-    asked = await api.post("/v1/auth/password/forgot", json={"email": address})
+    asked = await api.post("/v1/auth/request_reset", json={"email": address})
     assert asked.status_code == 202
     token = wait_for_mail(settings.mail_dir, address, "password_reset")
-    weak = await api.post("/v1/auth/password/reset", json={"token": token, "password": "short"})
+    weak = await api.post("/v1/auth/complete_reset", json={"token": token, "new_password": "short"})
     assert weak.status_code == 400  # refused before the token is spent
     reset = await api.post(
-        "/v1/auth/password/reset", json={"token": token, "password": NEW_PASSWORD}
+        "/v1/auth/complete_reset", json={"token": token, "new_password": NEW_PASSWORD}
     )
     assert reset.status_code == 200, reset.text
     for session in sessions:  # every session ended: access and refresh tokens alike
@@ -53,7 +53,9 @@ async def test_password_reset_changes_the_password_and_ends_every_session(
     old = await api.post("/v1/auth/login", json={"email": address, "password": PASSWORD})
     new = await api.post("/v1/auth/login", json={"email": address, "password": NEW_PASSWORD})
     assert old.status_code == 401 and new.status_code == 200
-    replay = await api.post("/v1/auth/password/reset", json={"token": token, "password": PASSWORD})
+    replay = await api.post(
+        "/v1/auth/complete_reset", json={"token": token, "new_password": PASSWORD}
+    )
     assert replay.status_code == 400  # single use
     # The mailer (another process) logged its work, but neither the token nor a password.
     logged = "".join(path.read_text() for path in workers.glob("*.log"))
@@ -62,10 +64,10 @@ async def test_password_reset_changes_the_password_and_ends_every_session(
         assert secret not in logged
 
 
-async def test_forgot_password_says_the_same_for_unknown_emails(api, workers, settings) -> None:
-    unknown = await api.post("/v1/auth/password/forgot", json={"email": "nobody@example.test"})
+async def test_request_reset_says_the_same_for_unknown_emails(api, workers, settings) -> None:
+    unknown = await api.post("/v1/auth/request_reset", json={"email": "nobody@example.test"})
     signed = await sign_up(api)
-    known = await api.post("/v1/auth/password/forgot", json={"email": signed["user"]["email"]})
+    known = await api.post("/v1/auth/request_reset", json={"email": signed["user"]["email"]})
     assert unknown.status_code == known.status_code == 202
     assert unknown.json()["data"] == known.json()["data"]
     wait_for_mail(settings.mail_dir, signed["user"]["email"], "password_reset")

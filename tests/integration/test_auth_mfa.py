@@ -1,4 +1,5 @@
-"""TOTP MFA with real codes from pyotp, recovery codes, and the MFA lock (real Postgres+Redis)."""
+"""TOTP MFA with real codes from pyotp, recovery codes, the MFA login ticket and the MFA lock
+(real Postgres+Redis), at SPEC §18's paths (`mfa/enable`, `mfa/verify`)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.integration
 
 async def _enrol(api, signed: dict) -> tuple[pyotp.TOTP, list[str]]:
     headers = bearer(signed["access_token"])
-    setup = (await api.post("/v1/auth/mfa/setup", headers=headers)).json()["data"]
+    setup = (await api.post("/v1/auth/mfa/enable", headers=headers)).json()["data"]
     uri = urlsplit(setup["otpauth_uri"])
     query = parse_qs(uri.query)
     # What authenticator apps read: TOTP, this secret, and the defaults they assume (SHA-1,
@@ -27,9 +28,11 @@ async def _enrol(api, signed: dict) -> tuple[pyotp.TOTP, list[str]]:
     assert setup["qr_svg"].lstrip().startswith("<svg")
     assert setup["qr_png"].startswith("data:image/png;base64,")
     totp = pyotp.TOTP(setup["secret"])
-    wrong = await api.post("/v1/auth/mfa/confirm", headers=headers, json={"code": "000000"})
+    wrong = await api.post("/v1/auth/mfa/verify", headers=headers, json={"code": "000000"})
     assert wrong.status_code == 400
-    confirmed = await api.post("/v1/auth/mfa/confirm", headers=headers, json={"code": totp.now()})
+    anonymous = await api.post("/v1/auth/mfa/verify", json={"code": totp.now()})
+    assert anonymous.status_code == 401  # no ticket and no access token
+    confirmed = await api.post("/v1/auth/mfa/verify", headers=headers, json={"code": totp.now()})
     assert confirmed.status_code == 200, confirmed.text
     codes = confirmed.json()["data"]["recovery_codes"]
     assert len(codes) == len(set(codes)) == 10
@@ -49,6 +52,7 @@ async def test_totp_login_refresh_and_recovery_codes(api, settings, caplog) -> N
     login = {"email": email, "password": PASSWORD}
     missing = await api.post("/v1/auth/login", json=login)
     assert missing.status_code == 401 and missing.json()["error"]["code"] == "mfa_required"
+    assert missing.json()["error"]["details"]["mfa_ticket"]
     bad = await api.post("/v1/auth/login", json={**login, "mfa_code": "123456"})
     assert bad.status_code == 401 and bad.json()["error"]["code"] == "unauthorized"
     ok = await api.post("/v1/auth/login", json={**login, "mfa_code": _next_code(totp)})
@@ -93,3 +97,76 @@ async def test_disabling_mfa_needs_a_code(api) -> None:
     assert done.status_code == 200
     login = {"email": signed["user"]["email"], "password": PASSWORD}
     assert (await api.post("/v1/auth/login", json=login)).status_code == 200
+
+
+async def _ticket(api, login: dict, headers: dict | None = None) -> str:
+    missing = await api.post("/v1/auth/login", json=login, headers=headers or {})
+    assert missing.status_code == 401, missing.text
+    error = missing.json()["error"]
+    assert error["code"] == "mfa_required" and error["details"]["expires_in"] == 300
+    assert "recovery_code" in error["details"]["methods"]
+    return str(error["details"]["mfa_ticket"])
+
+
+async def test_a_login_without_a_code_finishes_with_its_ticket(api) -> None:
+    signed = await sign_up(api)
+    totp, codes = await _enrol(api, signed)
+    login = {"email": signed["user"]["email"], "password": PASSWORD}
+    ticket = await _ticket(api, login)
+    # A wrong code is a 401 and leaves the ticket usable.
+    wrong = await api.post("/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": "123456"})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "unauthorized"
+    # The ticket is bound to the client that proved the password.
+    elsewhere = await api.post("/v1/auth/mfa/verify", headers={"User-Agent": "another client"},
+                               json={"mfa_ticket": ticket, "code": _next_code(totp)})  # fmt: skip
+    assert elsewhere.status_code == 401
+    done = await api.post(
+        "/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": _next_code(totp)}
+    )
+    assert done.status_code == 200, done.text
+    tokens = done.json()["data"]
+    assert tokens["mode"] == "bearer" and tokens["user"]["id"] == signed["user"]["id"]
+    me = await api.get("/v1/me", headers=bearer(tokens["access_token"]))
+    assert me.status_code == 200 and me.json()["data"]["mfa_enabled"] is True
+    # Spent on success.
+    again = await api.post("/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": codes[0]})
+    assert again.status_code == 401
+    # A recovery code is accepted where a TOTP code is, once.
+    ticket = await _ticket(api, login)
+    recovered = await api.post("/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": codes[0]})
+    assert recovered.status_code == 200, recovered.text
+    ticket = await _ticket(api, login)
+    reused = await api.post("/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": codes[0]})
+    assert reused.status_code == 401
+
+
+async def test_a_ticket_keeps_the_cookie_mode_of_its_login(api) -> None:
+    signed = await sign_up(api)
+    totp, _ = await _enrol(api, signed)
+    own = {"Origin": "http://gateway"}
+    login = {"email": signed["user"]["email"], "password": PASSWORD, "use_cookies": True}
+    ticket = await _ticket(api, login, own)
+    body = {"mfa_ticket": ticket, "code": _next_code(totp)}
+    cross_site = await api.post("/v1/auth/mfa/verify", json=body,
+                                headers={"Origin": "https://evil.example"})  # fmt: skip
+    assert cross_site.status_code == 403  # login CSRF, as at login
+    done = await api.post("/v1/auth/mfa/verify", json=body, headers=own)
+    assert done.status_code == 200, done.text
+    data = done.json()["data"]
+    assert data["mode"] == "cookie" and data["access_token"] is None
+    cookies = {c.split("=", 1)[0] for c in done.headers.get_list("set-cookie")}
+    assert {"acs_access", "acs_refresh"} <= cookies
+
+
+async def test_five_wrong_codes_on_a_ticket_lock_mfa(api) -> None:
+    signed = await sign_up(api)
+    totp, _ = await _enrol(api, signed)
+    ticket = await _ticket(api, {"email": signed["user"]["email"], "password": PASSWORD})
+    for _ in range(5):
+        wrong = await api.post("/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": "999999"})
+        assert wrong.status_code == 401
+    locked = await api.post(
+        "/v1/auth/mfa/verify", json={"mfa_ticket": ticket, "code": _next_code(totp)}
+    )
+    assert locked.status_code == 429 and locked.json()["error"]["code"] == "rate_limited"
+    assert 240 < int(locked.headers["Retry-After"]) <= 300

@@ -163,6 +163,6 @@ async def test_a_signed_token_of_a_deleted_user_is_a_401(api) -> None:
     async with (await get_deps().db.get()).connection() as conn:
         await conn.execute("DELETE FROM app_user WHERE id = %s", (signed["user"]["id"],))
     assert_error(await api.get("/v1/me", headers=headers), 401, "unauthorized")
-    setup = await api.post("/v1/auth/mfa/setup", headers=headers)
+    setup = await api.post("/v1/auth/mfa/enable", headers=headers)
     assert_error(setup, 401, "unauthorized")
     assert uuid.UUID(signed["user"]["id"])

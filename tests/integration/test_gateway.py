@@ -23,17 +23,22 @@ async def client(migrated, settings, template):
         yield client
 
 
-async def test_every_template_route_reaches_its_function(client, template, oidc_provider) -> None:
+async def test_every_template_route_reaches_its_function(
+    client, settings, template, oidc_provider
+) -> None:
     """Called bare, each route answers from its function: 200, or the function's own refusal
-    of a missing body (400) or missing token (401), never the gateway's 404. (The OIDC login
-    route's own answer is a 302 to the provider, which runs for this test.)"""
+    of a missing body (400) or missing token (401), never the gateway's 404. (The OAuth start
+    route, called for the configured provider, answers with the provider's authorization URL;
+    the provider runs for this test.)"""
     routes = [(e.method, e.path) for f in template.functions.values() for e in f.http]
     assert routes, "the template declares no HTTP routes"
     for method, path in routes:
-        response = await client.request(method, path.replace("{", "x").replace("}", ""))
-        if (method, path) == ("GET", "/v1/auth/oidc/login"):
-            assert response.status_code == 302, response.text
-            assert response.headers["location"].startswith(oidc_provider.issuer + "/authorize?")
+        url = path.replace("{provider}", settings.oidc_provider_name)
+        response = await client.request(method, url.replace("{", "x").replace("}", ""))
+        if (method, path) == ("POST", "/v1/auth/oauth/{provider}/start"):
+            assert response.status_code == 200, response.text
+            started = response.json()["data"]["authorization_url"]
+            assert started.startswith(oidc_provider.issuer + "/authorize?")
             continue
         assert response.status_code in (200, 400, 401), (method, path, response.text)
         body = response.json()

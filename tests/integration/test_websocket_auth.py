@@ -72,3 +72,40 @@ async def test_a_cookie_socket_from_another_site_is_refused(gateway, api) -> Non
     async with websockets.connect(gateway, additional_headers=own) as socket:
         await socket.send(json.dumps({"type": "auth"}))
         assert json.loads(await socket.recv())["type"] == "auth_ok"
+
+
+async def test_the_spec_auth_frame_takes_session(gateway, api) -> None:
+    """SPEC §18: `{"type": "auth", "session": "<session id or bearer token>"}`."""
+    signed = await sign_up(api)
+    async with websockets.connect(gateway) as socket:
+        await socket.send(json.dumps({"type": "auth", "session": signed["access_token"]}))
+        assert json.loads(await socket.recv())["user_id"] == signed["user"]["id"]
+    assert await _closed_with(gateway, {"type": "auth", "session": "not-a-jwt"}) == 4401
+    assert await _closed_with(gateway, {"type": "auth", "session": 42}) == 4401
+    # A session id alone is no credential.
+    assert await _closed_with(gateway, {"type": "auth", "session": signed["session_id"]}) == 4401
+
+
+async def test_a_session_id_counts_only_with_that_sessions_cookie(gateway, api) -> None:
+    signed = await sign_up(api)
+    login = {"email": signed["user"]["email"], "password": "correct horse battery staple",
+             "use_cookies": True}  # fmt: skip
+    response = await api.post("/v1/auth/login", json=login, headers={"Origin": "http://gateway"})
+    session_id = response.json()["data"]["session_id"]
+    cookie = response.headers.get_list("set-cookie")[0].split(";", 1)[0]
+    own = {"Cookie": cookie, "Origin": gateway.replace("ws://", "http://").split("/v1")[0]}
+    async with websockets.connect(gateway, additional_headers=own) as socket:
+        await socket.send(json.dumps({"type": "auth", "session": session_id}))
+        assert json.loads(await socket.recv())["type"] == "auth_ok"
+    # Another session's id with this cookie, or this id with the cookie from another site.
+    async with websockets.connect(gateway, additional_headers=own) as socket:
+        await socket.send(json.dumps({"type": "auth", "session": signed["session_id"]}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd.code == 4401
+    evil = {"Cookie": cookie, "Origin": "https://evil.example"}
+    async with websockets.connect(gateway, additional_headers=evil) as socket:
+        await socket.send(json.dumps({"type": "auth", "session": session_id}))
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()
+    assert closed.value.rcvd.code == 4401
