@@ -61,7 +61,6 @@ class UserUpdate(BaseModel):
 
 async def audit_log(call: Call[AuditQuery]) -> AuditPage:
     query = call.body
-    assert query is not None
     events = await audit.page(
         await get_deps().db.get(),
         before_id=query.cursor,
@@ -77,23 +76,24 @@ async def audit_log(call: Call[AuditQuery]) -> AuditPage:
 
 async def audit_verify(call: Call[Any]) -> ChainOut:
     report = await audit.verify_chain(await get_deps().db.get())
-    return ChainOut(**report.__dict__)
+    return ChainOut.model_validate(report, from_attributes=True)
 
 
 async def list_users(call: Call[UserQuery]) -> UserPage:
     query = call.body
-    assert query is not None
     users, cursor = await admin_users.list_users(
         await get_deps().db.get(),
         cursor=query.cursor,
         limit=query.limit,
         email_contains=query.email_contains,
     )
-    return UserPage(items=[AdminUserOut(**u.__dict__) for u in users], next_cursor=cursor)
+    return UserPage(
+        items=[AdminUserOut.model_validate(u, from_attributes=True) for u in users],
+        next_cursor=cursor,
+    )
 
 
 async def update_user(call: Call[UserUpdate]) -> AdminUserOut:
-    assert call.body is not None
     user_id = call.uuid_param("id")
     user = await admin_users.update_user(
         await get_deps().db.get(),
@@ -104,7 +104,7 @@ async def update_user(call: Call[UserUpdate]) -> AdminUserOut:
     )
     if call.body.role is not None or call.body.is_active is False:
         await (await sessions()).revoke_all(user_id)  # old tokens carry the old role
-    return AdminUserOut(**user.__dict__)
+    return AdminUserOut.model_validate(user, from_attributes=True)
 
 
 ROUTES = RouteTable(

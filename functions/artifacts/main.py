@@ -38,14 +38,13 @@ async def _pool() -> Any:
 
 
 def _out(item: store.Artifact) -> ArtifactOut:
-    return ArtifactOut(**item.__dict__)
+    return ArtifactOut.model_validate(item, from_attributes=True)
 
 
 async def create(call: Call[ArtifactCreate]) -> ArtifactOut:
     """With an `Idempotency-Key`, a repeat within 24 h answers the artifact made the first
     time (SPEC §18); a failed create frees the key."""
     body = call.body
-    assert body is not None
     user = call.user
 
     async def made() -> dict[str, Any]:
@@ -64,7 +63,6 @@ async def create(call: Call[ArtifactCreate]) -> ArtifactOut:
 
 async def list_artifacts(call: Call[ArtifactQuery]) -> ArtifactPage:
     query = call.body
-    assert query is not None
     items, cursor = await store.list_for(
         await _pool(), call.user.user_id, type=query.type, visibility=query.visibility,
         owner=query.owner, cursor=query.cursor, limit=query.limit,
@@ -78,7 +76,6 @@ async def get_artifact(call: Call[Any]) -> ArtifactOut:
 
 async def update(call: Call[ArtifactUpdate]) -> ArtifactOut:
     body = call.body
-    assert body is not None
     updated = await store.update(
         await _pool(), call.user.user_id, call.uuid_param("id"), patch=body.patch,
         schema=body.body, name=body.name, description=body.description,
@@ -102,12 +99,14 @@ async def delete(call: Call[Any]) -> dict[str, bool]:
 
 async def list_versions(call: Call[VersionQuery]) -> VersionPage:
     query = call.body
-    assert query is not None
     items, cursor = await store.versions(
         await _pool(), call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
         limit=query.limit,
     )  # fmt: skip
-    return VersionPage(items=[VersionOut(**v.__dict__) for v in items], next_cursor=cursor)
+    return VersionPage(
+        items=[VersionOut.model_validate(v, from_attributes=True) for v in items],
+        next_cursor=cursor,
+    )
 
 
 async def get_version(call: Call[Any]) -> VersionOut:
@@ -115,7 +114,7 @@ async def get_version(call: Call[Any]) -> VersionOut:
     if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
         raise NotFound(f"no such version: {raw[:16]!r}")
     found = await store.version(await _pool(), call.user.user_id, call.uuid_param("id"), int(raw))
-    return VersionOut(**found.__dict__)
+    return VersionOut.model_validate(found, from_attributes=True)
 
 
 ROUTES = RouteTable(

@@ -43,7 +43,6 @@ def cookie_login_from_own_site(call: Call[Any], use_cookies: bool) -> None:
 
 async def sign_up(call: Call[SignUp]) -> Response:
     body = call.body
-    assert body is not None
     cookie_login_from_own_site(call, body.use_cookies)
     user, pair = await (await flows()).sign_up(
         body.email, body.password, body.handle, client_of(call.request)
@@ -54,7 +53,6 @@ async def sign_up(call: Call[SignUp]) -> Response:
 
 async def log_in(call: Call[Credentials]) -> Response:
     body = call.body
-    assert body is not None
     cookie_login_from_own_site(call, body.use_cookies)
     user, pair = await (await flows()).log_in(
         body.email,
@@ -67,7 +65,6 @@ async def log_in(call: Call[Credentials]) -> Response:
 
 
 async def refresh(call: Call[RefreshRequest]) -> Response:
-    assert call.body is not None
     settings, token = get_deps().settings, call.body.refresh_token
     use_cookies = token is None
     if token is None:
@@ -92,7 +89,6 @@ async def me(call: Call[Any]) -> UserOut:
 
 
 async def verify_email(call: Call[TokenIn]) -> UserOut:
-    assert call.body is not None
     return user_out(await (await flows()).verify_email(call.body.token, client_of(call.request)))
 
 
@@ -102,20 +98,17 @@ async def resend_verification(call: Call[Any]) -> Accepted:
 
 
 async def request_reset(call: Call[EmailIn]) -> Accepted:
-    assert call.body is not None
     await (await flows()).forgot_password(call.body.email, client_of(call.request))
     return Accepted(message="if an account has this email, a reset link is on its way")
 
 
 async def complete_reset(call: Call[CompleteReset]) -> Accepted:
-    assert call.body is not None
     body = call.body
     await (await flows()).reset_password(body.token, body.new_password, client_of(call.request))
     return Accepted(message="password changed; every session was signed out")
 
 
 async def change_password(call: Call[PasswordChange]) -> Accepted:
-    assert call.body is not None
     user, body = call.user, call.body
     await (await flows()).change_password(
         user.user_id,

@@ -30,14 +30,13 @@ async def mfa_enable(call: Call[Any]) -> Enrollment:
     auth = await flows()
     user = await accounts.get_caller(auth.pool, call.user.user_id)
     enrollment = await auth.mfa.begin(user.id, user.email)
-    return Enrollment(**enrollment.__dict__)
+    return Enrollment.model_validate(enrollment, from_attributes=True)
 
 
 async def mfa_verify(call: Call[MfaVerifyIn]) -> Response | RecoveryCodes:
     """With `mfa_ticket`: the second step of a login (no access token; the answer is the
     login's, in the mode the login asked for). Without: confirms the caller's enrolment."""
     body = call.body
-    assert body is not None
     if body.mfa_ticket:
         return await _finish_login(call, body.mfa_ticket, body.code)
     user_id = (await authenticate(call.request)).user_id
@@ -58,7 +57,6 @@ async def _finish_login(call: Call[MfaVerifyIn], ticket: str, code: str) -> Resp
 
 async def mfa_disable(call: Call[CodeIn]) -> dict[str, bool]:
     """Needs a current code (or a recovery code): a stolen session alone cannot remove MFA."""
-    assert call.body is not None
     auth, user_id = await flows(), call.user.user_id
     actor = client_of(call.request, user_id)
     if not await auth.mfa.enabled(user_id):

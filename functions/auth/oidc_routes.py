@@ -55,7 +55,6 @@ def _provider(call: Call[Any]) -> None:
 
 
 async def oauth_start(call: Call[OidcStart]) -> Response:
-    assert call.body is not None
     _provider(call)
     deps = get_deps()
     url, state = await OidcLogin(deps.settings, deps.redis).begin(call.body.redirect_to)
@@ -80,7 +79,6 @@ async def oauth_callback(call: Call[OidcReturn]) -> Response:
 
 async def oidc_callback(call: Call[OidcReturn]) -> Response:
     body = call.body
-    assert body is not None
     if body.error or not body.code:
         raise Unauthorized(f"the OIDC provider did not log you in ({body.error or 'no code'})")
     deps = get_deps()

@@ -69,7 +69,6 @@ def _replay(stored: dict[str, Any], stream: bool) -> Response | dict[str, Any]:
 
 async def chat(call: Call[ChatIn]) -> Any:
     body = call.body
-    assert body is not None
     user_id, deps, turns = call.user.user_id, get_deps(), await runner()
     key = call.request.headers.get("idempotency-key") or body.client_request_id
     claim = None
@@ -106,7 +105,6 @@ async def chat(call: Call[ChatIn]) -> Any:
 
 
 async def cancel(call: Call[CancelIn]) -> dict[str, Any]:
-    assert call.body is not None
     await request_cancel(get_deps().redis, call.user.user_id, call.body.request_id)
     return {"request_id": call.body.request_id, "cancelling": True}
 

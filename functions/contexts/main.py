@@ -59,7 +59,6 @@ async def _attach(conn: Any, user_id: str, context: contexts.Context, file_ids: 
 
 async def create(call: Call[ContextCreate]) -> ContextOut:
     body, user = call.body, call.user
-    assert body is not None
     settings = body.model_dump(include={"chunk_size", "chunk_overlap", "pii_scrub"},
                                exclude_none=True)  # fmt: skip
     async with (await _pool()).connection() as conn, conn.transaction():
@@ -78,7 +77,6 @@ async def create(call: Call[ContextCreate]) -> ContextOut:
 
 async def list_contexts(call: Call[ContextQuery]) -> ContextPage:
     query = call.body
-    assert query is not None
     async with (await _pool()).connection() as conn:
         items, cursor = await contexts.list_for(
             conn, call.user.user_id, owner=query.owner, cursor=query.cursor, limit=query.limit
@@ -95,7 +93,6 @@ async def get_context(call: Call[Any]) -> ContextOut:
 
 async def update(call: Call[ContextUpdate]) -> ContextOut:
     body, user = call.body, call.user
-    assert body is not None
     changes = body.model_dump(exclude_none=True)
     async with (await _pool()).connection() as conn, conn.transaction():
         item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
@@ -117,7 +114,6 @@ async def delete(call: Call[Any]) -> dict[str, bool]:
 
 async def attach(call: Call[AttachIn]) -> AttachOut:
     body, user = call.body, call.user
-    assert body is not None
     overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
     if overrides:
         contexts.check_settings(overrides)
@@ -142,7 +138,6 @@ async def detach(call: Call[Any]) -> dict[str, bool]:
 
 async def list_chunks(call: Call[ChunkQuery]) -> ChunkPage:
     query = call.body
-    assert query is not None
     async with (await _pool()).connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
         file_id = files.file_uuid(query.file_id) if query.file_id else None
@@ -159,7 +154,6 @@ async def stats(call: Call[Any]) -> ContextStats:
 
 async def search(call: Call[SearchIn]) -> SearchOut:
     body = call.body
-    assert body is not None
     async with (await _pool()).connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
     embed = wiring.embedder(wiring.backend()) if body.mode != "text" else None

@@ -77,37 +77,35 @@ async def _pool() -> Any:
 
 
 async def create(call: Call[ConversationCreate]) -> ConversationOut:
-    assert call.body is not None
     async with (await _pool()).connection() as conn:
         made = await conversations.create(conn, call.user.user_id, title=call.body.title)
-    return ConversationOut(**made.__dict__)
+    return ConversationOut.model_validate(made, from_attributes=True)
 
 
 async def list_conversations(call: Call[ConversationQuery]) -> ConversationPage:
     query = call.body
-    assert query is not None
     items, cursor = await conversations.list_for(
         await _pool(), call.user.user_id, cursor=query.cursor, limit=query.limit,
         status=query.status,
     )  # fmt: skip
     return ConversationPage(
-        items=[ConversationOut(**c.__dict__) for c in items], next_cursor=cursor
+        items=[ConversationOut.model_validate(c, from_attributes=True) for c in items],
+        next_cursor=cursor,
     )
 
 
 async def get_conversation(call: Call[Any]) -> ConversationOut:
     async with (await _pool()).connection() as conn:
         found = await conversations.get(conn, call.user.user_id, call.uuid_param("id"))
-    return ConversationOut(**found.__dict__)
+    return ConversationOut.model_validate(found, from_attributes=True)
 
 
 async def update(call: Call[ConversationUpdate]) -> ConversationOut:
-    assert call.body is not None
     updated = await conversations.update(
         await _pool(), call.user.user_id, call.uuid_param("id"),
         title=call.body.title, status=call.body.status,
     )  # fmt: skip
-    return ConversationOut(**updated.__dict__)
+    return ConversationOut.model_validate(updated, from_attributes=True)
 
 
 async def delete(call: Call[Any]) -> dict[str, bool]:
@@ -117,13 +115,12 @@ async def delete(call: Call[Any]) -> dict[str, bool]:
 
 async def list_messages(call: Call[MessageQuery]) -> MessagePage:
     query = call.body
-    assert query is not None
     items, cursor = await conversations.messages(
         await _pool(), call.user.user_id, call.uuid_param("id"),
         after_seq=query.cursor, limit=query.limit,
     )  # fmt: skip
     return MessagePage(
-        items=[MessageOut(**m.__dict__) for m in items],
+        items=[MessageOut.model_validate(m, from_attributes=True) for m in items],
         next_cursor=str(cursor) if cursor is not None else None,
     )
 

@@ -46,7 +46,6 @@ async def upload(call: Call[Any]) -> UploadOut:
 
 async def presign(call: Call[PresignIn]) -> PresignOut:
     body, deps = call.body, get_deps()
-    assert body is not None
     row, post = await service.presign(
         deps, deps.public_s3, call.user.user_id, filename=body.filename,
         size_bytes=body.size_bytes,
@@ -57,7 +56,6 @@ async def presign(call: Call[PresignIn]) -> PresignOut:
 
 async def complete(call: Call[CompleteIn]) -> UploadOut:
     body, user = call.body, call.user
-    assert body is not None
     overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
     done = await service.complete(
         get_deps(), user.user_id, user.is_admin, call.uuid_param("id"),
@@ -68,7 +66,6 @@ async def complete(call: Call[CompleteIn]) -> UploadOut:
 
 async def list_files(call: Call[FileQuery]) -> FilePage:
     query, deps = call.body, get_deps()
-    assert query is not None
     items, cursor = await store.list_for(
         await deps.db.get(), call.user.user_id, cursor=query.cursor, limit=query.limit
     )

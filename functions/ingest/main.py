@@ -6,7 +6,6 @@ and dead-lettered on the last receive; either way the file shows `failed` with t
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import functions_framework.aio
 from pydantic import BaseModel, Field
@@ -56,8 +55,7 @@ async def handle(record: SqsRecord) -> None:
             await reembed.switch_ready(conn, version=version)
 
 
-async def events(call: Call[Any]) -> Response:
-    assert isinstance(call.body, SqsBatch)
+async def events(call: Call[SqsBatch]) -> Response:
     return await process_batch(call.body, handle, get_deps())
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
 
 import functions_framework.aio
 from pydantic import BaseModel
@@ -67,8 +66,7 @@ async def _deliver(request: MailRequest) -> None:
     log.info("mail %s sent", request.kind)
 
 
-async def events(call: Call[Any]) -> Response:
-    assert isinstance(call.body, SqsBatch)
+async def events(call: Call[SqsBatch]) -> Response:
     return await process_batch(call.body, handle, get_deps())
 
 

@@ -43,7 +43,6 @@ async def _tool_name(pool: Any, user_id: str, tool_id: str) -> str:
 
 async def run(call: Call[ToolRunIn]) -> ToolRunOut:
     body = call.body
-    assert body is not None
     user_id, deps = call.user.user_id, get_deps()
     pool = await deps.db.get()
 
@@ -62,7 +61,7 @@ async def run(call: Call[ToolRunIn]) -> ToolRunOut:
                 wiring.registry(pool), name, body.input, ctx,
                 timeout_ms=body.timeout_ms, max_retries=body.max_retries,
             )  # fmt: skip
-        return ToolRunOut(**done.__dict__).model_dump(mode="json")
+        return ToolRunOut.model_validate(done, from_attributes=True).model_dump(mode="json")
 
     answer = await IdempotencyStore(deps.redis).once(
         user_id, "tools.run", call.request.headers.get("idempotency-key"),

@@ -28,7 +28,7 @@ from shared.artifacts.kinds import (
     too_large,
     validate,
 )
-from shared.db.cursor import decode_cursor, encode_cursor
+from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 
 VISIBILITIES = ("private", "shared", "global")
@@ -174,7 +174,7 @@ async def list_for(
     `type` is a kind (`workflow.chat`) or its family (`workflow`); `owner` is me|global|all."""
     if owner not in OWNERS:
         raise ValidationError(f"owner must be one of {', '.join(OWNERS)}")
-    where, params = [_READABLE], {"user": user_id, "limit": limit + 1}
+    where, params = [_READABLE], {"user": user_id, "limit": probe_size(limit)}
     if owner == "me":
         where.append("a.owner_user_id = %(user)s::uuid")
     elif owner == "global":
@@ -196,9 +196,8 @@ async def list_for(
                 params,
             )
         ).fetchall()
-    items = [_artifact(row) for row in rows[:limit]]
-    more = len(rows) > limit and items
-    return items, encode_cursor(items[-1].updated_at, items[-1].id) if more else None
+    return keyset_page([_artifact(row) for row in rows], limit,
+                       lambda a: encode_cursor(a.updated_at, a.id))  # fmt: skip
 
 
 async def update(
@@ -346,7 +345,7 @@ async def versions(
     limit: int = 30,
 ) -> tuple[list[ArtifactVersion], str | None]:
     """Newest first; the cursor holds the last version number seen."""
-    params: dict[str, Any] = {"id": artifact_id, "user": user_id, "limit": limit + 1,
+    params: dict[str, Any] = {"id": artifact_id, "user": user_id, "limit": probe_size(limit),
                               "before": None}  # fmt: skip
     if cursor:
         (before,) = decode_cursor(cursor, 1)
@@ -363,9 +362,7 @@ async def versions(
                 params,
             )
         ).fetchall()
-    items = [_version(row) for row in rows[:limit]]
-    more = len(rows) > limit and items
-    return items, encode_cursor(items[-1].version) if more else None
+    return keyset_page([_version(row) for row in rows], limit, lambda v: encode_cursor(v.version))
 
 
 async def version(

@@ -11,7 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from shared import audit
 from shared.audit import Actor
 from shared.auth.accounts import _USER, User
-from shared.db.cursor import decode_cursor, encode_cursor
+from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
 from shared.errors import Conflict, NotFound
 
 
@@ -33,12 +33,11 @@ async def list_users(
             await conn.execute(
                 f"{_USER} WHERE {' AND '.join(where)}"
                 " ORDER BY u.created_at DESC, u.id DESC LIMIT %s",
-                (*params, limit + 1),
+                (*params, probe_size(limit)),
             )
         ).fetchall()
-    users = [User(*row) for row in rows[:limit]]
-    more = len(rows) > limit
-    return users, encode_cursor(users[-1].created_at, users[-1].id) if more and users else None
+    return keyset_page([User(*row) for row in rows], limit,
+                       lambda u: encode_cursor(u.created_at, u.id))  # fmt: skip
 
 
 async def update_user(

@@ -13,7 +13,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from shared.chat.content import normalize
-from shared.db.cursor import decode_cursor, encode_cursor
+from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
 from shared.errors import NotFound, ValidationError
 
 
@@ -87,12 +87,11 @@ async def list_for(
             await conn.execute(
                 f"{_CONVERSATION} WHERE {' AND '.join(where)}"
                 " ORDER BY c.updated_at DESC, c.id DESC LIMIT %s",
-                (*params, limit + 1),
+                (*params, probe_size(limit)),
             )
         ).fetchall()
-    items = [Conversation(*row) for row in rows[:limit]]
-    more = len(rows) > limit and items
-    return items, encode_cursor(items[-1].updated_at, items[-1].id) if more else None
+    return keyset_page([Conversation(*row) for row in rows], limit,
+                       lambda c: encode_cursor(c.updated_at, c.id))  # fmt: skip
 
 
 async def get(conn: psycopg.AsyncConnection, user_id: str, conversation_id: str) -> Conversation:
@@ -207,11 +206,10 @@ async def messages(
             await conn.execute(
                 _MESSAGE + " WHERE m.conversation_id = %s AND c.user_id = %s AND m.seq > %s"
                 " ORDER BY m.seq LIMIT %s",
-                (conversation_id, user_id, after_seq, limit + 1),
+                (conversation_id, user_id, after_seq, probe_size(limit)),
             )
         ).fetchall()
-    items = [Message(*row) for row in rows[:limit]]
-    return items, items[-1].seq if len(rows) > limit and items else None
+    return keyset_page([Message(*row) for row in rows], limit, lambda m: m.seq)
 
 
 async def _get(conn: psycopg.AsyncConnection, user_id: str, conversation_id: str) -> Conversation:

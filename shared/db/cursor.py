@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.errors import ValidationError
 
@@ -24,3 +25,21 @@ def decode_cursor(cursor: str, size: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != size:
         raise ValidationError("invalid cursor")
     return values
+
+
+T = TypeVar("T")
+
+
+def probe_size(limit: int) -> int:
+    """How many rows a keyset query fetches for a page of `limit`: one more, to learn whether
+    another page follows without counting."""
+    return limit + 1
+
+
+def keyset_page(
+    rows: Sequence[T], limit: int, cursor_of: Callable[[T], Any]
+) -> tuple[list[T], Any]:
+    """The page (the first `limit` of `probe_size(limit)` rows) and, when more rows follow,
+    `cursor_of` its last row; else None."""
+    items = list(rows[:limit])
+    return items, cursor_of(items[-1]) if len(rows) > limit and items else None

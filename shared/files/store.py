@@ -10,7 +10,7 @@ from typing import Any
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from shared.db.cursor import decode_cursor, encode_cursor
+from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
 from shared.errors import NotFound
 
 COLUMNS = (
@@ -97,12 +97,10 @@ async def list_for(
         await rows.execute(
             f"SELECT {COLUMNS} FROM user_file WHERE {where}"  # noqa: S608 - constant columns, values bound
             " ORDER BY created_at DESC, id DESC LIMIT %s",
-            (*args, limit + 1),
+            (*args, probe_size(limit)),
         )
-        items = await rows.fetchall()
-    more = len(items) > limit
-    items = items[:limit]
-    return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
+        found = await rows.fetchall()
+    return keyset_page(found, limit, lambda f: encode_cursor(f.created_at, f.id))
 
 
 async def set_status(

@@ -15,7 +15,7 @@ from typing import Any
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from shared.db.cursor import decode_cursor, encode_cursor
+from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
 from shared.errors import Forbidden, NotFound, ValidationError
 from shared.outbox import enqueue
 from shared.rag.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, check_window
@@ -129,15 +129,15 @@ async def list_for(
     await rows.execute(
         f"SELECT {COLUMNS} FROM knowledge_context WHERE {where}"  # noqa: S608 - constant columns, values bound
         " ORDER BY created_at DESC, id DESC LIMIT %s",
-        (*args, limit + 1),
+        (*args, probe_size(limit)),
     )
-    items = await rows.fetchall()
-    more = len(items) > limit
-    items = items[:limit]
+    items, next_cursor = keyset_page(
+        await rows.fetchall(), limit, lambda c: encode_cursor(c.created_at, c.id)
+    )
     every = await stats_of(conn, [item.id for item in items])
     for item in items:
         item.stats = every[item.id]
-    return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    return items, next_cursor
 
 
 async def update(conn: Any, context: Context, changes: dict[str, Any]) -> Context:
@@ -233,15 +233,16 @@ async def chunks(
             "SELECT c.id, c.file_id::text, c.fs_path, c.chunk_index, c.content, c.heading,"  # noqa: S608 - constant columns, values bound
             " c.page, c.char_start, c.char_end, c.token_count FROM knowledge_chunk c"
             f" WHERE {where} ORDER BY c.id LIMIT %s",
-            (*args, limit + 1),
+            (*args, probe_size(limit)),
         )
     ).fetchall()
     keys = ("id", "file_id", "path", "chunk_index", "content", "heading", "page", "start",
             "end", "token_count")  # fmt: skip
-    items = [dict(zip(keys, row, strict=True)) for row in rows[:limit]]
+    page, next_cursor = keyset_page(rows, limit, lambda row: row[0])
+    items = [dict(zip(keys, row, strict=True)) for row in page]
     for item in items:
         item["id"] = str(item["id"])
-    return items, rows[limit - 1][0] if len(rows) > limit else None
+    return items, next_cursor
 
 
 async def stats(conn: Any, context_id: str) -> dict[str, Any]:

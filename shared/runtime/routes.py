@@ -42,7 +42,9 @@ from shared.runtime.inputs import MAX_JSON_BODY_BYTES, check_storable, json_body
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
-BodyT = TypeVar("BodyT", bound=pydantic.BaseModel)
+# A route's declared input: the handler of a route with `request_model=M` takes `Call[M]` and
+# gets the parsed M (never None); a route without one takes `Call[None]` (or `Call[Any]`).
+BodyT = TypeVar("BodyT")
 
 
 def compile_path(path: str) -> re.Pattern[str]:
@@ -68,11 +70,12 @@ class Access(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Call(Generic[BodyT]):
-    """What an endpoint receives: the raw request, path parameters and the validated input."""
+    """What an endpoint receives: the raw request, path parameters and the validated input
+    (the body, or the query parameters of a GET/DELETE), typed by the route's request model."""
 
     request: Request
     path_params: dict[str, str]
-    body: BodyT | None
+    body: BodyT
     principal: Principal | None = None
 
     def uuid_param(self, name: str) -> str:
