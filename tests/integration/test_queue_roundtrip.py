@@ -19,6 +19,7 @@ from shared.db.pool import create_pool
 from shared.outbox import enqueue
 from shared.runtime.template import load_template
 from tests.helpers import free_port, project_process, wait_for
+from tests.integration.queuekit import held, queue_url
 
 pytestmark = pytest.mark.integration
 
@@ -72,36 +73,23 @@ def counts(settings):
     return count
 
 
-def _url(sqs, template, logical_id: str) -> str:
-    return sqs.get_queue_url(QueueName=template.queue_name(logical_id))["QueueUrl"]
-
-
-def _visible_and_in_flight(sqs, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 def test_a_message_is_processed_once_and_deleted(processes, sqs, counts) -> None:
-    url = _url(sqs, processes["template"], "FixtureQueue")
+    url = queue_url(sqs, processes["template"], "FixtureQueue")
     key = f"ok-{uuid.uuid4().hex[:8]}"
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": key}))
     wait_for(lambda: counts(key) >= 1, timeout_s=20, what="message processed")
     # Past one visibility timeout (6 s) an undeleted message would have come back.
     time.sleep(7)
     assert counts(key) == 1
-    assert _visible_and_in_flight(sqs, url) == 0
+    assert held(sqs, url) == 0
 
 
 def test_a_failing_message_is_retried_then_dead_lettered_without_failing_its_batch(
     processes, sqs, counts
 ) -> None:
     template = processes["template"]
-    url, dlq = _url(sqs, template, "FixtureQueue"), _url(sqs, template, "FixtureDeadLetterQueue")
+    url = queue_url(sqs, template, "FixtureQueue")
+    dlq = queue_url(sqs, template, "FixtureDeadLetterQueue")
     run = uuid.uuid4().hex[:8]
     keys = {"good1": f"g1-{run}", "bad": f"bad-{run}", "good2": f"g2-{run}"}
     sqs.send_message_batch(
@@ -130,7 +118,7 @@ def test_a_failing_message_is_retried_then_dead_lettered_without_failing_its_bat
     assert counts(keys["good1"]) == 1 and counts(keys["good2"]) == 1  # the batch was not failed
     # The function reported the dead-lettered message as handled, so the dispatcher deletes it.
     wait_for(
-        lambda: _visible_and_in_flight(sqs, url) == 0, timeout_s=10, what="source queue drained"
+        lambda: held(sqs, url) == 0, timeout_s=10, what="source queue drained"
     )
 
 

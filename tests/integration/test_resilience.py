@@ -31,6 +31,7 @@ from shared.rag import reembed
 from shared.runtime.template import load_template
 from tests.helpers import free_port, project_process, wait_for
 from tests.integration.authkit import mails_to
+from tests.integration.queuekit import held, queue_url
 
 pytestmark = pytest.mark.integration
 
@@ -79,20 +80,6 @@ def count(settings):
     return lambda key: int(client.get(f"fixture:{settings.stack_name}:{key}") or 0)
 
 
-def _url(sqs, template, logical_id: str) -> str:
-    return sqs.get_queue_url(QueueName=template.queue_name(logical_id))["QueueUrl"]
-
-
-def _queued(sqs, url: str) -> int:
-    attrs = sqs.get_queue_attributes(
-        QueueUrl=url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-    )["Attributes"]
-    return int(attrs["ApproximateNumberOfMessages"]) + int(
-        attrs["ApproximateNumberOfMessagesNotVisible"]
-    )
-
-
 # --- the database pool ----------------------------------------------------------------------
 async def test_the_pool_replaces_a_connection_the_server_dropped(settings, migrated) -> None:
     pool = create_pool(settings)
@@ -114,7 +101,7 @@ async def test_the_pool_replaces_a_connection_the_server_dropped(settings, migra
 def test_a_transient_failure_is_retried_within_seconds(host, sqs, count) -> None:
     # FixtureLeaseQueue's visibility timeout is 600 s and the lease 30 s: three receives in a
     # few seconds can only come from the function's back-off (1-2 s, then 2-4 s).
-    url = _url(sqs, host["template"], "FixtureLeaseQueue")
+    url = queue_url(sqs, host["template"], "FixtureLeaseQueue")
     key = f"flaky-{uuid.uuid4().hex[:8]}"
     with dispatcher(host, "backoff"):
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": key, "fail": True}))
@@ -126,7 +113,7 @@ def test_a_transient_failure_is_retried_within_seconds(host, sqs, count) -> None
 
 
 def test_a_message_held_by_a_dead_dispatcher_comes_back_within_the_lease(host, sqs, count) -> None:
-    url = _url(sqs, host["template"], "FixtureLeaseQueue")
+    url = queue_url(sqs, host["template"], "FixtureLeaseQueue")
     key = f"slow-{uuid.uuid4().hex[:8]}"
     with dispatcher(host, "doomed", DISPATCHER_LEASE_S="3") as doomed:
         sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"key": key, "sleep": 6}))
@@ -136,7 +123,7 @@ def test_a_message_held_by_a_dead_dispatcher_comes_back_within_the_lease(host, s
     with dispatcher(host, "heir", DISPATCHER_LEASE_S="3"):
         # Not after the queue's 600 s visibility timeout: within the 3 s lease.
         wait_for(lambda: count(key) >= 2, timeout_s=15, what="delivered again")
-        wait_for(lambda: _queued(sqs, url) == 0, timeout_s=30, what="done and deleted")
+        wait_for(lambda: held(sqs, url) == 0, timeout_s=30, what="done and deleted")
     assert count(key) == 2
 
 
@@ -144,7 +131,7 @@ def test_a_message_whose_function_died_mid_batch_is_delivered_again(host, sqs, c
     """kill -9 of the function host while it handles a message: the dispatcher's call fails,
     the message comes back after the back-off (not the visibility timeout), and once a host
     answers again it is handled and deleted: delivered twice, lost never."""
-    url = _url(sqs, host["template"], "FixtureLeaseQueue")
+    url = queue_url(sqs, host["template"], "FixtureLeaseQueue")
     key = f"host-{uuid.uuid4().hex[:8]}"
     env = {**host["env"], "FUNCTIONS_INTERNAL_PORT": str(free_port())}
     ready = f"http://127.0.0.1:{env['FUNCTIONS_INTERNAL_PORT']}"
@@ -163,7 +150,7 @@ def test_a_message_whose_function_died_mid_batch_is_delivered_again(host, sqs, c
         with function_host("heir"):
             wait_for(lambda: count(key) >= 2, timeout_s=30, what="delivered again")
             recovered_s = time.monotonic() - killed
-            wait_for(lambda: _queued(sqs, url) == 0, timeout_s=30, what="done and deleted")
+            wait_for(lambda: held(sqs, url) == 0, timeout_s=30, what="done and deleted")
     assert count(key) == 2
     print(f"\nfunction host killed mid-message: delivered again {recovered_s:.1f} s later")
 
@@ -183,7 +170,7 @@ async def _user(pool) -> tuple[str, str]:
 def _lose_messages(sqs, template, logical_id: str) -> None:
     """What a restart of the in-memory SQS server does: the queue is gone with its messages
     and is created again (a second later, so its CreatedTimestamp differs)."""
-    sqs.delete_queue(QueueUrl=_url(sqs, template, logical_id))
+    sqs.delete_queue(QueueUrl=queue_url(sqs, template, logical_id))
     time.sleep(1.1)
     provision_queues(sqs, template)
 
@@ -199,11 +186,11 @@ async def test_lost_mail_is_redriven_and_sent_exactly_once(host, settings, sqs) 
                 conn, queue="MailQueue", body={"kind": "verify_email", "user_id": user_id}
             )
         # Relayed to the queue while no dispatcher runs, then lost with the queue server.
-        urls = {k: _url(sqs, template, k) for k in template.queues}
+        urls = {k: queue_url(sqs, template, k) for k in template.queues}
         await outbox.relay_once(pool, sqs, urls)
         _lose_messages(sqs, template, "MailQueue")
-        mail_url = _url(sqs, template, "MailQueue")
-        assert _queued(sqs, mail_url) == 0
+        mail_url = queue_url(sqs, template, "MailQueue")
+        assert held(sqs, mail_url) == 0
         with dispatcher(host, "after-restart"):
             wait_for(lambda: mails_to(settings.mail_dir, address, "verify_email"),
                      timeout_s=30, what="re-driven mail sent")  # fmt: skip
@@ -215,7 +202,7 @@ async def test_lost_mail_is_redriven_and_sent_exactly_once(host, settings, sqs) 
                     "outbox_id": {"DataType": "Number", "StringValue": str(outbox_id)}
                 },
             )
-            wait_for(lambda: _queued(sqs, mail_url) == 0, timeout_s=20, what="redelivery done")
+            wait_for(lambda: held(sqs, mail_url) == 0, timeout_s=20, what="redelivery done")
         with dispatcher(host, "next-start"):  # a later start re-drives nothing: it is done
             await asyncio.sleep(4)
         assert len(mails_to(settings.mail_dir, address, "verify_email")) == 1
