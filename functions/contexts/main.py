@@ -25,13 +25,12 @@ from functions.contexts.schemas import (
     SearchIn,
     SearchOut,
 )
-from shared import outbox
 from shared.auth.perimeter import perimeter
 from shared.chat import wiring
 from shared.deps import get_deps
-from shared.errors import NotFound
 from shared.files import store as files
 from shared.rag import contexts
+from shared.rag.attach import attaching
 from shared.rag.retrieval import Retriever
 from shared.runtime.routes import Access, Call, Route, RouteTable
 
@@ -45,33 +44,19 @@ def _out(item: contexts.Context) -> ContextOut:
                       settings=item.settings)  # fmt: skip
 
 
-async def _attach(conn: Any, user_id: str, context: contexts.Context, file_ids: list[str],
-                  overrides: dict[str, Any]) -> list[dict[str, Any]]:  # fmt: skip
-    attached = []
-    for file_id in file_ids:
-        row = await files.get(conn, user_id, file_id)  # only the caller's files
-        if row.status == "uploading":
-            raise NotFound(f"file {row.id} has not been uploaded yet")
-        source_id, queued = await contexts.attach(conn, context, row.id, overrides=overrides)
-        attached.append({"file_id": row.id, "source_id": source_id, "queued": queued})
-    return attached
-
-
 async def create(call: Call[ContextCreate]) -> ContextOut:
     body, user = call.body, call.user
     settings = body.model_dump(include={"chunk_size", "chunk_overlap", "pii_scrub"},
                                exclude_none=True)  # fmt: skip
-    async with (await _pool()).connection() as conn, conn.transaction():
+    deps = get_deps()
+    async with attaching(await deps.db.get(), sqs=deps.sqs, queues=deps.queues) as attach:
         item = await contexts.create(
-            conn, user.user_id, name=body.name, description=body.description,
+            attach.conn, user.user_id, name=body.name, description=body.description,
             visibility=body.visibility, settings=contexts.check_settings(settings),
-            embedding_version=get_deps().settings.rag_embedding_version, is_admin=user.is_admin,
+            embedding_version=deps.settings.rag_embedding_version, is_admin=user.is_admin,
         )  # fmt: skip
-        await _attach(conn, user.user_id, item, body.file_ids, {})
-        item.stats = await contexts.stats(conn, item.id)
-    if body.file_ids:
-        deps = get_deps()
-        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
+        await attach(item, user.user_id, body.file_ids, {})
+        item.stats = await contexts.stats(attach.conn, item.id)
     return _out(item)
 
 
@@ -117,13 +102,11 @@ async def attach(call: Call[AttachIn]) -> AttachOut:
     overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
     if overrides:
         contexts.check_settings(overrides)
-    async with (await _pool()).connection() as conn, conn.transaction():
-        item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
+    deps = get_deps()
+    async with attaching(await deps.db.get(), sqs=deps.sqs, queues=deps.queues) as attach:
+        item = await contexts.get_writable(attach.conn, user.user_id, call.path_params["id"],
                                            is_admin=user.is_admin)  # fmt: skip
-        attached = await _attach(conn, user.user_id, item, body.file_ids, overrides)
-    if any(a["queued"] for a in attached):
-        deps = get_deps()
-        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
+        attached = await attach(item, user.user_id, body.file_ids, overrides)
     return AttachOut(attached=attached)
 
 

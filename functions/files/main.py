@@ -11,6 +11,7 @@ import functions_framework.aio
 from starlette.requests import Request
 from starlette.responses import Response
 
+from functions.files import uploads
 from functions.files.schemas import (
     CompleteIn,
     DownloadOut,
@@ -34,14 +35,13 @@ def _out(row: store.FileRow, contexts: list[dict[str, Any]] | None = None) -> Fi
     return FileOut(**fields, contexts=contexts)
 
 
-def _stored(done: service.Stored) -> UploadOut:
+def _stored(done: uploads.Uploaded) -> UploadOut:
     return UploadOut(file=_out(done.file), fs_path=done.file.name, duplicate=done.duplicate,
                      context_id=done.context_id, ingestion_queued=done.queued)  # fmt: skip
 
 
 async def upload(call: Call[Any]) -> UploadOut:
-    user = call.user
-    return _stored(await service.upload(get_deps(), user.user_id, user.is_admin, call.request))
+    return _stored(await uploads.upload(get_deps(), call.user, call.request))
 
 
 async def presign(call: Call[PresignIn]) -> PresignOut:
@@ -55,11 +55,11 @@ async def presign(call: Call[PresignIn]) -> PresignOut:
 
 
 async def complete(call: Call[CompleteIn]) -> UploadOut:
-    body, user = call.body, call.user
+    body = call.body
     overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
-    done = await service.complete(
-        get_deps(), user.user_id, user.is_admin, call.uuid_param("id"),
-        context_id=body.context_id, overrides=overrides,
+    done = await uploads.complete(
+        get_deps(), call.user, call.uuid_param("id"), context_id=body.context_id,
+        overrides=overrides,
     )  # fmt: skip
     return _stored(done)
 

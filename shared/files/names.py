@@ -11,7 +11,7 @@ import unicodedata
 import uuid
 
 from shared.errors import ValidationError
-from shared.rag.parsers import ALLOWED_EXTENSIONS, kind_for
+from shared.files.kinds import ALLOWED_EXTENSIONS, kind_for
 
 MAX_NAME_CHARS = 160
 _UNSAFE = re.compile(r"[^\w.\- ()\[\]+,@]+")

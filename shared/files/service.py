@@ -1,8 +1,9 @@
-"""What the files function does, one function per endpoint (DESIGN.md §4 flow 2, §5).
+"""Uploads and downloads of the user's files (DESIGN.md §4 flow 2, §5).
 
-The bytes go to the object store first, the row and the ingest message (outbox) commit
-together after; a failure in between removes the object, so nothing half-written stays. The
-outbox is flushed right after the commit (best effort; the relay's sweep catches the rest).
+The bytes go to the object store first (`receive`), the row after (`record`, in the caller's
+transaction, where the files function also attaches the file to a context); `keeping` removes
+the object when anything in between fails, so nothing half-written stays. This package knows
+nothing of contexts or ingestion: the files function composes it with `shared.rag.attach`.
 """
 
 from __future__ import annotations
@@ -11,33 +12,41 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from starlette.requests import Request
 
-from shared import outbox
 from shared.deps import Dependencies
 from shared.errors import NotFound, PayloadTooLarge, ValidationError
 from shared.files import store
+from shared.files.kinds import ALLOWED_EXTENSIONS, CONTENT_TYPES
 from shared.files.names import checked_kind, object_key, sanitize_name
 from shared.files.upload import ObjectSink, receive_form
-from shared.rag import contexts
-from shared.rag.parsers import ALLOWED_EXTENSIONS
 
 log = logging.getLogger(__name__)
 FORM_OVERHEAD_BYTES = 64 << 10  # multipart boundaries and small fields beside the file
-CONTENT_TYPES = {"text": "text/plain", "markdown": "text/markdown", "pdf": "application/pdf",
-                 "html": "text/html"}  # fmt: skip
 
 
 @dataclass(frozen=True)
 class Stored:
     file: store.FileRow
     duplicate: bool = False
-    context_id: str | None = None
-    queued: bool = False
+
+
+@dataclass
+class Received:
+    """An upload whose bytes are in the object store (not yet recorded): its sink, the
+    names it will be stored under, and the form's other fields."""
+
+    file_id: str
+    name: str
+    kind: str
+    sink: ObjectSink
+    fields: dict[str, str]
 
 
 def over_cap(cap: int, tier: str) -> PayloadTooLarge:
@@ -59,21 +68,8 @@ def limits_of(deps: Dependencies, tier: str, cap: int) -> dict[str, Any]:
             "tiers": dict(deps.settings.files_max_bytes_by_tier)}  # fmt: skip
 
 
-def _form_settings(fields: dict[str, str]) -> tuple[str | None, dict[str, Any]]:
-    """The optional `context_id`, `chunk_size`, `chunk_overlap` fields of an upload."""
-    context_id = fields.get("context_id") or None
-    overrides: dict[str, Any] = {}
-    for key in ("chunk_size", "chunk_overlap"):
-        if fields.get(key):
-            if not fields[key].strip().isdigit():
-                raise ValidationError(f"{key} must be a whole number of tokens")
-            overrides[key] = int(fields[key])
-    if overrides:
-        contexts.check_settings(overrides)
-    return context_id, overrides
-
-
-async def upload(deps: Dependencies, user_id: str, is_admin: bool, request: Request) -> Stored:
+async def receive(deps: Dependencies, user_id: str, request: Request) -> Received:
+    """Streams a multipart upload's file part into the object store, within the plan's cap."""
     pool = await deps.db.get()
     async with pool.connection() as conn:
         tier, cap = await max_bytes(conn, deps, user_id)
@@ -90,44 +86,35 @@ async def upload(deps: Dependencies, user_id: str, is_admin: bool, request: Requ
                           content_type=CONTENT_TYPES[made["kind"]], max_bytes=cap)  # fmt: skip
 
     form = await receive_form(request, open_sink)
-    sink = form.sink
-    assert sink is not None
+    assert form.sink is not None  # receive_form refuses a form without a file part
+    return Received(file_id, made["name"], made["kind"], form.sink, form.fields)
+
+
+@asynccontextmanager
+async def keeping(received: Received) -> AsyncIterator[list[Stored]]:
+    """Removes the uploaded object unless the block records it (appends its `Stored`): on any
+    failure, and when the same bytes turn out to be stored already."""
+    kept: list[Stored] = []
     try:
-        context_id, overrides = _form_settings(form.fields)
-        result = await _record(
-            deps, user_id, is_admin, file_id=file_id, name=made["name"], kind=made["kind"],
-            sink=sink, context_id=context_id, overrides=overrides,
-        )  # fmt: skip
+        yield kept
     except BaseException:
-        await asyncio.shield(sink.abort())
+        await asyncio.shield(received.sink.abort())
         raise
-    if result.duplicate:
-        await asyncio.shield(sink.abort())  # the same bytes are stored already
-    if result.queued:
-        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
-    return result
+    if not kept or kept[0].duplicate:
+        await asyncio.shield(received.sink.abort())
 
 
-async def _record(
-    deps: Dependencies, user_id: str, is_admin: bool, *, file_id: str, name: str, kind: str,
-    sink: ObjectSink, context_id: str | None, overrides: dict[str, Any],
-) -> Stored:  # fmt: skip
-    pool = await deps.db.get()
-    async with pool.connection() as conn, conn.transaction():
-        context = None
-        if context_id:
-            context = await contexts.get_writable(conn, user_id, context_id, is_admin=is_admin)
-        duplicate = await store.find_duplicate(conn, user_id, name, sink.checksum)
-        row = duplicate or await store.insert(
-            conn, file_id=file_id, owner=user_id, name=name, object_key=sink.key, kind=kind,
-            content_type=sink.content_type, size_bytes=sink.size, checksum=sink.checksum,
-            status="stored",
-        )  # fmt: skip
-        queued = False
-        if context is not None:
-            _, queued = await contexts.attach(conn, context, row.id, overrides=overrides)
-            row = await store.get(conn, user_id, row.id)
-    return Stored(row, duplicate=duplicate is not None, context_id=context_id, queued=queued)
+async def record(conn: Any, user_id: str, received: Received) -> Stored:
+    """The row of a received upload (in the caller's transaction), or the row of the same
+    bytes under the same name stored before."""
+    sink = received.sink
+    duplicate = await store.find_duplicate(conn, user_id, received.name, sink.checksum)
+    row = duplicate or await store.insert(
+        conn, file_id=received.file_id, owner=user_id, name=received.name, object_key=sink.key,
+        kind=received.kind, content_type=sink.content_type, size_bytes=sink.size,
+        checksum=sink.checksum, status="stored",
+    )  # fmt: skip
+    return Stored(row, duplicate=duplicate is not None)
 
 
 async def presign(
@@ -170,12 +157,9 @@ def _digest(s3: Any, bucket: str, key: str, cap: int) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-async def complete(
-    deps: Dependencies, user_id: str, is_admin: bool, file_id: str, *,
-    context_id: str | None, overrides: dict[str, Any],
-) -> Stored:  # fmt: skip
-    """Confirms a presigned upload: the object must be there and within the cap; then the
-    file is `stored` (and attached and queued when a context is named)."""
+async def verify_upload(deps: Dependencies, user_id: str, file_id: str) -> tuple[int, str]:
+    """(size, checksum) of what the browser uploaded to a presigned URL: it must be there and
+    within the plan's cap (an oversized object is removed)."""
     pool = await deps.db.get()
     async with pool.connection() as conn:
         row = await store.get(conn, user_id, file_id)
@@ -183,26 +167,23 @@ async def complete(
     if row.status != "uploading":
         raise ValidationError(f"file {file_id} is already complete ({row.status})")
     try:
-        size, checksum = await asyncio.to_thread(_digest, deps.s3, deps.bucket(), row.object_key,
-                                                 cap)  # fmt: skip
+        return await asyncio.to_thread(_digest, deps.s3, deps.bucket(), row.object_key, cap)
     except deps.s3.exceptions.NoSuchKey:
         raise ValidationError("nothing was uploaded to the presigned URL yet") from None
     except PayloadTooLarge:
         await asyncio.to_thread(deps.s3.delete_object, Bucket=deps.bucket(), Key=row.object_key)
         raise
-    async with pool.connection() as conn, conn.transaction():
-        row = await store.get(conn, user_id, file_id, lock=True)
-        context = None
-        if context_id:
-            context = await contexts.get_writable(conn, user_id, context_id, is_admin=is_admin)
-        await store.set_status(conn, row.id, "stored", size_bytes=size, checksum=checksum)
-        queued = False
-        if context is not None:
-            _, queued = await contexts.attach(conn, context, row.id, overrides=overrides)
-        row = await store.get(conn, user_id, file_id)
-    if queued:
-        await outbox.flush(pool, deps.sqs, deps.queues)
-    return Stored(row, context_id=context_id, queued=queued)
+
+
+async def mark_stored(
+    conn: Any, user_id: str, file_id: str, *, size: int, checksum: str
+) -> store.FileRow:
+    """A verified presigned upload is `stored` (in the caller's transaction)."""
+    row = await store.get(conn, user_id, file_id, lock=True)
+    if row.status != "uploading":
+        raise ValidationError(f"file {file_id} is already complete ({row.status})")
+    await store.set_status(conn, row.id, "stored", size_bytes=size, checksum=checksum)
+    return row
 
 
 def download_url(deps: Dependencies, public_s3: Any, row: store.FileRow) -> str:

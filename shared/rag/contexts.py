@@ -17,6 +17,7 @@ from psycopg.types.json import Jsonb
 
 from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
 from shared.errors import Forbidden, NotFound, ValidationError
+from shared.files import store as file_store
 from shared.outbox import enqueue
 from shared.rag.chunking import DEFAULT_OVERLAP, DEFAULT_SIZE, check_window
 
@@ -199,10 +200,7 @@ async def attach(
             raise NotFound(f"no such file: {file_id}")
         return existing[0], False
     await queue_ingest(conn, row[0], embedding_version=context.embedding_version)
-    await conn.execute(
-        "UPDATE user_file SET status = 'pending', error = NULL, updated_at = now() WHERE id = %s",
-        (file_id,),
-    )
+    await file_store.set_status(conn, file_id, "pending")  # the files package writes user_file
     return row[0], True
 
 

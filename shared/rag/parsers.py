@@ -36,15 +36,6 @@ class ParsedDocument:
     page_starts: tuple[int, ...] = ()  # PDF only: char offset in `text` where page i+1 starts
 
 
-ALLOWED_EXTENSIONS: dict[str, str] = {
-    **dict.fromkeys((".txt", ".text", ".log", ".csv", ".json", ".rst"), "text"),
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".pdf": "pdf",
-    ".html": "html",
-    ".htm": "html",
-}
-
 # Checked longest first: a UTF-32-LE BOM begins with the UTF-16-LE one.
 _BOMS = (
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -65,12 +56,6 @@ _WHATWG_ALIASES = dict.fromkeys(("iso-8859-1", "latin1", "ascii", "us-ascii"), "
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>")
 _PDF_MAGIC_WINDOW = 1024  # readers accept junk before %PDF- (mail headers...) up to 1 KiB
 _NEWLINES = re.compile(r"\r\n?")
-
-
-def kind_for(filename: str) -> str | None:
-    """The parser kind for a file name's extension (case-insensitive); None if not allowed."""
-    dot = filename.rfind(".")
-    return ALLOWED_EXTENSIONS.get(filename[dot:].lower()) if dot >= 0 else None
 
 
 def page_of(doc: ParsedDocument, offset: int) -> int | None:

@@ -11,15 +11,8 @@ import pypdf
 import pytest
 import trafilatura
 
-from shared.rag.parsers import (
-    ALLOWED_EXTENSIONS,
-    ParsedDocument,
-    ParseError,
-    UnsupportedType,
-    kind_for,
-    page_of,
-    parse,
-)
+from shared.files.kinds import ALLOWED_EXTENSIONS, kind_for
+from shared.rag.parsers import ParsedDocument, ParseError, UnsupportedType, page_of, parse
 
 FILES = Path(__file__).resolve().parent.parent / "data" / "files"
 

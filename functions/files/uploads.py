@@ -1,0 +1,78 @@
+"""The files function's two ways in (a multipart upload, a completed presigned upload), each
+stored and, when the request names a `context_id`, attached to that context in the same
+transaction, its ingestion queued (`shared.rag.attach`). Here, in the function, because it
+composes two packages that know nothing of each other: files, and contexts with ingestion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.requests import Request
+
+from shared.deps import Dependencies
+from shared.errors import ValidationError
+from shared.files import service, store
+from shared.files.store import FileRow
+from shared.rag import contexts
+from shared.rag.attach import Attacher, attaching
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    file: FileRow
+    duplicate: bool
+    context_id: str | None
+    queued: bool
+
+
+def form_settings(fields: dict[str, str]) -> tuple[str | None, dict[str, Any]]:
+    """The optional `context_id`, `chunk_size`, `chunk_overlap` fields of an upload form."""
+    context_id = fields.get("context_id") or None
+    overrides: dict[str, Any] = {}
+    for key in ("chunk_size", "chunk_overlap"):
+        if fields.get(key):
+            if not fields[key].strip().isdigit():
+                raise ValidationError(f"{key} must be a whole number of tokens")
+            overrides[key] = int(fields[key])
+    if overrides:
+        contexts.check_settings(overrides)
+    return context_id, overrides
+
+
+async def _attach_to(
+    attach: Attacher, user: Any, context_id: str | None, file_id: str,
+    overrides: dict[str, Any],
+) -> None:  # fmt: skip
+    if context_id:
+        context = await contexts.get_writable(
+            attach.conn, user.user_id, context_id, is_admin=user.is_admin
+        )
+        await attach(context, user.user_id, [file_id], overrides)
+
+
+async def upload(deps: Dependencies, user: Any, request: Request) -> Uploaded:
+    received = await service.receive(deps, user.user_id, request)
+    async with service.keeping(received) as kept:
+        context_id, overrides = form_settings(received.fields)
+        pool = await deps.db.get()
+        async with attaching(pool, sqs=deps.sqs, queues=deps.queues) as attach:
+            stored = await service.record(attach.conn, user.user_id, received)
+            await _attach_to(attach, user, context_id, stored.file.id, overrides)
+            file = await store.get(attach.conn, user.user_id, stored.file.id)
+        kept.append(stored)
+    return Uploaded(file, stored.duplicate, context_id, attach.queued)
+
+
+async def complete(
+    deps: Dependencies, user: Any, file_id: str, *, context_id: str | None,
+    overrides: dict[str, Any],
+) -> Uploaded:  # fmt: skip
+    size, checksum = await service.verify_upload(deps, user.user_id, file_id)
+    async with attaching(await deps.db.get(), sqs=deps.sqs, queues=deps.queues) as attach:
+        row = await service.mark_stored(
+            attach.conn, user.user_id, file_id, size=size, checksum=checksum
+        )
+        await _attach_to(attach, user, context_id, row.id, overrides)
+        file = await store.get(attach.conn, user.user_id, file_id)
+    return Uploaded(file, False, context_id, attach.queued)
