@@ -208,11 +208,6 @@ class Supervisor:
                                "previous_exit_code": state.exit_code},
                     )  # fmt: skip
 
-    def run(self, stopping: Callable[[], bool], *, interval_s: float = 0.5) -> None:
-        while not stopping():
-            self.tick()
-            time.sleep(interval_s)
-
     def stop(self, timeout_s: float = 35.0) -> list[str]:
         """Drains the child processes: SIGTERM to all, a shared wait, then SIGKILL."""
         children = [s.unit for s in self.states.values() if isinstance(s.unit, ChildProcess)]

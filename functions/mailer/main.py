@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import functions_framework.aio
 from pydantic import BaseModel
@@ -33,27 +34,27 @@ async def handle(record: SqsRecord) -> None:
     request = MailRequest.model_validate(record.payload())
     deps = get_deps()
     outbox_id = (record.messageAttributes.get("outbox_id") or {}).get("stringValue")
-    if outbox_id is None:  # not from the outbox: only a Redis marker guards a redelivery
-        sent_key = f"mail:sent:{record.messageId}"
-        if not await deps.redis.exists(sent_key):
-            await _deliver(request)
-            await deps.redis.set(sent_key, "1", ex=SENT_TTL_S)
-        return
-    # Delivery is at least once (a redelivery, or a re-drive after the queue server lost its
-    # messages): the outbox row, locked while the mail goes out, says whether it was sent.
     async with (await deps.db.get()).connection() as conn, conn.transaction():
+        if outbox_id is None:  # not from the outbox: only a Redis marker guards a redelivery
+            sent_key = f"mail:sent:{record.messageId}"
+            if not await deps.redis.exists(sent_key):
+                await _deliver(conn, request)
+                await deps.redis.set(sent_key, "1", ex=SENT_TTL_S)
+            return
+        # Delivery is at least once (a redelivery, or a re-drive after the queue server lost
+        # its messages): the outbox row, locked while the mail goes out, says whether it was
+        # sent. One connection for the lock, the recipient and the mark.
         if not await outbox.claim(conn, int(outbox_id)):
             log.info("mail %s already sent", request.kind)
             return
-        await _deliver(request)
+        await _deliver(conn, request)
         await outbox.mark_done(conn, int(outbox_id))
 
 
-async def _deliver(request: MailRequest) -> None:
-    deps = get_deps()
-    settings = deps.settings
+async def _deliver(conn: Any, request: MailRequest) -> None:
+    settings = get_deps().settings
     try:
-        user = await accounts.get_user(await deps.db.get(), request.user_id)
+        user = await accounts.user_on(conn, request.user_id)
     except NotFound:
         log.info("mail %s dropped: the account is gone", request.kind)
         return
@@ -61,7 +62,7 @@ async def _deliver(request: MailRequest) -> None:
         return
     verify = request.kind == "verify_email"
     ttl = settings.auth_verify_ttl_s if verify else settings.auth_reset_ttl_s
-    token = await OneTimeTokens(deps.redis).issue(request.kind, user.id, ttl_s=ttl)
+    token = await OneTimeTokens(get_deps().redis).issue(request.kind, user.id, ttl_s=ttl)
     await asyncio.to_thread(send, settings, compose(settings, request.kind, user.email, token))
     log.info("mail %s sent", request.kind)
 

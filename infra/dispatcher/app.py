@@ -32,7 +32,7 @@ from shared.config import Settings
 from shared.db.pool import PoolHolder
 from shared.outbox import relay_once
 from shared.queues import QueueDirectory
-from shared.runtime.backoff import backoff_delay
+from shared.runtime.batch import back_off
 from shared.runtime.template import FunctionSpec, QueueSpec, ScheduleEvent, SqsEvent, Template
 
 log = logging.getLogger("dispatcher")
@@ -194,21 +194,13 @@ class Dispatcher:
         return ids
 
     async def _back_off(self, queue: QueueSpec, url: str, messages: list[dict[str, Any]]) -> None:
-        entries = []
-        for i, m in enumerate(messages):
-            receives = int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1))
-            delay = backoff_delay(
-                receives,
-                base_s=self.settings.queue_retry_base_s,
-                cap_s=self.settings.queue_retry_max_s,
-            )
-            seconds = min(round(delay), queue.visibility_timeout_s)
-            entries.append(
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": seconds}
-            )
+        receives = [
+            (m["ReceiptHandle"], int(m.get("Attributes", {}).get("ApproximateReceiveCount", 1)))
+            for m in messages
+        ]
         try:
-            await asyncio.to_thread(
-                self.sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries
+            await back_off(
+                self.sqs, url, receives, settings=self.settings, max_s=queue.visibility_timeout_s
             )
         except Exception as exc:  # they come back when the lease ends instead
             log.warning("could not back off a batch of %s: %s", queue.name, exc)

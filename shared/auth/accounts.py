@@ -120,7 +120,12 @@ async def find_by_email(pool: AsyncConnectionPool, email: str) -> User | None:
 
 async def get_user(pool: AsyncConnectionPool, user_id: str) -> User:
     async with pool.connection() as conn:
-        return await _get(conn, user_id)
+        return await user_on(conn, user_id)
+
+
+async def user_on(conn: psycopg.AsyncConnection, user_id: str) -> User:
+    """An active account, read on the caller's connection (404 when there is none)."""
+    return await _get(conn, user_id)
 
 
 async def get_caller(pool: AsyncConnectionPool, user_id: str) -> User:

@@ -214,7 +214,7 @@ class ChatKernel:
             self._finish(req, turn, answer, citations, ledger, trace, failed=failure is not None)
         )
         if failure is not None:
-            raise client_error(failure, ended_by(failure), turn) from failure
+            raise client_error(failure, turn) from failure
         if prepared is not None and turn.message_id is not None:
             await self._remember(prepared.mem, turn.user_message, turn)
         return turn
@@ -345,10 +345,15 @@ class ChatKernel:
         turn.message_id, turn.message_seq = written.id, written.seq
 
 
+def _cause(exc: BaseException) -> str | None:
+    """The error code behind a failed turn (a workflow's failing node's, when it has one)."""
+    return exc.cause if isinstance(exc, WorkflowFailed) else getattr(exc, "code", None)
+
+
 def ended_by(exc: BaseException) -> str:
     """Why a turn that raised ended: `timeout`, `unavailable` (the model or a store is gone or
     saturated) or `error` (anything else: a broken workflow, a bug)."""
-    cause = exc.cause if isinstance(exc, WorkflowFailed) else getattr(exc, "code", None)
+    cause = _cause(exc)
     if cause == "timeout" or isinstance(exc, TimeoutError):
         return "timeout"
     if cause in ("unavailable", "rate_limited") or as_unavailable(exc) is not None:
@@ -356,11 +361,11 @@ def ended_by(exc: BaseException) -> str:
     return "error"
 
 
-def client_error(exc: Exception, finish_reason: str, turn: TurnResult) -> Exception:
+def client_error(exc: Exception, turn: TurnResult) -> Exception:
     """What the client is told about a turn that ended early: a 503 with `Retry-After` when the
     model or a store could not serve in time (try again, or regenerate), else the error
     itself. Details say what was kept."""
-    cause = exc.cause if isinstance(exc, WorkflowFailed) else getattr(exc, "code", None)
+    cause, finish_reason = _cause(exc), ended_by(exc)
     kept = {"reason": finish_reason, "cause": cause or type(exc).__name__,
             "conversation_id": turn.conversation_id,
             "user_message_id": turn.user_message_id, "message_id": turn.message_id,

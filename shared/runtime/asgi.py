@@ -9,16 +9,16 @@ from types import ModuleType
 from typing import Any
 
 from functions_framework.aio import create_asgi_app_from_module
-from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from shared.errors import NotFound
 from shared.runtime.context import (
     REQUEST_ID_HEADER,
     new_request_id,
     reset_request_id,
     set_request_id,
 )
-from shared.runtime.envelope import error_body
+from shared.runtime.envelope import error_response
 
 # functions_framework routes `/{path:path}`, whose `.*` stops at a newline: such a path would
 # get Starlette's text/plain 404. No route has control characters, so none names anything.
@@ -44,11 +44,7 @@ class _EnvelopeGuard:
         request_id = new_request_id(given or None)
         token = set_request_id(request_id)
         try:
-            response = JSONResponse(
-                error_body("not_found", f"no route for {scope['method']} {scope['path']!r}"),
-                status_code=404,
-                headers={REQUEST_ID_HEADER: request_id},
-            )
+            response = error_response(NotFound(f"no route for {scope['method']} {scope['path']!r}"))
         finally:
             reset_request_id(token)
         await response(scope, receive, send)

@@ -21,9 +21,11 @@ import pydantic
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
+from shared.config import Settings
 from shared.deps import Dependencies
 from shared.errors import ValidationError
 from shared.runtime.backoff import backoff_delay
+from shared.runtime.template import QueueSpec
 
 log = logging.getLogger(__name__)
 
@@ -70,9 +72,13 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, pydantic.ValidationError | ValidationError | PermanentFailure)
 
 
+def _queue_named(deps: Dependencies, name: str) -> QueueSpec | None:
+    return next((q for q in deps.template.queues.values() if q.name == name), None)
+
+
 def last_receive(deps: Dependencies, record: SqsRecord) -> bool:
     """Whether a failure now sends the message to its DLQ (its receive budget is spent)."""
-    queue = next((q for q in deps.template.queues.values() if q.name == record.queue_name), None)
+    queue = _queue_named(deps, record.queue_name)
     limit = queue.max_receive_count if queue else None
     return limit is not None and record.receive_count >= limit
 
@@ -83,7 +89,7 @@ async def _dead_letter(
     """Moves a message that used its last receive (or can never succeed) to the DLQ with the
     reason. Returns False when the queue has no DLQ or the receive budget is not spent (let
     SQS retry it)."""
-    queue = next((q for q in deps.template.queues.values() if q.name == record.queue_name), None)
+    queue = _queue_named(deps, record.queue_name)
     if queue is None or not queue.dead_letter_queue or queue.max_receive_count is None:
         return False
     if not permanent and record.receive_count < queue.max_receive_count:
@@ -101,39 +107,46 @@ async def _dead_letter(
     return True
 
 
-def retry_delay_s(deps: Dependencies, record: SqsRecord) -> int:
-    """Seconds until a transiently failed message is received again (SQS takes whole seconds)."""
-    settings = deps.settings
-    delay = backoff_delay(
-        record.receive_count, base_s=settings.queue_retry_base_s, cap_s=settings.queue_retry_max_s
-    )
-    return max(round(delay), 0)
+async def back_off(
+    sqs: Any, url: str, messages: list[tuple[str, int]], *, settings: Settings, max_s: int
+) -> None:
+    """Makes messages ((receipt handle, receive count) pairs) visible again after their
+    back-off: QUEUE_RETRY_BASE_S doubling per receive, jittered, capped by QUEUE_RETRY_MAX_S and
+    `max_s` (the queue's visibility timeout). Used by a queue function for the messages it
+    failed, and by the local dispatcher when the function could not be reached at all."""
+    def delay_s(receives: int) -> int:  # SQS takes whole seconds
+        delay = backoff_delay(
+            receives, base_s=settings.queue_retry_base_s, cap_s=settings.queue_retry_max_s
+        )
+        return min(round(delay), max_s)
+
+    entries = [
+        {"Id": str(i), "ReceiptHandle": receipt, "VisibilityTimeout": delay_s(receives)}
+        for i, (receipt, receives) in enumerate(messages)
+    ]
+    for start in range(0, len(entries), 10):  # the batch API's limit
+        await asyncio.to_thread(
+            sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries[start : start + 10]
+        )
 
 
 async def _back_off(deps: Dependencies, records: list[SqsRecord]) -> None:
-    """Makes failed messages visible again after their back-off. Best effort: if this fails the
-    message still comes back after the queue's visibility timeout."""
+    """Best effort: if this fails the messages still come back after the visibility timeout."""
     by_queue: dict[str, list[SqsRecord]] = {}
     for record in records:
         by_queue.setdefault(record.queue_name, []).append(record)
-    for name, queued in by_queue.items():
-        queue = next((q for q in deps.template.queues.values() if q.name == name), None)
+    for name, failed in by_queue.items():
+        queue = _queue_named(deps, name)
         if queue is None:
             continue
-        entries = [
-            {"Id": str(i), "ReceiptHandle": r.receiptHandle,
-             "VisibilityTimeout": min(retry_delay_s(deps, r), queue.visibility_timeout_s)}
-            for i, r in enumerate(queued)
-        ]  # fmt: skip
         try:
-            url = await deps.queues.url(queue.logical_id)
-            for start in range(0, len(entries), 10):  # the batch API's limit
-                await asyncio.to_thread(
-                    deps.sqs.change_message_visibility_batch,
-                    QueueUrl=url, Entries=entries[start : start + 10],
-                )  # fmt: skip
+            await back_off(
+                deps.sqs, await deps.queues.url(queue.logical_id),
+                [(r.receiptHandle, r.receive_count) for r in failed],
+                settings=deps.settings, max_s=queue.visibility_timeout_s,
+            )  # fmt: skip
         except Exception as exc:
-            log.warning("could not back off %d message(s) of %s: %s", len(entries), name, exc)
+            log.warning("could not back off %d message(s) of %s: %s", len(failed), name, exc)
 
 
 async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependencies) -> JSONResponse:
