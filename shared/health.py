@@ -10,7 +10,7 @@ from typing import Literal
 import httpx
 from pydantic import BaseModel
 
-from shared.deps import Dependencies
+from shared.deps import Clients
 from shared.version import build_info
 
 CheckStatus = Literal["up", "down"]
@@ -29,50 +29,50 @@ class HealthReport(BaseModel):
     checks: dict[str, CheckResult]
 
 
-async def _database(deps: Dependencies) -> None:
-    pool = await deps.db.get()
+async def _database(clients: Clients) -> None:
+    pool = clients.db
     async with pool.connection() as conn:
         await conn.execute("SELECT 1")
 
 
-async def _redis(deps: Dependencies) -> None:
-    await deps.redis.ping()
+async def _redis(clients: Clients) -> None:
+    await clients.redis.ping()
 
 
-async def _object_store(deps: Dependencies) -> None:
-    await asyncio.to_thread(deps.s3.head_bucket, Bucket=deps.bucket())
+async def _object_store(clients: Clients) -> None:
+    await asyncio.to_thread(clients.s3.head_bucket, Bucket=clients.bucket())
 
 
-async def _queue(deps: Dependencies) -> None:
-    await deps.queues.all_urls()
+async def _queue(clients: Clients) -> None:
+    await clients.queues.all_urls()
 
 
-async def _inference(deps: Dependencies) -> None:
-    url = deps.settings.inference_url
-    token = deps.settings.inference_token.get_secret_value()
-    async with httpx.AsyncClient(timeout=deps.settings.dependency_timeout_s) as client:
+async def _inference(clients: Clients) -> None:
+    url = clients.settings.inference_url
+    token = clients.settings.inference_token.get_secret_value()
+    async with httpx.AsyncClient(timeout=clients.settings.dependency_timeout_s) as client:
         response = await client.get(f"{url}/healthz", headers={"Authorization": f"Bearer {token}"})
         response.raise_for_status()
 
 
-def _checks(deps: Dependencies) -> dict[str, Callable[[Dependencies], Awaitable[None]]]:
-    checks: dict[str, Callable[[Dependencies], Awaitable[None]]] = {
+def _checks(clients: Clients) -> dict[str, Callable[[Clients], Awaitable[None]]]:
+    checks: dict[str, Callable[[Clients], Awaitable[None]]] = {
         "database": _database,
         "redis": _redis,
         "object_store": _object_store,
         "queue": _queue,
     }
-    if deps.settings.inference_url:
+    if clients.settings.inference_url:
         checks["inference"] = _inference
     return checks
 
 
 async def _timed(
-    name: str, check: Callable[[Dependencies], Awaitable[None]], deps: Dependencies
+    name: str, check: Callable[[Clients], Awaitable[None]], clients: Clients
 ) -> tuple[str, CheckResult]:
     start = time.perf_counter()
     try:
-        await asyncio.wait_for(check(deps), timeout=deps.settings.dependency_timeout_s)
+        await asyncio.wait_for(check(clients), timeout=clients.settings.dependency_timeout_s)
         status: CheckStatus = "up"
         error = None
     except Exception as exc:  # a failed dependency is a result here, not an error
@@ -82,10 +82,10 @@ async def _timed(
     )
 
 
-async def check_health(deps: Dependencies) -> HealthReport:
-    results = await asyncio.gather(*(_timed(n, c, deps) for n, c in _checks(deps).items()))
+async def check_health(clients: Clients) -> HealthReport:
+    results = await asyncio.gather(*(_timed(n, c, clients) for n, c in _checks(clients).items()))
     checks = dict(results)
     healthy = all(result.status == "up" for result in checks.values())
     return HealthReport(
-        status="ok" if healthy else "degraded", checks=checks, **build_info(deps.settings)
+        status="ok" if healthy else "degraded", checks=checks, **build_info(clients.settings)
     )

@@ -21,7 +21,8 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
+
+from shared.db.pool import Pool
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +44,7 @@ async def enqueue(
     return row[0] if row else None
 
 
-async def relay_once(
-    pool: AsyncConnectionPool, sqs: Any, queue_urls: dict[str, str], *, limit: int = 100
-) -> int:
+async def relay_once(pool: Pool, sqs: Any, queue_urls: dict[str, str], *, limit: int = 100) -> int:
     """Sends up to `limit` due rows; returns how many were sent. Rows being sent by another
     relay are skipped (SKIP LOCKED), so any number of relays may run."""
     async with pool.connection() as conn, conn.transaction():
@@ -84,7 +83,7 @@ async def relay_once(
     return len(sent)
 
 
-async def flush(pool: AsyncConnectionPool, sqs: Any, queues: Any, *, limit: int = 10) -> None:
+async def flush(pool: Pool, sqs: Any, queues: Any, *, limit: int = 10) -> None:
     """Sends what a request just committed now rather than at the relay's next sweep; best
     effort (a failure leaves the rows for the sweep). `queues` is a QueueDirectory."""
     try:

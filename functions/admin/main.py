@@ -5,17 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import functions_framework.aio
 from pydantic import BaseModel, Field
-from starlette.requests import Request
-from starlette.responses import Response
 
 from functions.auth.schemas import UserOut
 from shared import audit
 from shared.auth import admin_users
 from shared.auth.perimeter import client_of, perimeter, sessions
-from shared.deps import get_deps
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
 
@@ -59,10 +56,10 @@ class UserUpdate(BaseModel):
     is_active: bool | None = None
 
 
-async def audit_log(call: Call[AuditQuery]) -> AuditPage:
+async def audit_log(call: Call[AuditQuery], *, services: Services) -> AuditPage:
     query = call.body
     events = await audit.page(
-        await get_deps().db.get(),
+        services.db,
         before_id=query.cursor,
         limit=query.limit,
         event=query.event,
@@ -74,15 +71,15 @@ async def audit_log(call: Call[AuditQuery]) -> AuditPage:
     )
 
 
-async def audit_verify(call: Call[Any]) -> ChainOut:
-    report = await audit.verify_chain(await get_deps().db.get())
+async def audit_verify(call: Call[Any], *, services: Services) -> ChainOut:
+    report = await audit.verify_chain(services.db)
     return ChainOut.model_validate(report, from_attributes=True)
 
 
-async def list_users(call: Call[UserQuery]) -> UserPage:
+async def list_users(call: Call[UserQuery], *, services: Services) -> UserPage:
     query = call.body
     users, cursor = await admin_users.list_users(
-        await get_deps().db.get(),
+        services.db,
         cursor=query.cursor,
         limit=query.limit,
         email_contains=query.email_contains,
@@ -93,17 +90,17 @@ async def list_users(call: Call[UserQuery]) -> UserPage:
     )
 
 
-async def update_user(call: Call[UserUpdate]) -> AdminUserOut:
+async def update_user(call: Call[UserUpdate], *, services: Services) -> AdminUserOut:
     user_id = call.uuid_param("id")
     user = await admin_users.update_user(
-        await get_deps().db.get(),
+        services.db,
         user_id,
         role=call.body.role,
         is_active=call.body.is_active,
         actor=client_of(call.request, call.user.user_id),
     )
     if call.body.role is not None or call.body.is_active is False:
-        await (await sessions()).revoke_all(user_id)  # old tokens carry the old role
+        await sessions(services).revoke_all(user_id)  # old tokens carry the old role
     return AdminUserOut.model_validate(user, from_attributes=True)
 
 
@@ -121,8 +118,3 @@ ROUTES = RouteTable(
     ],
     **perimeter(),
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -8,10 +8,6 @@ import asyncio
 import logging
 from typing import Any
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
-
 from functions.artifacts.schemas import (
     ArtifactCreate,
     ArtifactOut,
@@ -25,23 +21,19 @@ from functions.artifacts.schemas import (
 from shared.adapters.objects import delete_version
 from shared.artifacts import store
 from shared.auth.perimeter import perimeter
-from shared.deps import get_deps
 from shared.errors import NotFound
 from shared.idempotency import IdempotencyStore
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 log = logging.getLogger(__name__)
-
-
-async def _pool() -> Any:
-    return await get_deps().db.get()
 
 
 def _out(item: store.Artifact) -> ArtifactOut:
     return ArtifactOut.model_validate(item, from_attributes=True)
 
 
-async def create(call: Call[ArtifactCreate]) -> ArtifactOut:
+async def create(call: Call[ArtifactCreate], *, services: Services) -> ArtifactOut:
     """With an `Idempotency-Key`, a repeat within 24 h answers the artifact made the first
     time (SPEC §18); a failed create frees the key."""
     body = call.body
@@ -49,35 +41,35 @@ async def create(call: Call[ArtifactCreate]) -> ArtifactOut:
 
     async def made() -> dict[str, Any]:
         item = await store.create(
-            await _pool(), user.user_id, name=body.name, schema=body.body, type=body.type,
+            services.db, user.user_id, name=body.name, schema=body.body, type=body.type,
             description=body.description, visibility=body.visibility, is_admin=user.is_admin,
         )  # fmt: skip
         return _out(item).model_dump(mode="json")
 
-    answer = await IdempotencyStore(get_deps().redis).once(
+    answer = await IdempotencyStore(services.redis).once(
         user.user_id, "artifacts.create", call.request.headers.get("idempotency-key"),
         body.model_dump(mode="json"), made,
     )  # fmt: skip
     return ArtifactOut.model_validate(answer)
 
 
-async def list_artifacts(call: Call[ArtifactQuery]) -> ArtifactPage:
+async def list_artifacts(call: Call[ArtifactQuery], *, services: Services) -> ArtifactPage:
     query = call.body
     items, cursor = await store.list_for(
-        await _pool(), call.user.user_id, type=query.type, visibility=query.visibility,
+        services.db, call.user.user_id, type=query.type, visibility=query.visibility,
         owner=query.owner, cursor=query.cursor, limit=query.limit,
     )  # fmt: skip
     return ArtifactPage(items=[_out(a) for a in items], next_cursor=cursor)
 
 
-async def get_artifact(call: Call[Any]) -> ArtifactOut:
-    return _out(await store.get(await _pool(), call.user.user_id, call.uuid_param("id")))
+async def get_artifact(call: Call[Any], *, services: Services) -> ArtifactOut:
+    return _out(await store.get(services.db, call.user.user_id, call.uuid_param("id")))
 
 
-async def update(call: Call[ArtifactUpdate]) -> ArtifactOut:
+async def update(call: Call[ArtifactUpdate], *, services: Services) -> ArtifactOut:
     body = call.body
     updated = await store.update(
-        await _pool(), call.user.user_id, call.uuid_param("id"), patch=body.patch,
+        services.db, call.user.user_id, call.uuid_param("id"), patch=body.patch,
         schema=body.body, name=body.name, description=body.description,
         visibility=body.visibility, change_note=body.change_note, base_version=body.base_version,
         is_admin=call.user.is_admin,
@@ -85,22 +77,21 @@ async def update(call: Call[ArtifactUpdate]) -> ArtifactOut:
     return _out(updated)
 
 
-async def delete(call: Call[Any]) -> dict[str, bool]:
-    prefixes = await store.delete(await _pool(), call.user.user_id, call.uuid_param("id"))
+async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
+    prefixes = await store.delete(services.db, call.user.user_id, call.uuid_param("id"))
     if prefixes:  # an adapter's files go after its rows (a reader never resolves a gap)
-        deps = get_deps()
         for prefix in prefixes:
             try:
-                await asyncio.to_thread(delete_version, deps.s3, deps.bucket(), prefix)
+                await asyncio.to_thread(delete_version, services.s3, services.bucket(), prefix)
             except Exception:
                 log.exception("could not remove adapter files under %s", prefix)
     return {"deleted": True}
 
 
-async def list_versions(call: Call[VersionQuery]) -> VersionPage:
+async def list_versions(call: Call[VersionQuery], *, services: Services) -> VersionPage:
     query = call.body
     items, cursor = await store.versions(
-        await _pool(), call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
+        services.db, call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
         limit=query.limit,
     )  # fmt: skip
     return VersionPage(
@@ -109,11 +100,11 @@ async def list_versions(call: Call[VersionQuery]) -> VersionPage:
     )
 
 
-async def get_version(call: Call[Any]) -> VersionOut:
+async def get_version(call: Call[Any], *, services: Services) -> VersionOut:
     raw = call.path_params.get("version", "")
     if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
         raise NotFound(f"no such version: {raw[:16]!r}")
-    found = await store.version(await _pool(), call.user.user_id, call.uuid_param("id"), int(raw))
+    found = await store.version(services.db, call.user.user_id, call.uuid_param("id"), int(raw))
     return VersionOut.model_validate(found, from_attributes=True)
 
 
@@ -142,8 +133,3 @@ ROUTES = RouteTable(
     ],
     **perimeter(),
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

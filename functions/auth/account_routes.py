@@ -23,94 +23,93 @@ from functions.auth.schemas import (
 from shared.auth import accounts
 from shared.auth.flows import AuthFlows
 from shared.auth.perimeter import REFRESH_COOKIE, check_origin, client_of
-from shared.deps import get_deps
 from shared.errors import Unauthorized
 from shared.runtime.envelope import ok
 from shared.runtime.routes import Access, Call, Route
+from shared.services import Services
 
 
-async def flows() -> AuthFlows:
-    deps = get_deps()
-    return AuthFlows(deps, await deps.db.get())
+def flows(services: Services) -> AuthFlows:
+    return AuthFlows(services)
 
 
-def cookie_login_from_own_site(call: Call[Any], use_cookies: bool) -> None:
+def cookie_login_from_own_site(call: Call[Any], use_cookies: bool, services: Services) -> None:
     """A cross-site page could log the victim's browser into the attacker's account (login
     CSRF); a request that asks for cookies must come from an allowed origin."""
     if use_cookies:
-        check_origin(get_deps().settings, call.request)
+        check_origin(services.settings, call.request)
 
 
-async def sign_up(call: Call[SignUp]) -> Response:
+async def sign_up(call: Call[SignUp], *, services: Services) -> Response:
     body = call.body
-    cookie_login_from_own_site(call, body.use_cookies)
-    user, pair = await (await flows()).sign_up(
+    cookie_login_from_own_site(call, body.use_cookies, services)
+    user, pair = await flows(services).sign_up(
         body.email, body.password, body.handle, client_of(call.request)
     )
-    settings = get_deps().settings
+    settings = services.settings
     return token_response(settings, pair, user, use_cookies=body.use_cookies, status=201)
 
 
-async def log_in(call: Call[Credentials]) -> Response:
+async def log_in(call: Call[Credentials], *, services: Services) -> Response:
     body = call.body
-    cookie_login_from_own_site(call, body.use_cookies)
-    user, pair = await (await flows()).log_in(
+    cookie_login_from_own_site(call, body.use_cookies, services)
+    user, pair = await flows(services).log_in(
         body.email,
         body.password,
         body.mfa_code,
         client_of(call.request),
         use_cookies=body.use_cookies,
     )
-    return token_response(get_deps().settings, pair, user, use_cookies=body.use_cookies)
+    return token_response(services.settings, pair, user, use_cookies=body.use_cookies)
 
 
-async def refresh(call: Call[RefreshRequest]) -> Response:
-    settings, token = get_deps().settings, call.body.refresh_token
+async def refresh(call: Call[RefreshRequest], *, services: Services) -> Response:
+    settings, token = services.settings, call.body.refresh_token
     use_cookies = token is None
     if token is None:
         token = call.request.cookies.get(REFRESH_COOKIE)
         if not token:
             raise Unauthorized("no refresh token (body or cookie)")
         check_origin(settings, call.request)
-    pair = await (await flows()).refresh(token, client_of(call.request))
+    pair = await flows(services).refresh(token, client_of(call.request))
     return token_response(settings, pair, None, use_cookies=use_cookies)
 
 
-async def log_out(call: Call[Any]) -> Response:
+async def log_out(call: Call[Any], *, services: Services) -> Response:
     user = call.user
-    await (await flows()).log_out(user.user_id, user.session_id, client_of(call.request))
-    return clear_cookies(ok({"logged_out": True}), get_deps().settings)
+    await flows(services).log_out(user.user_id, user.session_id, client_of(call.request))
+    return clear_cookies(ok({"logged_out": True}), services.settings)
 
 
-async def me(call: Call[Any]) -> UserOut:
-    auth = await flows()
+async def me(call: Call[Any], *, services: Services) -> UserOut:
+    auth = flows(services)
     user = await accounts.get_caller(auth.pool, call.user.user_id)
     return user_out(user, mfa_enabled=await auth.mfa.enabled(user.id))
 
 
-async def verify_email(call: Call[TokenIn]) -> UserOut:
-    return user_out(await (await flows()).verify_email(call.body.token, client_of(call.request)))
+async def verify_email(call: Call[TokenIn], *, services: Services) -> UserOut:
+    return user_out(await flows(services).verify_email(call.body.token, client_of(call.request)))
 
 
-async def resend_verification(call: Call[Any]) -> Accepted:
-    sent = await (await flows()).resend_verification(call.user.user_id)
+async def resend_verification(call: Call[Any], *, services: Services) -> Accepted:
+    sent = await flows(services).resend_verification(call.user.user_id)
     return Accepted(accepted=sent, message="sent" if sent else "the email is verified already")
 
 
-async def request_reset(call: Call[EmailIn]) -> Accepted:
-    await (await flows()).forgot_password(call.body.email, client_of(call.request))
+async def request_reset(call: Call[EmailIn], *, services: Services) -> Accepted:
+    await flows(services).forgot_password(call.body.email, client_of(call.request))
     return Accepted(message="if an account has this email, a reset link is on its way")
 
 
-async def complete_reset(call: Call[CompleteReset]) -> Accepted:
+async def complete_reset(call: Call[CompleteReset], *, services: Services) -> Accepted:
     body = call.body
-    await (await flows()).reset_password(body.token, body.new_password, client_of(call.request))
+    await flows(services).reset_password(body.token, body.new_password, client_of(call.request))
     return Accepted(message="password changed; every session was signed out")
 
 
-async def change_password(call: Call[PasswordChange]) -> Accepted:
+async def change_password(call: Call[PasswordChange], *, services: Services) -> Accepted:
     user, body = call.user, call.body
-    await (await flows()).change_password(
+    await flows(services).change_password(
         user.user_id,
         user.session_id,
         body.current_password,

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
-
 from functions.auth import account_routes, mfa_routes, oidc_routes
 from shared.auth.perimeter import perimeter
 from shared.runtime.routes import RouteTable
@@ -13,8 +9,3 @@ from shared.runtime.routes import RouteTable
 ROUTES = RouteTable(
     "auth", [*account_routes.ROUTES, *mfa_routes.ROUTES, *oidc_routes.ROUTES], **perimeter()
 )
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

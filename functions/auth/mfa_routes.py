@@ -21,43 +21,47 @@ from functions.auth.schemas import (
 from shared import audit
 from shared.auth import accounts
 from shared.auth.perimeter import authenticate, client_of
-from shared.deps import get_deps
 from shared.errors import ValidationError
 from shared.runtime.routes import Access, Call, Route
+from shared.services import Services
 
 
-async def mfa_enable(call: Call[Any]) -> Enrollment:
-    auth = await flows()
+async def mfa_enable(call: Call[Any], *, services: Services) -> Enrollment:
+    auth = flows(services)
     user = await accounts.get_caller(auth.pool, call.user.user_id)
     enrollment = await auth.mfa.begin(user.id, user.email)
     return Enrollment.model_validate(enrollment, from_attributes=True)
 
 
-async def mfa_verify(call: Call[MfaVerifyIn]) -> Response | RecoveryCodes:
+async def mfa_verify(call: Call[MfaVerifyIn], *, services: Services) -> Response | RecoveryCodes:
     """With `mfa_ticket`: the second step of a login (no access token; the answer is the
     login's, in the mode the login asked for). Without: confirms the caller's enrolment."""
     body = call.body
     if body.mfa_ticket:
-        return await _finish_login(call, body.mfa_ticket, body.code)
-    user_id = (await authenticate(call.request)).user_id
-    auth = await flows()
+        return await _finish_login(call, body.mfa_ticket, body.code, services)
+    user_id = (await authenticate(call.request, services)).user_id
+    auth = flows(services)
     codes = await auth.mfa.confirm(user_id, body.code)
     actor = client_of(call.request, user_id)
     await audit.record(auth.pool, "mfa_enabled", actor=actor, subject_user_id=user_id)
     return RecoveryCodes(recovery_codes=codes)
 
 
-async def _finish_login(call: Call[MfaVerifyIn], ticket: str, code: str) -> Response:
-    auth, client = await flows(), client_of(call.request)
+async def _finish_login(
+    call: Call[MfaVerifyIn], ticket: str, code: str, services: Services
+) -> Response:
+    auth, client = flows(services), client_of(call.request)
     # A login that asked for cookies finishes only from this site (login CSRF, as at login).
-    cookie_login_from_own_site(call, (await auth.mfa_tickets.peek(ticket, client)).use_cookies)
+    cookie_login_from_own_site(
+        call, (await auth.mfa_tickets.peek(ticket, client)).use_cookies, services
+    )
     user, pair, use_cookies = await auth.finish_mfa_login(ticket, code, client)
-    return token_response(get_deps().settings, pair, user, use_cookies=use_cookies)
+    return token_response(services.settings, pair, user, use_cookies=use_cookies)
 
 
-async def mfa_disable(call: Call[CodeIn]) -> dict[str, bool]:
+async def mfa_disable(call: Call[CodeIn], *, services: Services) -> dict[str, bool]:
     """Needs a current code (or a recovery code): a stolen session alone cannot remove MFA."""
-    auth, user_id = await flows(), call.user.user_id
+    auth, user_id = flows(services), call.user.user_id
     actor = client_of(call.request, user_id)
     if not await auth.mfa.enabled(user_id):
         raise ValidationError("MFA is not enabled")
@@ -69,14 +73,14 @@ async def mfa_disable(call: Call[CodeIn]) -> dict[str, bool]:
     return {"mfa_enabled": False}
 
 
-async def list_sessions(call: Call[Any]) -> SessionList:
-    sessions = await (await flows()).sessions.list_for(call.user.user_id)
+async def list_sessions(call: Call[Any], *, services: Services) -> SessionList:
+    sessions = await flows(services).sessions.list_for(call.user.user_id)
     current = call.user.session_id
     return SessionList(items=[SessionOut(**s.__dict__, current=s.id == current) for s in sessions])
 
 
-async def revoke_session(call: Call[Any]) -> dict[str, bool]:
-    auth, user_id = await flows(), call.user.user_id
+async def revoke_session(call: Call[Any], *, services: Services) -> dict[str, bool]:
+    auth, user_id = flows(services), call.user.user_id
     session_id = call.uuid_param("id")
     await auth.sessions.revoke_for(user_id, session_id)
     await audit.record(

@@ -20,10 +20,10 @@ from functions.auth.cookies import set_session_cookies
 from functions.auth.schemas import OAuthStarted
 from shared.auth.oidc import STATE_TTL_S, OidcLogin
 from shared.auth.perimeter import client_of
-from shared.deps import get_deps
 from shared.errors import NotFound, Unauthorized
 from shared.runtime.envelope import ok
 from shared.runtime.routes import Call, Route
+from shared.services import Services
 
 # Sent back on both callback paths (and nowhere outside the auth routes).
 STATE_COOKIE, STATE_COOKIE_PATH = "acs_oidc_state", "/v1/auth"
@@ -47,17 +47,16 @@ class OidcReturn(BaseModel):
     error: str | None = Field(default=None, max_length=256)
 
 
-def _provider(call: Call[Any]) -> None:
+def _provider(call: Call[Any], services: Services) -> None:
     """The one configured provider is served under its OIDC_PROVIDER_NAME; any other is 404."""
     name = call.path_params.get("provider", "")
-    if name != get_deps().settings.oidc_provider_name:
+    if name != services.settings.oidc_provider_name:
         raise NotFound(f"no OAuth provider named {name[:64]!r}")
 
 
-async def oauth_start(call: Call[OidcStart]) -> Response:
-    _provider(call)
-    deps = get_deps()
-    url, state = await OidcLogin(deps.settings, deps.redis).begin(call.body.redirect_to)
+async def oauth_start(call: Call[OidcStart], *, services: Services) -> Response:
+    _provider(call, services)
+    url, state = await OidcLogin(services.settings, services.redis).begin(call.body.redirect_to)
     started = OAuthStarted(authorization_url=url, state_expires_in=STATE_TTL_S)
     response = ok(started.model_dump(mode="json"))
     response.set_cookie(
@@ -66,28 +65,27 @@ async def oauth_start(call: Call[OidcStart]) -> Response:
         max_age=STATE_TTL_S,
         path=STATE_COOKIE_PATH,
         httponly=True,
-        secure=deps.settings.auth_cookie_secure,
+        secure=services.settings.auth_cookie_secure,
         samesite="lax",  # sent on the provider's top-level redirect back to us
     )
     return response
 
 
-async def oauth_callback(call: Call[OidcReturn]) -> Response:
-    _provider(call)
-    return await oidc_callback(call)
+async def oauth_callback(call: Call[OidcReturn], *, services: Services) -> Response:
+    _provider(call, services)
+    return await oidc_callback(call, services=services)
 
 
-async def oidc_callback(call: Call[OidcReturn]) -> Response:
+async def oidc_callback(call: Call[OidcReturn], *, services: Services) -> Response:
     body = call.body
     if body.error or not body.code:
         raise Unauthorized(f"the OIDC provider did not log you in ({body.error or 'no code'})")
-    deps = get_deps()
-    identity = await OidcLogin(deps.settings, deps.redis).finish(
+    identity = await OidcLogin(services.settings, services.redis).finish(
         body.code, body.state, call.request.cookies.get(STATE_COOKIE)
     )
-    _, pair = await (await flows()).oidc_log_in(identity, client_of(call.request))
+    _, pair = await flows(services).oidc_log_in(identity, client_of(call.request))
     response = RedirectResponse(identity.redirect_to, status_code=303)
-    set_session_cookies(response, deps.settings, pair)
+    set_session_cookies(response, services.settings, pair)
     response.delete_cookie(STATE_COOKIE, path=STATE_COOKIE_PATH)
     return response
 

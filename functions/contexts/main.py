@@ -7,10 +7,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
-
 from functions.contexts.schemas import (
     AttachIn,
     AttachOut,
@@ -26,17 +22,12 @@ from functions.contexts.schemas import (
     SearchOut,
 )
 from shared.auth.perimeter import perimeter
-from shared.chat import wiring
-from shared.deps import get_deps
 from shared.files import store as files
 from shared.rag import contexts
 from shared.rag.attach import attaching
 from shared.rag.retrieval import Retriever
 from shared.runtime.routes import Access, Call, Route, RouteTable
-
-
-async def _pool() -> Any:
-    return await get_deps().db.get()
+from shared.services import Services
 
 
 def _out(item: contexts.Context) -> ContextOut:
@@ -44,42 +35,41 @@ def _out(item: contexts.Context) -> ContextOut:
                       settings=item.settings)  # fmt: skip
 
 
-async def create(call: Call[ContextCreate]) -> ContextOut:
+async def create(call: Call[ContextCreate], *, services: Services) -> ContextOut:
     body, user = call.body, call.user
     settings = body.model_dump(include={"chunk_size", "chunk_overlap", "pii_scrub"},
                                exclude_none=True)  # fmt: skip
-    deps = get_deps()
-    async with attaching(await deps.db.get(), sqs=deps.sqs, queues=deps.queues) as attach:
+    async with attaching(services.db, sqs=services.sqs, queues=services.queues) as attach:
         item = await contexts.create(
             attach.conn, user.user_id, name=body.name, description=body.description,
             visibility=body.visibility, settings=contexts.check_settings(settings),
-            embedding_version=deps.settings.rag_embedding_version, is_admin=user.is_admin,
+            embedding_version=services.settings.rag_embedding_version, is_admin=user.is_admin,
         )  # fmt: skip
         await attach(item, user.user_id, body.file_ids, {})
         item.stats = await contexts.stats(attach.conn, item.id)
     return _out(item)
 
 
-async def list_contexts(call: Call[ContextQuery]) -> ContextPage:
+async def list_contexts(call: Call[ContextQuery], *, services: Services) -> ContextPage:
     query = call.body
-    async with (await _pool()).connection() as conn:
+    async with services.db.connection() as conn:
         items, cursor = await contexts.list_for(
             conn, call.user.user_id, owner=query.owner, cursor=query.cursor, limit=query.limit
         )
     return ContextPage(items=[_out(i) for i in items], next_cursor=cursor)
 
 
-async def get_context(call: Call[Any]) -> ContextOut:
-    async with (await _pool()).connection() as conn:
+async def get_context(call: Call[Any], *, services: Services) -> ContextOut:
+    async with services.db.connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
         item.stats = await contexts.stats(conn, item.id)
     return _out(item)
 
 
-async def update(call: Call[ContextUpdate]) -> ContextOut:
+async def update(call: Call[ContextUpdate], *, services: Services) -> ContextOut:
     body, user = call.body, call.user
     changes = body.model_dump(exclude_none=True)
-    async with (await _pool()).connection() as conn, conn.transaction():
+    async with services.db.connection() as conn, conn.transaction():
         item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
                                            is_admin=user.is_admin)  # fmt: skip
         contexts.check_settings({**item.settings, **changes})
@@ -88,40 +78,39 @@ async def update(call: Call[ContextUpdate]) -> ContextOut:
     return _out(item)
 
 
-async def delete(call: Call[Any]) -> dict[str, bool]:
+async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
     user = call.user
-    async with (await _pool()).connection() as conn, conn.transaction():
+    async with services.db.connection() as conn, conn.transaction():
         item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
                                            is_admin=user.is_admin)  # fmt: skip
         await contexts.delete(conn, item)
     return {"deleted": True}
 
 
-async def attach(call: Call[AttachIn]) -> AttachOut:
+async def attach(call: Call[AttachIn], *, services: Services) -> AttachOut:
     body, user = call.body, call.user
     overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
     if overrides:
         contexts.check_settings(overrides)
-    deps = get_deps()
-    async with attaching(await deps.db.get(), sqs=deps.sqs, queues=deps.queues) as attach:
+    async with attaching(services.db, sqs=services.sqs, queues=services.queues) as attach:
         item = await contexts.get_writable(attach.conn, user.user_id, call.path_params["id"],
                                            is_admin=user.is_admin)  # fmt: skip
         attached = await attach(item, user.user_id, body.file_ids, overrides)
     return AttachOut(attached=attached)
 
 
-async def detach(call: Call[Any]) -> dict[str, bool]:
+async def detach(call: Call[Any], *, services: Services) -> dict[str, bool]:
     user = call.user
-    async with (await _pool()).connection() as conn, conn.transaction():
+    async with services.db.connection() as conn, conn.transaction():
         item = await contexts.get_writable(conn, user.user_id, call.path_params["id"],
                                            is_admin=user.is_admin)  # fmt: skip
         await contexts.detach(conn, item, files.file_uuid(call.path_params["file_id"]))
     return {"detached": True}
 
 
-async def list_chunks(call: Call[ChunkQuery]) -> ChunkPage:
+async def list_chunks(call: Call[ChunkQuery], *, services: Services) -> ChunkPage:
     query = call.body
-    async with (await _pool()).connection() as conn:
+    async with services.db.connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
         file_id = files.file_uuid(query.file_id) if query.file_id else None
         items, cursor = await contexts.chunks(conn, item, file_id=file_id, cursor=query.cursor,
@@ -129,18 +118,18 @@ async def list_chunks(call: Call[ChunkQuery]) -> ChunkPage:
     return ChunkPage(items=items, next_cursor=cursor)
 
 
-async def stats(call: Call[Any]) -> ContextStats:
-    async with (await _pool()).connection() as conn:
+async def stats(call: Call[Any], *, services: Services) -> ContextStats:
+    async with services.db.connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
         return ContextStats(**await contexts.stats(conn, item.id))
 
 
-async def search(call: Call[SearchIn]) -> SearchOut:
+async def search(call: Call[SearchIn], *, services: Services) -> SearchOut:
     body = call.body
-    async with (await _pool()).connection() as conn:
+    async with services.db.connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
-    embed = wiring.embedder(wiring.backend()) if body.mode != "text" else None
-    retriever = Retriever(await _pool(), embed)
+    # A text search embeds nothing: it works while the model is away.
+    retriever = services.retriever if body.mode != "text" else Retriever(services.db, None)
     hits = await retriever.search(call.user.user_id, [item.id], body.query, k=body.k,
                                   mode=body.mode)  # fmt: skip
     return SearchOut(hits=[dataclasses.asdict(h) for h in hits])
@@ -177,8 +166,3 @@ ROUTES = RouteTable(
     ],
     **perimeter(),
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -6,15 +6,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-import functions_framework.aio
 from pydantic import BaseModel, Field
-from starlette.requests import Request
-from starlette.responses import Response
 
 from shared.auth.perimeter import perimeter
 from shared.chat import conversations
-from shared.deps import get_deps
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 
 class ConversationCreate(BaseModel):
@@ -72,20 +69,18 @@ class MessagePage(BaseModel):
     next_cursor: str | None
 
 
-async def _pool() -> Any:
-    return await get_deps().db.get()
-
-
-async def create(call: Call[ConversationCreate]) -> ConversationOut:
-    async with (await _pool()).connection() as conn:
+async def create(call: Call[ConversationCreate], *, services: Services) -> ConversationOut:
+    async with services.db.connection() as conn:
         made = await conversations.create(conn, call.user.user_id, title=call.body.title)
     return ConversationOut.model_validate(made, from_attributes=True)
 
 
-async def list_conversations(call: Call[ConversationQuery]) -> ConversationPage:
+async def list_conversations(
+    call: Call[ConversationQuery], *, services: Services
+) -> ConversationPage:
     query = call.body
     items, cursor = await conversations.list_for(
-        await _pool(), call.user.user_id, cursor=query.cursor, limit=query.limit,
+        services.db, call.user.user_id, cursor=query.cursor, limit=query.limit,
         status=query.status,
     )  # fmt: skip
     return ConversationPage(
@@ -94,29 +89,29 @@ async def list_conversations(call: Call[ConversationQuery]) -> ConversationPage:
     )
 
 
-async def get_conversation(call: Call[Any]) -> ConversationOut:
-    async with (await _pool()).connection() as conn:
+async def get_conversation(call: Call[Any], *, services: Services) -> ConversationOut:
+    async with services.db.connection() as conn:
         found = await conversations.get(conn, call.user.user_id, call.uuid_param("id"))
     return ConversationOut.model_validate(found, from_attributes=True)
 
 
-async def update(call: Call[ConversationUpdate]) -> ConversationOut:
+async def update(call: Call[ConversationUpdate], *, services: Services) -> ConversationOut:
     updated = await conversations.update(
-        await _pool(), call.user.user_id, call.uuid_param("id"),
+        services.db, call.user.user_id, call.uuid_param("id"),
         title=call.body.title, status=call.body.status,
     )  # fmt: skip
     return ConversationOut.model_validate(updated, from_attributes=True)
 
 
-async def delete(call: Call[Any]) -> dict[str, bool]:
-    await conversations.delete(await _pool(), call.user.user_id, call.uuid_param("id"))
+async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
+    await conversations.delete(services.db, call.user.user_id, call.uuid_param("id"))
     return {"deleted": True}
 
 
-async def list_messages(call: Call[MessageQuery]) -> MessagePage:
+async def list_messages(call: Call[MessageQuery], *, services: Services) -> MessagePage:
     query = call.body
     items, cursor = await conversations.messages(
-        await _pool(), call.user.user_id, call.uuid_param("id"),
+        services.db, call.user.user_id, call.uuid_param("id"),
         after_seq=query.cursor, limit=query.limit,
     )  # fmt: skip
     return MessagePage(
@@ -146,8 +141,3 @@ ROUTES = RouteTable(
     ],
     **perimeter(),
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -7,10 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
-
 from functions.files import uploads
 from functions.files.schemas import (
     CompleteIn,
@@ -25,9 +21,9 @@ from functions.files.schemas import (
     UploadOut,
 )
 from shared.auth.perimeter import perimeter
-from shared.deps import get_deps
 from shared.files import service, store
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 
 def _out(row: store.FileRow, contexts: list[dict[str, Any]] | None = None) -> FileOut:
@@ -40,63 +36,61 @@ def _stored(done: uploads.Uploaded) -> UploadOut:
                      context_id=done.context_id, ingestion_queued=done.queued)  # fmt: skip
 
 
-async def upload(call: Call[Any]) -> UploadOut:
-    return _stored(await uploads.upload(get_deps(), call.user, call.request))
+async def upload(call: Call[Any], *, services: Services) -> UploadOut:
+    return _stored(await uploads.upload(services, call.user, call.request))
 
 
-async def presign(call: Call[PresignIn]) -> PresignOut:
-    body, deps = call.body, get_deps()
+async def presign(call: Call[PresignIn], *, services: Services) -> PresignOut:
+    body = call.body
     row, post = await service.presign(
-        deps, deps.public_s3, call.user.user_id, filename=body.filename,
+        services, services.public_s3, call.user.user_id, filename=body.filename,
         size_bytes=body.size_bytes,
     )  # fmt: skip
     return PresignOut(file=_out(row), url=post["url"], fields=post["fields"],
-                      expires_in_s=deps.settings.files_presign_ttl_s)  # fmt: skip
+                      expires_in_s=services.settings.files_presign_ttl_s)  # fmt: skip
 
 
-async def complete(call: Call[CompleteIn]) -> UploadOut:
+async def complete(call: Call[CompleteIn], *, services: Services) -> UploadOut:
     body = call.body
     overrides = body.model_dump(include={"chunk_size", "chunk_overlap"}, exclude_none=True)
     done = await uploads.complete(
-        get_deps(), call.user, call.uuid_param("id"), context_id=body.context_id,
+        services, call.user, call.uuid_param("id"), context_id=body.context_id,
         overrides=overrides,
     )  # fmt: skip
     return _stored(done)
 
 
-async def list_files(call: Call[FileQuery]) -> FilePage:
-    query, deps = call.body, get_deps()
+async def list_files(call: Call[FileQuery], *, services: Services) -> FilePage:
+    query = call.body
     items, cursor = await store.list_for(
-        await deps.db.get(), call.user.user_id, cursor=query.cursor, limit=query.limit
+        services.db, call.user.user_id, cursor=query.cursor, limit=query.limit
     )
     return FilePage(items=[_out(r) for r in items], next_cursor=cursor)
 
 
-async def get_file(call: Call[Any]) -> FileOut:
-    pool = await get_deps().db.get()
+async def get_file(call: Call[Any], *, services: Services) -> FileOut:
+    pool = services.db
     async with pool.connection() as conn:
         row = await store.get(conn, call.user.user_id, call.uuid_param("id"))
         return _out(row, await store.contexts_of(conn, row.id))
 
 
-async def download(call: Call[Any]) -> DownloadOut:
-    deps = get_deps()
-    async with (await deps.db.get()).connection() as conn:
+async def download(call: Call[Any], *, services: Services) -> DownloadOut:
+    async with (services.db).connection() as conn:
         row = await store.get(conn, call.user.user_id, call.uuid_param("id"))
-    return DownloadOut(url=service.download_url(deps, deps.public_s3, row),
-                       expires_in_s=deps.settings.files_download_ttl_s)  # fmt: skip
+    return DownloadOut(url=service.download_url(services, services.public_s3, row),
+                       expires_in_s=services.settings.files_download_ttl_s)  # fmt: skip
 
 
-async def delete(call: Call[Any]) -> dict[str, bool]:
-    await service.delete(get_deps(), call.user.user_id, call.uuid_param("id"))
+async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
+    await service.delete(services, call.user.user_id, call.uuid_param("id"))
     return {"deleted": True}
 
 
-async def limits(call: Call[Any]) -> LimitsOut:
-    deps = get_deps()
-    async with (await deps.db.get()).connection() as conn:
-        tier, cap = await service.max_bytes(conn, deps, call.user.user_id)
-    return LimitsOut(**service.limits_of(deps, tier, cap))
+async def limits(call: Call[Any], *, services: Services) -> LimitsOut:
+    async with (services.db).connection() as conn:
+        tier, cap = await service.max_bytes(conn, services, call.user.user_id)
+    return LimitsOut(**service.limits_of(services, tier, cap))
 
 
 ROUTES = RouteTable(
@@ -128,8 +122,3 @@ ROUTES = RouteTable(
     ],
     **perimeter(),
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from shared.deps import Dependencies
+from shared.deps import Clients
 from shared.errors import ValidationError
 from shared.files import service, store
 from shared.files.store import FileRow
@@ -51,12 +51,12 @@ async def _attach_to(
         await attach(context, user.user_id, [file_id], overrides)
 
 
-async def upload(deps: Dependencies, user: Any, request: Request) -> Uploaded:
-    received = await service.receive(deps, user.user_id, request)
+async def upload(clients: Clients, user: Any, request: Request) -> Uploaded:
+    received = await service.receive(clients, user.user_id, request)
     async with service.keeping(received) as kept:
         context_id, overrides = form_settings(received.fields)
-        pool = await deps.db.get()
-        async with attaching(pool, sqs=deps.sqs, queues=deps.queues) as attach:
+        pool = clients.db
+        async with attaching(pool, sqs=clients.sqs, queues=clients.queues) as attach:
             stored = await service.record(attach.conn, user.user_id, received)
             await _attach_to(attach, user, context_id, stored.file.id, overrides)
             file = await store.get(attach.conn, user.user_id, stored.file.id)
@@ -65,11 +65,11 @@ async def upload(deps: Dependencies, user: Any, request: Request) -> Uploaded:
 
 
 async def complete(
-    deps: Dependencies, user: Any, file_id: str, *, context_id: str | None,
+    clients: Clients, user: Any, file_id: str, *, context_id: str | None,
     overrides: dict[str, Any],
 ) -> Uploaded:  # fmt: skip
-    size, checksum = await service.verify_upload(deps, user.user_id, file_id)
-    async with attaching(await deps.db.get(), sqs=deps.sqs, queues=deps.queues) as attach:
+    size, checksum = await service.verify_upload(clients, user.user_id, file_id)
+    async with attaching(clients.db, sqs=clients.sqs, queues=clients.queues) as attach:
         row = await service.mark_stored(
             attach.conn, user.user_id, file_id, size=size, checksum=checksum
         )

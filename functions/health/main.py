@@ -4,28 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import functions_framework.aio
-from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from shared.deps import get_deps
 from shared.errors import Unavailable
 from shared.health import HealthReport, check_health
 from shared.runtime.openapi import build_openapi
 from shared.runtime.routes import Call, Route, RouteTable
+from shared.services import Services
 
 
-async def healthz(call: Call[Any]) -> HealthReport:
-    report = await check_health(get_deps())
+async def healthz(call: Call[Any], *, services: Services) -> HealthReport:
+    report = await check_health(services)
     if report.status != "ok":
         raise Unavailable("a dependency is down", details=report.model_dump(mode="json"))
     return report
 
 
-async def openapi(call: Call[Any]) -> Response:
-    deps = get_deps()
+async def openapi(call: Call[Any], *, services: Services) -> Response:
     document = build_openapi(
-        deps.template, title=deps.settings.service_name, version=deps.settings.version
+        services.template, title=services.settings.service_name, version=services.settings.version
     )
     return JSONResponse(document)  # OpenAPI tooling expects the bare document
 
@@ -49,8 +46,3 @@ ROUTES = RouteTable(
         ),
     ],
 )
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -5,18 +5,16 @@ and dead-lettered on the last receive; either way the file shows `failed` with t
 
 from __future__ import annotations
 
+import functools
 import logging
 
-import functions_framework.aio
 from pydantic import BaseModel, Field
-from starlette.requests import Request
 from starlette.responses import Response
 
-from shared.chat import wiring
-from shared.deps import get_deps
 from shared.rag import ingest, reembed
 from shared.runtime.batch import SqsBatch, SqsRecord, is_permanent, last_receive, process_batch
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 log = logging.getLogger(__name__)
 UUID_PATTERN = r"^[0-9a-fA-F-]{36}$"
@@ -33,19 +31,18 @@ def failure_reason(exc: BaseException, record: SqsRecord) -> str:
     return f"ingestion failed after {record.receive_count} attempts ({type(exc).__name__})"
 
 
-async def handle(record: SqsRecord) -> None:
+async def handle(record: SqsRecord, *, services: Services) -> None:
     request = IngestRequest.model_validate(record.payload())
-    deps = get_deps()
-    settings, pool = deps.settings, await deps.db.get()
+    settings, pool = services.settings, services.db
     version = settings.rag_embedding_version
     try:
         outcome = await ingest.ingest_source(
-            pool, deps.s3, deps.bucket(), wiring.backend(), request.source_id, version=version,
+            pool, services.s3, services.bucket(), services.llm, request.source_id, version=version,
             max_bytes=max(settings.files_max_bytes_by_tier.values()),
             batch=settings.rag_embed_batch,
         )  # fmt: skip
     except Exception as exc:
-        if is_permanent(exc) or last_receive(deps, record):
+        if is_permanent(exc) or last_receive(services, record):
             await ingest.mark_failed(pool, request.source_id, failure_reason(exc, record))
         raise
     log.info("ingested", extra={"source_id": request.source_id, "status": outcome.status,
@@ -55,8 +52,8 @@ async def handle(record: SqsRecord) -> None:
             await reembed.switch_ready(conn, version=version)
 
 
-async def events(call: Call[SqsBatch]) -> Response:
-    return await process_batch(call.body, handle, get_deps())
+async def events(call: Call[SqsBatch], *, services: Services) -> Response:
+    return await process_batch(call.body, functools.partial(handle, services=services), services)
 
 
 ROUTES = RouteTable(
@@ -66,8 +63,3 @@ ROUTES = RouteTable(
               request_model=SqsBatch),
     ],
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -5,24 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
-
 from shared import outbox
-from shared.deps import get_deps
 from shared.rag import reembed
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 
-async def sweep(call: Call[Any]) -> dict[str, Any]:
-    deps = get_deps()
+async def sweep(call: Call[Any], *, services: Services) -> dict[str, Any]:
     done = await reembed.sweep(
-        await deps.db.get(), version=deps.settings.rag_embedding_version,
-        stuck_after_s=deps.settings.rag_stuck_after_s,
+        services.db, version=services.settings.rag_embedding_version,
+        stuck_after_s=services.settings.rag_stuck_after_s,
     )  # fmt: skip
     if done["redriven"] or done["reembed_queued"]:
-        await outbox.flush(await deps.db.get(), deps.sqs, deps.queues)
+        await outbox.flush(services.db, services.sqs, services.queues)
     return done
 
 
@@ -33,8 +28,3 @@ ROUTES = RouteTable(
               access=Access.INTERNAL),
     ],
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

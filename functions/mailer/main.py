@@ -4,22 +4,21 @@ outbox. It issues the single-use token itself, so tokens never rest in Postgres 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
-import functions_framework.aio
 from pydantic import BaseModel
-from starlette.requests import Request
 from starlette.responses import Response
 
 from shared import outbox
 from shared.auth import accounts
 from shared.auth.mail import MailKind, compose, send
 from shared.auth.onetime import OneTimeTokens
-from shared.deps import get_deps
 from shared.errors import NotFound
 from shared.runtime.batch import SqsBatch, SqsRecord, process_batch
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 log = logging.getLogger(__name__)
 SENT_TTL_S = 86_400
@@ -30,16 +29,15 @@ class MailRequest(BaseModel):
     user_id: str
 
 
-async def handle(record: SqsRecord) -> None:
+async def handle(record: SqsRecord, *, services: Services) -> None:
     request = MailRequest.model_validate(record.payload())
-    deps = get_deps()
     outbox_id = (record.messageAttributes.get("outbox_id") or {}).get("stringValue")
-    async with (await deps.db.get()).connection() as conn, conn.transaction():
+    async with services.db.connection() as conn, conn.transaction():
         if outbox_id is None:  # not from the outbox: only a Redis marker guards a redelivery
             sent_key = f"mail:sent:{record.messageId}"
-            if not await deps.redis.exists(sent_key):
-                await _deliver(conn, request)
-                await deps.redis.set(sent_key, "1", ex=SENT_TTL_S)
+            if not await services.redis.exists(sent_key):
+                await _deliver(conn, request, services)
+                await services.redis.set(sent_key, "1", ex=SENT_TTL_S)
             return
         # Delivery is at least once (a redelivery, or a re-drive after the queue server lost
         # its messages): the outbox row, locked while the mail goes out, says whether it was
@@ -47,12 +45,12 @@ async def handle(record: SqsRecord) -> None:
         if not await outbox.claim(conn, int(outbox_id)):
             log.info("mail %s already sent", request.kind)
             return
-        await _deliver(conn, request)
+        await _deliver(conn, request, services)
         await outbox.mark_done(conn, int(outbox_id))
 
 
-async def _deliver(conn: Any, request: MailRequest) -> None:
-    settings = get_deps().settings
+async def _deliver(conn: Any, request: MailRequest, services: Services) -> None:
+    settings = services.settings
     try:
         user = await accounts.user_on(conn, request.user_id)
     except NotFound:
@@ -62,13 +60,13 @@ async def _deliver(conn: Any, request: MailRequest) -> None:
         return
     verify = request.kind == "verify_email"
     ttl = settings.auth_verify_ttl_s if verify else settings.auth_reset_ttl_s
-    token = await OneTimeTokens(get_deps().redis).issue(request.kind, user.id, ttl_s=ttl)
+    token = await OneTimeTokens(services.redis).issue(request.kind, user.id, ttl_s=ttl)
     await asyncio.to_thread(send, settings, compose(settings, request.kind, user.email, token))
     log.info("mail %s sent", request.kind)
 
 
-async def events(call: Call[SqsBatch]) -> Response:
-    return await process_batch(call.body, handle, get_deps())
+async def events(call: Call[SqsBatch], *, services: Services) -> Response:
+    return await process_batch(call.body, functools.partial(handle, services=services), services)
 
 
 ROUTES = RouteTable(
@@ -78,8 +76,3 @@ ROUTES = RouteTable(
               request_model=SqsBatch),
     ],
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

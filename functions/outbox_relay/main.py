@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import functions_framework.aio
 from pydantic import BaseModel
-from starlette.requests import Request
-from starlette.responses import Response
 
-from shared.deps import get_deps
 from shared.outbox import relay_once
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 
 
 class RelayResult(BaseModel):
     sent: int
 
 
-async def sweep(call: Call[Any]) -> RelayResult:
-    deps = get_deps()
-    sent = await relay_once(await deps.db.get(), deps.sqs, await deps.queues.all_urls())
+async def sweep(call: Call[Any], *, services: Services) -> RelayResult:
+    sent = await relay_once(services.db, services.sqs, await services.queues.all_urls())
     return RelayResult(sent=sent)
 
 
@@ -37,8 +33,3 @@ ROUTES = RouteTable(
         ),
     ],
 )
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

@@ -11,20 +11,15 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import functions_framework.aio
-from starlette.requests import Request
-from starlette.responses import Response
-
 from functions.tools.schemas import ToolRunIn, ToolRunOut
 from shared.artifacts import store
 from shared.auth.perimeter import perimeter
-from shared.chat import wiring
-from shared.deps import get_deps
 from shared.errors import NotFound
 from shared.idempotency import IdempotencyStore
 from shared.limits.caps import ConcurrencyCaps, caps
 from shared.runtime.context import current_request_id
 from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.services import Services
 from shared.tools.base import LlmLedger, ToolContext
 from shared.tools.single import run_tool
 
@@ -41,29 +36,26 @@ async def _tool_name(pool: Any, user_id: str, tool_id: str) -> str:
     return str(artifact.schema["name"])
 
 
-async def run(call: Call[ToolRunIn]) -> ToolRunOut:
+async def run(call: Call[ToolRunIn], *, services: Services) -> ToolRunOut:
     body = call.body
-    user_id, deps = call.user.user_id, get_deps()
-    pool = await deps.db.get()
+    user_id, pool = call.user.user_id, services.db
 
     async def execute() -> dict[str, Any]:
         name = await _tool_name(pool, user_id, body.tool_id)
-        settings = wiring.model_settings()
         ctx = ToolContext(
-            user_id=user_id, request_id=current_request_id() or "", backend=wiring.backend(),
-            system_prompt=settings.chat_system_prompt, stream=False, ledger=LlmLedger(),
-            extras={"generation": wiring.generation(settings),
-                    **wiring.rag_extras(settings, pool, wiring.backend())},
+            user_id=user_id, request_id=current_request_id() or "", backend=services.llm,
+            system_prompt=services.settings.chat_system_prompt, stream=False, ledger=LlmLedger(),
+            extras={"generation": services.generation, **services.rag_extras()},
         )  # fmt: skip
-        limits = ConcurrencyCaps(deps.redis, caps(deps.settings))
+        limits = ConcurrencyCaps(services.redis, caps(services.settings))
         async with limits.hold("workflows", user_id):
             done = await run_tool(
-                wiring.registry(pool), name, body.input, ctx,
+                services.tools, name, body.input, ctx,
                 timeout_ms=body.timeout_ms, max_retries=body.max_retries,
             )  # fmt: skip
         return ToolRunOut.model_validate(done, from_attributes=True).model_dump(mode="json")
 
-    answer = await IdempotencyStore(deps.redis).once(
+    answer = await IdempotencyStore(services.redis).once(
         user_id, "tools.run", call.request.headers.get("idempotency-key"),
         body.model_dump(mode="json"), execute,
     )  # fmt: skip
@@ -80,8 +72,3 @@ ROUTES = RouteTable(
     ],
     **perimeter(),
 )  # fmt: skip
-
-
-@functions_framework.aio.http
-async def handler(request: Request) -> Response:
-    return await ROUTES.dispatch(request)

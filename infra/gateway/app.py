@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,8 @@ from shared.runtime.context import (
 )
 from shared.runtime.envelope import error_body
 from shared.runtime.routes import compile_path
-from shared.runtime.template import Template, load_template
+from shared.runtime.template import Template
+from shared.services import Services
 
 log = logging.getLogger("gateway")
 FRONTEND_DIR = REPO_ROOT / "frontend"
@@ -76,8 +77,8 @@ async def _envelope(
 
 
 class PublicGateway:
-    def __init__(self, routes: list[MountedRoute], static_dir: Path | None):
-        self.routes = routes
+    def __init__(self, routes: list[MountedRoute], static_dir: Path | None, services: Services):
+        self.routes, self.services = routes, services
         self.static = StaticFiles(directory=static_dir, html=True) if static_dir else None
 
     def match(self, method: str, path: str) -> tuple[MountedRoute | None, bool]:
@@ -95,7 +96,7 @@ class PublicGateway:
             await _lifespan(receive, send)
             return
         if scope["type"] == "websocket":
-            await serve_websocket(scope, receive, send, app=self)
+            await serve_websocket(scope, receive, send, app=self, clients=self.services)
             return
         if scope["type"] != "http":
             return
@@ -158,7 +159,7 @@ class PublicGateway:
         ):
             return False
         if is_admin_asset(scope["path"]):
-            refusal = await admin_refusal(scope)
+            refusal = await admin_refusal(scope, self.services)
             if refusal is not None:  # the admin bundle is for admins only, not just any caller
                 await _envelope(
                     send, scope, refusal.status, refusal.code, refusal.message, request_id
@@ -175,7 +176,7 @@ class PublicGateway:
 
 
 class InternalFunctions:
-    def __init__(self, apps: dict[str, ASGIApp]):
+    def __init__(self, apps: Mapping[str, ASGIApp]):
         self.apps = apps
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -212,12 +213,12 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def mounted_routes(template: Template) -> list[MountedRoute]:
+def mounted_routes(template: Template, services: Services) -> list[MountedRoute]:
     routes = []
     for spec in template.functions.values():
         if not spec.http:
             continue
-        app = function_app(spec.module)
+        app = function_app(spec.module, services)
         for event in spec.http:
             routes.append(
                 MountedRoute(
@@ -232,10 +233,17 @@ def mounted_routes(template: Template) -> list[MountedRoute]:
 
 
 def public_app(
-    settings: Settings, *, template: Template | None = None, static_dir: Path | None = FRONTEND_DIR
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    template: Template | None = None,
+    static_dir: Path | None = FRONTEND_DIR,
 ) -> ASGIApp:
-    template = template or load_template(settings.template_path, settings)
-    app: ASGIApp = PublicGateway(mounted_routes(template), static_dir)
+    """Every HTTP function of the template in this process, sharing one `Services` (built from
+    `settings` unless given)."""
+    services = services or Services.from_settings(settings, template=template)
+    template = template or services.template
+    app: ASGIApp = PublicGateway(mounted_routes(template, services), static_dir, services)
     if settings.cors_allow_origins:
         app = CORSMiddleware(
             app,
@@ -248,10 +256,13 @@ def public_app(
     return app
 
 
-def internal_app(settings: Settings, *, template: Template | None = None) -> ASGIApp:
-    template = template or load_template(settings.template_path, settings)
+def internal_app(
+    settings: Settings, *, services: Services | None = None, template: Template | None = None
+) -> ASGIApp:
+    services = services or Services.from_settings(settings, template=template)
+    template = template or services.template
     apps = {
-        spec.logical_id: function_app(spec.module)
+        spec.logical_id: function_app(spec.module, services)
         for spec in template.functions.values()
         if spec.sqs or spec.schedules
     }

@@ -33,7 +33,7 @@ from shared.auth.perimeter import (
     principal_from_token,
 )
 from shared.auth.tokens import Principal
-from shared.deps import get_deps
+from shared.deps import Clients
 from shared.errors import AppError, Forbidden, Unauthorized
 
 ADMIN_PREFIX = "/admin"
@@ -46,16 +46,18 @@ def is_admin_asset(path: str) -> bool:
     return path == ADMIN_PREFIX or path.startswith(ADMIN_PREFIX + "/")
 
 
-async def admin_refusal(scope: Scope) -> AppError | None:
+async def admin_refusal(scope: Scope, clients: Clients) -> AppError | None:
     """None for an admin (bearer or cookie); otherwise the 401/403 to answer."""
     try:
-        principal = await authenticate(Request(scope))
+        principal = await authenticate(Request(scope), clients)
     except AppError as exc:
         return exc
     return None if principal.is_admin else Forbidden("the admin pages need the admin role")
 
 
-async def serve_websocket(scope: Scope, receive: Receive, send: Send, *, app: ASGIApp) -> None:
+async def serve_websocket(
+    scope: Scope, receive: Receive, send: Send, *, app: ASGIApp, clients: Clients
+) -> None:
     socket = WebSocket(scope, receive, send)
     if scope["path"] not in WEBSOCKET_PATHS:
         await socket.close(code=1008, reason="no WebSocket route here")  # refused handshake
@@ -66,7 +68,7 @@ async def serve_websocket(scope: Scope, receive: Receive, send: Send, *, app: AS
         frame = json.loads(first)
         if not isinstance(frame, dict) or frame.get("type") != "auth":
             raise ValueError("the first frame must be {type: auth}")
-        principal, token = await _authenticate_socket(socket, frame)
+        principal, token = await _authenticate_socket(socket, frame, clients)
     except WebSocketDisconnect:
         return
     except (TimeoutError, ValueError, AppError):
@@ -84,7 +86,7 @@ def _session_id(value: str) -> str | None:
 
 
 async def _authenticate_socket(
-    socket: WebSocket, frame: dict[str, Any]
+    socket: WebSocket, frame: dict[str, Any], clients: Clients
 ) -> tuple[Principal, str | None]:
     """The socket's principal, and the bearer token its relayed calls carry (None: they carry
     the upgrade's cookie and origin instead)."""
@@ -93,14 +95,14 @@ async def _authenticate_socket(
         raise ValueError("session must be a string")
     session_id = _session_id(given) if given else None
     if given and session_id is None:
-        return await principal_from_token(given), given  # a bearer access token
+        return await principal_from_token(clients, given), given  # a bearer access token
     # The session cookie sent with the upgrade, then only from an allowed origin (cross-site
     # WebSocket hijacking); a session id in the frame must name the cookie's own session.
-    check_origin(get_deps().settings, socket, always=True)
+    check_origin(clients.settings, socket, always=True)
     cookie = socket.cookies.get(ACCESS_COOKIE)
     if not cookie:
         raise ValueError("no credential: a bearer token, or the session cookie")
-    principal = await principal_from_token(cookie)
+    principal = await principal_from_token(clients, cookie)
     if session_id is not None and principal.session_id != session_id:
         raise Unauthorized("the session id is not this cookie's session")
     return principal, None

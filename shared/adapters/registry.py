@@ -14,9 +14,9 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from shared.adapters.objects import CONFIG_FILE, delete_version, put_version, version_prefix
+from shared.db.pool import Pool
 from shared.errors import Conflict, NotFound
 
 KIND = "adapter.lora"
@@ -90,7 +90,7 @@ SELECT a.id::text, a.owner_user_id::text, a.name, v.version, v.schema, a.visibil
 
 
 async def resolve(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     adapter_id: str,
     version: int | None = None,
     *,
@@ -124,7 +124,7 @@ async def resolve(
 
 
 async def publish(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     s3: Any,
     bucket: str,
     adapter: AdapterFiles,
@@ -188,9 +188,7 @@ async def publish(
     )
 
 
-async def _current_version(
-    pool: AsyncConnectionPool, adapter_id: str, owner_user_id: str | None
-) -> int:
+async def _current_version(pool: Pool, adapter_id: str, owner_user_id: str | None) -> int:
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT version FROM artifact WHERE id = %s AND type = 'adapter.lora'"

@@ -16,7 +16,6 @@ import jsonpatch
 import jsonpointer
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from shared.artifacts.checks import check
 from shared.artifacts.kinds import (
@@ -29,6 +28,7 @@ from shared.artifacts.kinds import (
     validate,
 )
 from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.db.pool import Pool
 from shared.errors import Conflict, Forbidden, NotFound, ValidationError
 
 VISIBILITIES = ("private", "shared", "global")
@@ -113,7 +113,7 @@ def _may_hold(schema: dict[str, Any], is_admin: bool) -> None:
 
 
 async def create(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     *,
     name: str,
@@ -155,13 +155,13 @@ async def create(
         raise _duplicate(name) from exc
 
 
-async def get(pool: AsyncConnectionPool, user_id: str, artifact_id: str) -> Artifact:
+async def get(pool: Pool, user_id: str, artifact_id: str) -> Artifact:
     async with pool.connection() as conn:
         return await _get(conn, user_id, artifact_id)
 
 
 async def list_for(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     *,
     type: str | None = None,
@@ -201,7 +201,7 @@ async def list_for(
 
 
 async def update(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     artifact_id: str,
     *,
@@ -317,7 +317,7 @@ async def _lock_visible(
     return tuple(row)
 
 
-async def delete(pool: AsyncConnectionPool, user_id: str, artifact_id: str) -> list[str]:
+async def delete(pool: Pool, user_id: str, artifact_id: str) -> list[str]:
     """Deletes the artifact with its versions; answers the object-store prefixes of an adapter's
     versions, for the caller to remove once this has committed."""
     async with pool.connection() as conn, conn.transaction():
@@ -337,7 +337,7 @@ async def delete(pool: AsyncConnectionPool, user_id: str, artifact_id: str) -> l
 
 
 async def versions(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     artifact_id: str,
     *,
@@ -365,9 +365,7 @@ async def versions(
     return keyset_page([_version(row) for row in rows], limit, lambda v: encode_cursor(v.version))
 
 
-async def version(
-    pool: AsyncConnectionPool, user_id: str, artifact_id: str, number: int
-) -> ArtifactVersion:
+async def version(pool: Pool, user_id: str, artifact_id: str, number: int) -> ArtifactVersion:
     async with pool.connection() as conn:
         row = await (
             await conn.execute(

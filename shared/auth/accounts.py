@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool
 
 from shared.auth.passwords import check_policy, hash_password, verify_password
+from shared.db.pool import Pool
 from shared.errors import Conflict, NotFound, Unauthorized
 
 
@@ -56,7 +56,7 @@ async def sign_up(
     return await _get(conn, row[0])
 
 
-async def log_in(pool: AsyncConnectionPool, email: str, password: str) -> User:
+async def log_in(pool: Pool, email: str, password: str) -> User:
     """The user, or one 401 for an unknown email, a wrong password and a disabled account
     alike (and the same hashing cost for each)."""
     async with pool.connection() as conn:
@@ -79,7 +79,7 @@ async def log_in(pool: AsyncConnectionPool, email: str, password: str) -> User:
         return await _get(conn, row[0])
 
 
-async def check_password(pool: AsyncConnectionPool, user_id: str, password: str) -> None:
+async def check_password(pool: Pool, user_id: str, password: str) -> None:
     async with pool.connection() as conn:
         cursor = await conn.execute(
             "SELECT password_hash FROM user_auth_credential WHERE user_id = %s", (user_id,)
@@ -101,7 +101,7 @@ async def set_password(conn: psycopg.AsyncConnection, user_id: str, password: st
     )
 
 
-async def mark_email_verified(pool: AsyncConnectionPool, user_id: str) -> User:
+async def mark_email_verified(pool: Pool, user_id: str) -> User:
     async with pool.connection() as conn:
         await conn.execute(
             "UPDATE app_user SET email_verified_at = coalesce(email_verified_at, now())"
@@ -111,14 +111,14 @@ async def mark_email_verified(pool: AsyncConnectionPool, user_id: str) -> User:
         return await _get(conn, user_id)
 
 
-async def find_by_email(pool: AsyncConnectionPool, email: str) -> User | None:
+async def find_by_email(pool: Pool, email: str) -> User | None:
     async with pool.connection() as conn:
         cursor = await conn.execute(_USER + " WHERE u.email = %s AND u.is_active", (email,))
         row = await cursor.fetchone()
     return User(*row) if row else None
 
 
-async def get_user(pool: AsyncConnectionPool, user_id: str) -> User:
+async def get_user(pool: Pool, user_id: str) -> User:
     async with pool.connection() as conn:
         return await user_on(conn, user_id)
 
@@ -128,7 +128,7 @@ async def user_on(conn: psycopg.AsyncConnection, user_id: str) -> User:
     return await _get(conn, user_id)
 
 
-async def get_caller(pool: AsyncConnectionPool, user_id: str) -> User:
+async def get_caller(pool: Pool, user_id: str) -> User:
     """The authenticated caller's account. A validly signed token can outlive its account
     (deleted, deactivated): that is a 401 for the caller, not a 404 for an object."""
     try:

@@ -6,17 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from shared import audit
 from shared.audit import Actor
 from shared.auth.accounts import _USER, User
 from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.db.pool import Pool
 from shared.errors import Conflict, NotFound
 
 
 async def list_users(
-    pool: AsyncConnectionPool, *, cursor: str | None, limit: int, email_contains: str | None
+    pool: Pool, *, cursor: str | None, limit: int, email_contains: str | None
 ) -> tuple[list[User], str | None]:
     """Newest first, including disabled accounts (admins see everyone)."""
     where: list[str] = ["TRUE"]
@@ -41,7 +40,7 @@ async def list_users(
 
 
 async def update_user(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     *,
     role: str | None,

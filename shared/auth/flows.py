@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
 
 from shared import audit, outbox
 from shared.audit import Actor
@@ -18,7 +17,7 @@ from shared.auth.oidc import Identity, account_for
 from shared.auth.onetime import OneTimeTokens
 from shared.auth.passwords import check_policy
 from shared.auth.sessions import RefreshReused, Sessions, TokenPair
-from shared.deps import Dependencies
+from shared.deps import Clients
 from shared.errors import MfaRequired, RateLimited, Unauthorized
 from shared.limits.rate import RateLimiter, rules
 
@@ -26,17 +25,18 @@ log = logging.getLogger(__name__)
 
 
 class AuthFlows:
-    def __init__(self, deps: Dependencies, pool: Any):
-        self.deps, self.settings, self.pool = deps, deps.settings, pool
-        self.sessions = Sessions(deps.settings, pool, deps.redis)
-        self.mfa = Mfa(deps.settings, pool, deps.redis)
-        self.tokens = OneTimeTokens(deps.redis)
-        self.mfa_tickets = MfaTickets(deps.redis)
+    def __init__(self, clients: Clients):
+        self.clients, self.settings, pool = clients, clients.settings, clients.db
+        self.pool = pool
+        self.sessions = Sessions(clients.settings, pool, clients.redis)
+        self.mfa = Mfa(clients.settings, pool, clients.redis)
+        self.tokens = OneTimeTokens(clients.redis)
+        self.mfa_tickets = MfaTickets(clients.redis)
         self.login_lockout = Lockout(
-            deps.redis,
+            clients.redis,
             "login",
-            max_failures=deps.settings.auth_login_failures_max,
-            window_s=deps.settings.auth_login_failure_window_s,
+            max_failures=clients.settings.auth_login_failures_max,
+            window_s=clients.settings.auth_login_failure_window_s,
         )
 
     # --- sign-up, login, refresh, logout ---------------------------------------------------
@@ -173,7 +173,7 @@ class AuthFlows:
         user = await accounts.get_caller(self.pool, user_id)
         if user.email_verified:
             return False
-        await RateLimiter(self.deps.redis).enforce(rules(self.settings)["mail"], user_id)
+        await RateLimiter(self.clients.redis).enforce(rules(self.settings)["mail"], user_id)
         async with self.pool.connection() as conn, conn.transaction():
             await queue_mail(conn, "verify_email", user_id)
         await self._flush_outbox()
@@ -184,7 +184,7 @@ class AuthFlows:
         user = await accounts.find_by_email(self.pool, email)
         if user is None:
             return
-        wait = await RateLimiter(self.deps.redis).take(rules(self.settings)["mail"], user.id)
+        wait = await RateLimiter(self.clients.redis).take(rules(self.settings)["mail"], user.id)
         if wait > 0:  # silently: a 429 here would tell who has an account
             return
         async with self.pool.connection() as conn, conn.transaction():
@@ -226,7 +226,7 @@ class AuthFlows:
         )
 
     async def _flush_outbox(self) -> None:
-        await outbox.flush(self.pool, self.deps.sqs, self.deps.queues)
+        await outbox.flush(self.pool, self.clients.sqs, self.clients.queues)
 
 
 def _as(client: Actor, user_id: str) -> Actor:

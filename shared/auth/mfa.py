@@ -19,12 +19,12 @@ from typing import Any
 
 import pyotp
 import segno
-from psycopg_pool import AsyncConnectionPool
 
 from shared.auth.lockout import Lockout
 from shared.auth.secretbox import open_sealed, seal
 from shared.auth.tokens import same_secret
 from shared.config import Settings
+from shared.db.pool import Pool
 from shared.errors import Conflict, ValidationError
 
 _PURPOSE = "mfa-totp-seed"
@@ -58,7 +58,7 @@ def _qr(uri: str) -> tuple[str, str]:
 
 
 class Mfa:
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, redis: Any):
+    def __init__(self, settings: Settings, pool: Pool, redis: Any):
         self.settings, self.pool = settings, pool
         self.lockout = Lockout(
             redis,

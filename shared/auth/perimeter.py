@@ -19,7 +19,7 @@ from shared.audit import Actor
 from shared.auth.sessions import Sessions
 from shared.auth.tokens import Principal, decode_access
 from shared.config import Settings
-from shared.deps import get_deps
+from shared.deps import Clients
 from shared.errors import Forbidden, Unauthorized
 from shared.limits.rate import RateLimiter, rules
 
@@ -72,33 +72,33 @@ def client_of(request: HTTPConnection, user_id: str | None = None) -> Actor:
     )
 
 
-async def sessions() -> Sessions:
-    deps = get_deps()
-    return Sessions(deps.settings, await deps.db.get(), deps.redis)
+def sessions(clients: Clients) -> Sessions:
+    return Sessions(clients.settings, clients.db, clients.redis)
 
 
-async def principal_from_token(token: str) -> Principal:
-    principal = decode_access(get_deps().settings, token)
-    if not await (await sessions()).is_active(principal):
+async def principal_from_token(clients: Clients, token: str) -> Principal:
+    principal = decode_access(clients.settings, token)
+    if not await sessions(clients).is_active(principal):
         raise Unauthorized("the session has ended; log in again")
     return principal
 
 
-async def authenticate(request: HTTPConnection) -> Principal:
+async def authenticate(request: HTTPConnection, clients: Clients) -> Principal:
     token = bearer_token(request)
     if token is None:
         token = request.cookies.get(ACCESS_COOKIE)
         if not token:
             raise Unauthorized("a bearer access token or the session cookie is required")
-        check_origin(get_deps().settings, request)
-    return await principal_from_token(token)
+        check_origin(clients.settings, request)
+    return await principal_from_token(clients, token)
 
 
-async def rate_limit(rule: str, request: Request, principal: Principal | None) -> None:
+async def rate_limit(
+    rule: str, request: Request, principal: Principal | None, clients: Clients
+) -> None:
     """Per user when authenticated, per client IP otherwise."""
-    deps = get_deps()
     subject = principal.user_id if principal else f"ip:{client_of(request).ip or 'unknown'}"
-    await RateLimiter(deps.redis).enforce(rules(deps.settings)[rule], subject)
+    await RateLimiter(clients.redis).enforce(rules(clients.settings)[rule], subject)
 
 
 def perimeter() -> dict[str, Any]:

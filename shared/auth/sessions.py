@@ -8,10 +8,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from shared.auth.tokens import Principal, digest, issue_access, new_refresh_token
 from shared.config import Settings
+from shared.db.pool import Pool
 from shared.errors import NotFound, Unauthorized
 
 _KEY = "auth:session:{}"
@@ -43,7 +42,7 @@ class SessionInfo:
 
 
 class Sessions:
-    def __init__(self, settings: Settings, pool: AsyncConnectionPool, redis: Any):
+    def __init__(self, settings: Settings, pool: Pool, redis: Any):
         self.settings, self.pool, self.redis = settings, pool, redis
 
     async def open(

@@ -10,10 +10,10 @@ from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
 from shared.chat.content import normalize
 from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.db.pool import Pool
 from shared.errors import NotFound, ValidationError
 
 
@@ -57,9 +57,7 @@ _MESSAGE = (
 )
 
 
-async def create(
-    conn: psycopg.AsyncConnection, user_id: str, *, title: str | None
-) -> Conversation:
+async def create(conn: psycopg.AsyncConnection, user_id: str, *, title: str | None) -> Conversation:
     row = await (
         await conn.execute(
             "INSERT INTO conversation (user_id, title) VALUES (%s, %s) RETURNING id::text",
@@ -71,7 +69,7 @@ async def create(
 
 
 async def list_for(
-    pool: AsyncConnectionPool, user_id: str, *, cursor: str | None, limit: int, status: str | None
+    pool: Pool, user_id: str, *, cursor: str | None, limit: int, status: str | None
 ) -> tuple[list[Conversation], str | None]:
     """Most recently updated first (the sidebar), keyset-paginated on (updated_at, id)."""
     where, params = ["c.user_id = %s"], [user_id]
@@ -99,7 +97,7 @@ async def get(conn: psycopg.AsyncConnection, user_id: str, conversation_id: str)
 
 
 async def update(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     conversation_id: str,
     *,
@@ -117,7 +115,7 @@ async def update(
         return await _get(conn, user_id, conversation_id)
 
 
-async def delete(pool: AsyncConnectionPool, user_id: str, conversation_id: str) -> None:
+async def delete(pool: Pool, user_id: str, conversation_id: str) -> None:
     """The conversation and its messages (cascade)."""
     async with pool.connection() as conn:
         cursor = await conn.execute(
@@ -192,7 +190,7 @@ async def append_message(
 
 
 async def messages(
-    pool: AsyncConnectionPool,
+    pool: Pool,
     user_id: str,
     conversation_id: str,
     *,

@@ -17,9 +17,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from shared.chat import conversations
+from shared.db.pool import Pool
 from shared.errors import PayloadTooLarge
 from shared.llm.backend import LLMBackend, Message, TokenCount
 
@@ -86,9 +85,7 @@ Summarizer = Callable[[str | None, Sequence[Turn]], Awaitable[str]]
 
 
 class MemoryStore:
-    def __init__(
-        self, *, pool: AsyncConnectionPool, redis: Any, max_turns: int = 40, ttl_s: int = 86400
-    ):
+    def __init__(self, *, pool: Pool, redis: Any, max_turns: int = 40, ttl_s: int = 86400):
         self.pool, self.redis, self.max_turns, self.ttl_s = pool, redis, max_turns, ttl_s
 
     @staticmethod

@@ -23,10 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from shared.chat import conversations, memory, sources
 from shared.chat.content import normalize
+from shared.db.pool import Pool
 from shared.errors import AppError, Unavailable, ValidationError
 from shared.llm.backend import GenerationParams, LLMBackend, Message
 from shared.rag import contexts
@@ -102,7 +101,7 @@ class ChatKernel:
     def __init__(
         self,
         *,
-        pool: AsyncConnectionPool,
+        pool: Pool,
         redis: Any,
         backend: LLMBackend,
         tools: ToolRunner,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
 
 import psycopg
 from pgvector.psycopg import register_vector_async
@@ -58,6 +60,18 @@ def create_pool(settings: Settings, *, dsn: str | None = None) -> AsyncConnectio
     )
 
 
+Connection = psycopg.AsyncConnection[Any]
+
+
+class Pool(Protocol):
+    """What a store needs of a pool: a connection for the length of a block. Both psycopg's
+    pool and `PoolHolder` are one."""
+
+    def connection(
+        self,
+    ) -> contextlib.AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]: ...
+
+
 class PoolHolder:
     """Lazily opens one pool per process and event loop (a function runs in one loop)."""
 
@@ -74,6 +88,14 @@ class PoolHolder:
                     await pool.open(wait=False)
                     self._pool = pool
         return self._pool
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A connection of the current pool: holders of a `PoolHolder` never keep a pool
+        that a restart replaced."""
+        pool = await self.get()
+        async with pool.connection() as conn:
+            yield conn
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -20,7 +20,7 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 
-from shared.deps import Dependencies
+from shared.deps import Clients
 from shared.errors import NotFound, PayloadTooLarge, ValidationError
 from shared.files import store
 from shared.files.kinds import ALLOWED_EXTENSIONS, CONTENT_TYPES
@@ -54,25 +54,25 @@ def over_cap(cap: int, tier: str) -> PayloadTooLarge:
                            details={"max_bytes": cap, "plan_tier": tier})  # fmt: skip
 
 
-async def max_bytes(conn: Any, deps: Dependencies, user_id: str) -> tuple[str, int]:
+async def max_bytes(conn: Any, clients: Clients, user_id: str) -> tuple[str, int]:
     row = await (
         await conn.execute("SELECT plan_tier FROM app_user WHERE id = %s", (user_id,))
     ).fetchone()
-    tiers = deps.settings.files_max_bytes_by_tier
+    tiers = clients.settings.files_max_bytes_by_tier
     tier = row[0] if row and row[0] in tiers else "free"
     return tier, tiers.get(tier, min(tiers.values()))
 
 
-def limits_of(deps: Dependencies, tier: str, cap: int) -> dict[str, Any]:
+def limits_of(clients: Clients, tier: str, cap: int) -> dict[str, Any]:
     return {"plan_tier": tier, "max_bytes": cap, "allowed_extensions": sorted(ALLOWED_EXTENSIONS),
-            "tiers": dict(deps.settings.files_max_bytes_by_tier)}  # fmt: skip
+            "tiers": dict(clients.settings.files_max_bytes_by_tier)}  # fmt: skip
 
 
-async def receive(deps: Dependencies, user_id: str, request: Request) -> Received:
+async def receive(clients: Clients, user_id: str, request: Request) -> Received:
     """Streams a multipart upload's file part into the object store, within the plan's cap."""
-    pool = await deps.db.get()
+    pool = clients.db
     async with pool.connection() as conn:
-        tier, cap = await max_bytes(conn, deps, user_id)
+        tier, cap = await max_bytes(conn, clients, user_id)
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > cap + FORM_OVERHEAD_BYTES:
         raise over_cap(cap, tier)
@@ -82,7 +82,7 @@ async def receive(deps: Dependencies, user_id: str, request: Request) -> Receive
     def open_sink(filename: str, content_type: str | None) -> ObjectSink:
         name = sanitize_name(filename)
         made.update(name=name, kind=checked_kind(name))
-        return ObjectSink(deps.s3, deps.bucket(), object_key(user_id, file_id, name),
+        return ObjectSink(clients.s3, clients.bucket(), object_key(user_id, file_id, name),
                           content_type=CONTENT_TYPES[made["kind"]], max_bytes=cap)  # fmt: skip
 
     form = await receive_form(request, open_sink)
@@ -118,16 +118,16 @@ async def record(conn: Any, user_id: str, received: Received) -> Stored:
 
 
 async def presign(
-    deps: Dependencies, public_s3: Any, user_id: str, *, filename: str, size_bytes: int
+    clients: Clients, public_s3: Any, user_id: str, *, filename: str, size_bytes: int
 ) -> tuple[store.FileRow, dict[str, Any]]:
     """A presigned POST (URL + form fields) the browser uploads to directly; the policy caps
     the size to the plan's limit and pins the key, so the store itself refuses anything
     else. The row waits in `uploading` until `complete`."""
     name = sanitize_name(filename)
     kind = checked_kind(name)
-    pool = await deps.db.get()
+    pool = clients.db
     async with pool.connection() as conn, conn.transaction():
-        tier, cap = await max_bytes(conn, deps, user_id)
+        tier, cap = await max_bytes(conn, clients, user_id)
         if size_bytes > cap:
             raise over_cap(cap, tier)
         file_id = str(uuid.uuid4())
@@ -137,10 +137,10 @@ async def presign(
             content_type=CONTENT_TYPES[kind], size_bytes=None, checksum=None, status="uploading",
         )  # fmt: skip
     post = await asyncio.to_thread(
-        public_s3.generate_presigned_post, Bucket=deps.bucket(), Key=key,
+        public_s3.generate_presigned_post, Bucket=clients.bucket(), Key=key,
         Fields={"Content-Type": CONTENT_TYPES[kind]},
         Conditions=[["content-length-range", 1, cap], {"Content-Type": CONTENT_TYPES[kind]}],
-        ExpiresIn=deps.settings.files_presign_ttl_s,
+        ExpiresIn=clients.settings.files_presign_ttl_s,
     )  # fmt: skip
     return row, post
 
@@ -157,21 +157,23 @@ def _digest(s3: Any, bucket: str, key: str, cap: int) -> tuple[int, str]:
     return size, sha.hexdigest()
 
 
-async def verify_upload(deps: Dependencies, user_id: str, file_id: str) -> tuple[int, str]:
+async def verify_upload(clients: Clients, user_id: str, file_id: str) -> tuple[int, str]:
     """(size, checksum) of what the browser uploaded to a presigned URL: it must be there and
     within the plan's cap (an oversized object is removed)."""
-    pool = await deps.db.get()
+    pool = clients.db
     async with pool.connection() as conn:
         row = await store.get(conn, user_id, file_id)
-        _, cap = await max_bytes(conn, deps, user_id)
+        _, cap = await max_bytes(conn, clients, user_id)
     if row.status != "uploading":
         raise ValidationError(f"file {file_id} is already complete ({row.status})")
     try:
-        return await asyncio.to_thread(_digest, deps.s3, deps.bucket(), row.object_key, cap)
-    except deps.s3.exceptions.NoSuchKey:
+        return await asyncio.to_thread(_digest, clients.s3, clients.bucket(), row.object_key, cap)
+    except clients.s3.exceptions.NoSuchKey:
         raise ValidationError("nothing was uploaded to the presigned URL yet") from None
     except PayloadTooLarge:
-        await asyncio.to_thread(deps.s3.delete_object, Bucket=deps.bucket(), Key=row.object_key)
+        await asyncio.to_thread(
+            clients.s3.delete_object, Bucket=clients.bucket(), Key=row.object_key
+        )
         raise
 
 
@@ -186,27 +188,29 @@ async def mark_stored(
     return row
 
 
-def download_url(deps: Dependencies, public_s3: Any, row: store.FileRow) -> str:
+def download_url(clients: Clients, public_s3: Any, row: store.FileRow) -> str:
     """A GET URL valid for FILES_DOWNLOAD_TTL_S that makes the browser save, not render."""
     if row.status == "uploading":
         raise NotFound(f"file {row.id} has not been uploaded yet")
     disposition = f"attachment; filename*=UTF-8''{quote(row.name, safe='')}"
     url: str = public_s3.generate_presigned_url(
         "get_object",
-        Params={"Bucket": deps.bucket(), "Key": row.object_key,
+        Params={"Bucket": clients.bucket(), "Key": row.object_key,
                 "ResponseContentDisposition": disposition,
                 "ResponseContentType": "application/octet-stream"},
-        ExpiresIn=deps.settings.files_download_ttl_s,
+        ExpiresIn=clients.settings.files_download_ttl_s,
     )  # fmt: skip
     return url
 
 
-async def delete(deps: Dependencies, user_id: str, file_id: str) -> None:
+async def delete(clients: Clients, user_id: str, file_id: str) -> None:
     """Row first (chunks leave search with it, by cascade), then the object."""
-    pool = await deps.db.get()
+    pool = clients.db
     async with pool.connection() as conn, conn.transaction():
         row = await store.delete(conn, user_id, file_id)
     try:
-        await asyncio.to_thread(deps.s3.delete_object, Bucket=deps.bucket(), Key=row.object_key)
+        await asyncio.to_thread(
+            clients.s3.delete_object, Bucket=clients.bucket(), Key=row.object_key
+        )
     except Exception:
         log.exception("file %s: row deleted but the object could not be removed", row.id)

@@ -8,9 +8,9 @@ from datetime import datetime
 from typing import Any
 
 from psycopg.rows import class_row
-from psycopg_pool import AsyncConnectionPool
 
 from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.db.pool import Pool
 from shared.errors import NotFound
 
 COLUMNS = (
@@ -84,7 +84,7 @@ async def find_duplicate(conn: Any, owner: str, name: str, checksum: str) -> Fil
 
 
 async def list_for(
-    pool: AsyncConnectionPool, owner: str, *, cursor: str | None, limit: int
+    pool: Pool, owner: str, *, cursor: str | None, limit: int
 ) -> tuple[list[FileRow], str | None]:
     """Newest first, keyset-paginated on (created_at, id)."""
     where, args = "owner_user_id = %s", [owner]

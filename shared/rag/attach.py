@@ -14,9 +14,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
 from shared import outbox
+from shared.db.pool import Pool
 from shared.errors import NotFound
 from shared.files import store as files
 from shared.queues import QueueDirectory
@@ -54,9 +53,7 @@ class Attacher:
 
 
 @asynccontextmanager
-async def attaching(
-    pool: AsyncConnectionPool, *, sqs: Any, queues: QueueDirectory
-) -> AsyncIterator[Attacher]:
+async def attaching(pool: Pool, *, sqs: Any, queues: QueueDirectory) -> AsyncIterator[Attacher]:
     async with pool.connection() as conn, conn.transaction():
         attacher = Attacher(conn)
         yield attacher

@@ -19,8 +19,8 @@ from typing import Any
 
 from pgvector import Vector
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool
 
+from shared.db.pool import Pool
 from shared.files import store as files
 from shared.llm.backend import LLMBackend
 from shared.rag import pii
@@ -165,7 +165,7 @@ async def replace_chunks(
 
 
 async def ingest_source(
-    pool: AsyncConnectionPool, s3: Any, bucket: str, backend: LLMBackend, source_id: str, *,
+    pool: Pool, s3: Any, bucket: str, backend: LLMBackend, source_id: str, *,
     version: str, max_bytes: int, batch: int,
 ) -> Outcome:  # fmt: skip
     async with pool.connection() as conn:
@@ -204,7 +204,7 @@ async def ingest_source(
     return Outcome("ready", len(chunks))
 
 
-async def mark_failed(pool: AsyncConnectionPool, source_id: str, reason: str) -> None:
+async def mark_failed(pool: Pool, source_id: str, reason: str) -> None:
     """The source and its file show the reason; the chunks of an earlier good ingestion stay
     (a failed re-ingest does not empty a context)."""
     async with pool.connection() as conn:

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from psycopg_pool import AsyncConnectionPool
-
+from shared.db.pool import Pool
 from shared.rag.contexts import INGEST_QUEUE, queue_ingest
 
 SWITCH_FRACTION = 0.95
@@ -98,7 +97,7 @@ async def switch_ready(conn: Any, *, version: str, context_id: str | None = None
 
 
 async def sweep(
-    pool: AsyncConnectionPool, *, version: str, stuck_after_s: int, limit: int = 200
+    pool: Pool, *, version: str, stuck_after_s: int, limit: int = 200
 ) -> dict[str, Any]:
     async with pool.connection() as conn, conn.transaction():
         stuck = await redrive_stuck(conn, version=version, stuck_after_s=stuck_after_s,

@@ -1,5 +1,6 @@
-"""Builds a function's ASGI app from its imported package, the way functions_framework.aio
-serves it; used by the local gateway and by the Lambda entry point (run.sh)."""
+"""A function's ASGI app: its `ROUTES` table served with the process's services. The local
+gateway mounts one per function (all sharing one set of services); on Lambda, the Web Adapter
+runs `lambda_app` (run.sh), one function per process."""
 
 from __future__ import annotations
 
@@ -8,20 +9,12 @@ import re
 from types import ModuleType
 from typing import Any
 
-from functions_framework.aio import create_asgi_app_from_module
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
-from shared.errors import NotFound
-from shared.runtime.context import (
-    REQUEST_ID_HEADER,
-    new_request_id,
-    reset_request_id,
-    set_request_id,
-)
-from shared.runtime.envelope import error_response
+from shared.runtime.routes import RouteTable
 
-# functions_framework routes `/{path:path}`, whose `.*` stops at a newline: such a path would
-# get Starlette's text/plain 404. No route has control characters, so none names anything.
+# No route has control characters, so none names anything (the gateway answers them 404).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -29,42 +22,41 @@ def has_control_characters(path: str) -> bool:
     return _CONTROL.search(path) is not None
 
 
-class _EnvelopeGuard:
-    """Answers what the framework's router cannot route in the envelope, not in text/plain."""
+class FunctionApp:
+    """Every HTTP request goes to the route table, which answers in the envelope whatever
+    happens (no route, a bad path, an error)."""
 
-    def __init__(self, app: ASGIApp):
-        self.app = app
+    def __init__(self, routes: RouteTable, services: Any):
+        self.routes, self.services = routes, services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not has_control_characters(scope["path"]):
-            await self.app(scope, receive, send)
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
             return
-        headers = dict(scope.get("headers", []))
-        given = headers.get(REQUEST_ID_HEADER.encode(), b"").decode("latin-1")
-        request_id = new_request_id(given or None)
-        token = set_request_id(request_id)
-        try:
-            response = error_response(NotFound(f"no route for {scope['method']} {scope['path']!r}"))
-        finally:
-            reset_request_id(token)
+        if scope["type"] != "http":
+            return
+        response = await self.routes.dispatch(Request(scope, receive), self.services)
         await response(scope, receive, send)
 
 
-def function_app(module: ModuleType | str) -> Any:
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+def routes_of(module: ModuleType | str) -> RouteTable:
     if isinstance(module, str):
         module = importlib.import_module(module)
-    return _EnvelopeGuard(
-        create_asgi_app_from_module("handler", module.__file__, "http", module, None)
-    )
+    routes = getattr(module, "ROUTES", None)
+    if not isinstance(routes, RouteTable):
+        raise TypeError(f"{module.__name__} has no ROUTES table")
+    return routes
 
 
-def lambda_app() -> Any:
-    """`uvicorn --factory shared.runtime.asgi:lambda_app` behind the Lambda Web Adapter."""
-    from shared.config import get_settings
-    from shared.runtime.logs import configure_logging
-
-    settings = get_settings()
-    configure_logging(level=settings.log_level, service=settings.service_name)
-    if not settings.function_module:
-        raise RuntimeError("FUNCTION_MODULE must name the function's main module")
-    return function_app(settings.function_module)
+def function_app(module: ModuleType | str, services: Any) -> FunctionApp:
+    return FunctionApp(routes_of(module), services)

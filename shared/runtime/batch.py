@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from shared.config import Settings
-from shared.deps import Dependencies
+from shared.deps import Clients
 from shared.errors import ValidationError
 from shared.runtime.backoff import backoff_delay
 from shared.runtime.template import QueueSpec
@@ -72,24 +72,24 @@ def is_permanent(exc: BaseException) -> bool:
     return isinstance(exc, pydantic.ValidationError | ValidationError | PermanentFailure)
 
 
-def _queue_named(deps: Dependencies, name: str) -> QueueSpec | None:
-    return next((q for q in deps.template.queues.values() if q.name == name), None)
+def _queue_named(clients: Clients, name: str) -> QueueSpec | None:
+    return next((q for q in clients.template.queues.values() if q.name == name), None)
 
 
-def last_receive(deps: Dependencies, record: SqsRecord) -> bool:
+def last_receive(clients: Clients, record: SqsRecord) -> bool:
     """Whether a failure now sends the message to its DLQ (its receive budget is spent)."""
-    queue = _queue_named(deps, record.queue_name)
+    queue = _queue_named(clients, record.queue_name)
     limit = queue.max_receive_count if queue else None
     return limit is not None and record.receive_count >= limit
 
 
 async def _dead_letter(
-    deps: Dependencies, record: SqsRecord, reason: str, *, permanent: bool = False
+    clients: Clients, record: SqsRecord, reason: str, *, permanent: bool = False
 ) -> bool:
     """Moves a message that used its last receive (or can never succeed) to the DLQ with the
     reason. Returns False when the queue has no DLQ or the receive budget is not spent (let
     SQS retry it)."""
-    queue = _queue_named(deps, record.queue_name)
+    queue = _queue_named(clients, record.queue_name)
     if queue is None or not queue.dead_letter_queue or queue.max_receive_count is None:
         return False
     if not permanent and record.receive_count < queue.max_receive_count:
@@ -100,9 +100,12 @@ async def _dead_letter(
         "source_message_id": {"DataType": "String", "StringValue": record.messageId},
         "receive_count": {"DataType": "Number", "StringValue": str(record.receive_count)},
     }
-    url = await deps.queues.url(queue.dead_letter_queue)
+    url = await clients.queues.url(queue.dead_letter_queue)
     await asyncio.to_thread(
-        deps.sqs.send_message, QueueUrl=url, MessageBody=record.body, MessageAttributes=attributes
+        clients.sqs.send_message,
+        QueueUrl=url,
+        MessageBody=record.body,
+        MessageAttributes=attributes,
     )
     return True
 
@@ -114,6 +117,7 @@ async def back_off(
     back-off: QUEUE_RETRY_BASE_S doubling per receive, jittered, capped by QUEUE_RETRY_MAX_S and
     `max_s` (the queue's visibility timeout). Used by a queue function for the messages it
     failed, and by the local dispatcher when the function could not be reached at all."""
+
     def delay_s(receives: int) -> int:  # SQS takes whole seconds
         delay = backoff_delay(
             receives, base_s=settings.queue_retry_base_s, cap_s=settings.queue_retry_max_s
@@ -130,26 +134,26 @@ async def back_off(
         )
 
 
-async def _back_off(deps: Dependencies, records: list[SqsRecord]) -> None:
+async def _back_off(clients: Clients, records: list[SqsRecord]) -> None:
     """Best effort: if this fails the messages still come back after the visibility timeout."""
     by_queue: dict[str, list[SqsRecord]] = {}
     for record in records:
         by_queue.setdefault(record.queue_name, []).append(record)
     for name, failed in by_queue.items():
-        queue = _queue_named(deps, name)
+        queue = _queue_named(clients, name)
         if queue is None:
             continue
         try:
             await back_off(
-                deps.sqs, await deps.queues.url(queue.logical_id),
+                clients.sqs, await clients.queues.url(queue.logical_id),
                 [(r.receiptHandle, r.receive_count) for r in failed],
-                settings=deps.settings, max_s=queue.visibility_timeout_s,
+                settings=clients.settings, max_s=queue.visibility_timeout_s,
             )  # fmt: skip
         except Exception as exc:
             log.warning("could not back off %d message(s) of %s: %s", len(failed), name, exc)
 
 
-async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependencies) -> JSONResponse:
+async def process_batch(event: SqsBatch, handle: RecordHandler, clients: Clients) -> JSONResponse:
     failures = []
     retry: list[SqsRecord] = []
     for record in event.Records:
@@ -161,7 +165,7 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependenci
                 "record %s failed (receive %s): %s", record.messageId, record.receive_count, reason
             )
             try:
-                if await _dead_letter(deps, record, reason, permanent=is_permanent(exc)):
+                if await _dead_letter(clients, record, reason, permanent=is_permanent(exc)):
                     continue  # in the DLQ with its reason; report success so SQS deletes it
             except Exception:
                 log.exception(
@@ -171,6 +175,6 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, deps: Dependenci
             retry.append(record)
     if retry:
         # After every record ran, so the back-off is the last visibility change this batch makes.
-        await _back_off(deps, retry)
+        await _back_off(clients, retry)
     # The Lambda contract: the bare object, not the API envelope.
     return JSONResponse({"batchItemFailures": failures})

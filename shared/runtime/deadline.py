@@ -108,6 +108,7 @@ async def within_progress(
     await _stop(work)
     idle = loop.time() - (progress.last or started)
     raise DeadlineExceeded(
-        f"no progress for {idle:.0f} s" if loop.time() < ceiling
+        f"no progress for {idle:.0f} s"
+        if loop.time() < ceiling
         else f"over its budget of {max(budget_s, timeout_s):g} s"
     )

@@ -1,10 +1,11 @@
 """Route tables: what a function answers, with which models, and who may call it.
 
-A function's `main.py` builds one `RouteTable` and its `handler` hands every request to
-`RouteTable.dispatch`, which matches the full request path (the function sees the same path
-locally and behind API Gateway), validates the input, runs the endpoint, and answers in the
-envelope. The gateway mounts routes from `template.yaml`; a test checks that the template and
-the union of the route tables agree, and `/v1/openapi.json` is generated from these tables.
+A function's `main.py` builds one `RouteTable` named `ROUTES`; its ASGI app
+(shared.runtime.asgi) hands every request to `RouteTable.dispatch` with the process's services,
+which matches the full request path (the function sees the same path locally and behind API
+Gateway), validates the input, runs the endpoint with the services (keyword-only), and answers
+in the envelope. The gateway mounts routes from `template.yaml`; a test checks that the template
+and the union of the route tables agree, and `/v1/openapi.json` is generated from these tables.
 """
 
 from __future__ import annotations
@@ -94,11 +95,13 @@ class Call(Generic[BodyT]):
         return self.principal
 
 
-Endpoint = Callable[[Call[Any]], Awaitable[Any]]
-Authenticator = Callable[[Request], Awaitable[Principal]]
+# `endpoint(call, services=services)`: the services are the process's (shared.services), opaque
+# to this module, which is below them.
+Endpoint = Callable[..., Awaitable[Any]]
+Authenticator = Callable[[Request, Any], Awaitable[Principal]]
 # Takes one token from a named budget for this caller (the user, or the client IP when
 # anonymous); raises RateLimited when the bucket is empty.
-RateLimiter = Callable[[str, Request, Principal | None], Awaitable[None]]
+RateLimiter = Callable[[str, Request, Principal | None, Any], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -162,16 +165,17 @@ class RouteTable:
             raise MethodNotAllowed(f"{method} is not allowed on {path}")
         raise NotFound(f"no route for {method} {path}")
 
-    async def dispatch(self, request: Request) -> Response:
+    async def dispatch(self, request: Request, services: Any) -> Response:
         token = set_request_id(new_request_id(request.headers.get(REQUEST_ID_HEADER)))
         try:
             route, params = self.find(request.method, request.url.path)
-            principal = await self._principal(route, request)
+            principal = await self._principal(route, request, services)
             if route.rate_limit and self.rate_limit is not None:
-                await self.rate_limit(route.rate_limit, request, principal)
+                await self.rate_limit(route.rate_limit, request, principal, services)
             body = await _parse_input(route, request)
             result = await route.endpoint(
-                Call(request=request, path_params=params, body=body, principal=principal)
+                Call(request=request, path_params=params, body=body, principal=principal),
+                services=services,
             )
             response = _render(route, result)
             response.headers.setdefault(REQUEST_ID_HEADER, current_request_id() or "")
@@ -183,13 +187,13 @@ class RouteTable:
         finally:
             reset_request_id(token)
 
-    async def _principal(self, route: Route, request: Request) -> Principal | None:
+    async def _principal(self, route: Route, request: Request, services: Any) -> Principal | None:
         """Authentication comes before input parsing: an anonymous caller learns nothing
         about what a route accepts."""
         if route.access not in (Access.USER, Access.ADMIN):
             return None
         assert self.authenticate is not None
-        principal = await self.authenticate(request)
+        principal = await self.authenticate(request, services)
         if route.access is Access.ADMIN and not principal.is_admin:
             raise Forbidden("this route needs the admin role")
         return principal

@@ -16,9 +16,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from shared.artifacts.kinds import problem
+from shared.db.pool import Pool
 from shared.errors import AppError, NotFound, RateLimited, ServerError, ValidationError
 from shared.tools.base import Tool, ToolContext, ToolSpec
 from shared.tools.breaker import ToolBreaker
@@ -60,7 +60,7 @@ class ToolRegistry:
     def __init__(
         self,
         *,
-        pool: AsyncConnectionPool,
+        pool: Pool,
         breaker: ToolBreaker,
         implementations: Mapping[str, Tool],
     ):

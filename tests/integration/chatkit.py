@@ -8,31 +8,17 @@ from typing import Any
 
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from shared.chat import wiring
-from shared.deps import get_deps
 from tests.integration.authkit import bearer, sign_up
-from tests.integration.conftest import TOKEN
+from tests.integration.conftest import gateway_client
 
 
 @pytest.fixture
-async def chat_api(api, service, monkeypatch):
-    """`api` whose chat function calls the real inference service of this session (settings
-    are read once per process, so the URL is set on them for the test's duration)."""
-    settings = get_deps().settings.model_copy(
-        update={"inference_url": service, "inference_token": SecretStr(TOKEN),
-                "chat_max_tokens": 48}
-    )  # fmt: skip
-    use_settings(monkeypatch, settings)
-    yield api
-    wiring.reset()
-
-
-def use_settings(monkeypatch, settings) -> None:
-    """Points the chat and tools functions at `settings` (read by `shared.chat.wiring`)."""
-    monkeypatch.setattr(wiring, "model_settings", lambda: settings)
-    wiring.reset()
+async def chat_api(settings, model_services):
+    """`api` whose chat and tools functions call the real inference service of this
+    session."""
+    async with gateway_client(settings, model_services) as client:
+        yield client
 
 
 async def user(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from shared.adapters.registry import AdapterFiles, AdapterRecord, publish
 from shared.aws import s3_client
@@ -21,6 +22,7 @@ from shared.lm.model import build_model, forward_fn
 from shared.lm.tokenizer import ChatTokenizer
 from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
 from shared.runtime.template import load_template
+from shared.services import Services
 from tests.helpers import free_port, project_process, wait_for, write_template_with_fixtures
 
 TOKEN = "test-inference-token"
@@ -133,17 +135,41 @@ def random_ip() -> str:
 
 
 # --- the public API in-process, and the queue workers as real processes ----------------------
-@pytest.fixture
-async def api(migrated, settings):
+@pytest.fixture(scope="session")
+async def services(migrated, settings):
+    """This test process's services, as a function process has them (one per process)."""
+    made = Services.from_settings(settings)
+    yield made
+    await made.aclose()
+
+
+@pytest.fixture(scope="session")
+async def model_services(migrated, settings, service):
+    """Services whose LLM backend is this session's inference service (chat and tools tests);
+    answers kept short."""
+    model = settings.model_copy(
+        update={"inference_url": service, "inference_token": SecretStr(TOKEN),
+                "chat_max_tokens": 48}
+    )  # fmt: skip
+    made = Services.from_settings(model)
+    yield made
+    await made.aclose()
+
+
+def gateway_client(settings, services) -> httpx.AsyncClient:
     """The gateway's public ASGI app (every HTTP function of template.yaml) in this process,
-    called from a client address of its own (per-IP budgets are not shared between tests)."""
+    with `services`, called from a client address of its own (per-IP budgets are not shared
+    between tests)."""
     from infra.gateway.app import public_app
 
-    template = load_template(settings.template_path, settings)
-    transport = httpx.ASGITransport(
-        app=public_app(settings, template=template), client=(random_ip(), 50_000)
-    )
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway") as client:
+    app = public_app(settings, services=services)
+    transport = httpx.ASGITransport(app=app, client=(random_ip(), 50_000))
+    return httpx.AsyncClient(transport=transport, base_url="http://gateway")
+
+
+@pytest.fixture
+async def api(settings, services):
+    async with gateway_client(settings, services) as client:
         yield client
 
 

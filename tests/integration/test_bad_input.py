@@ -8,7 +8,6 @@ import uuid
 import httpx
 import pytest
 
-from shared.deps import get_deps
 from tests.integration.authkit import PASSWORD, bearer, new_email, sign_up
 from tests.integration.chatkit import user
 from tests.integration.test_auth_mfa import _enrol
@@ -135,7 +134,7 @@ async def test_unicode_and_rfc5987_file_names_are_accepted_and_sanitised(api) ->
     assert "RFC 5987" in assert_error(refused, 400, "validation_error")["message"]
 
 
-async def test_a_multipart_body_without_its_closing_boundary_stores_nothing(api) -> None:
+async def test_a_multipart_body_without_its_closing_boundary_stores_nothing(api, services) -> None:
     user_id, headers = await user(api)
     boundary = "cut0ff"
     body = (
@@ -149,18 +148,18 @@ async def test_a_multipart_body_without_its_closing_boundary_stores_nothing(api)
             headers={**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"},
         )  # fmt: skip
         assert "closing boundary" in assert_error(sent, 400, "validation_error")["message"]
-    assert await file_rows(user_id) == 0
-    assert objects_under(f"users/{user_id}/") == []
+    assert await file_rows(services, user_id) == 0
+    assert objects_under(services, f"users/{user_id}/") == []
     not_multipart = await api.post("/v1/files/upload", headers=headers, content=b"x",
                                    params={}, files=None)  # fmt: skip
     assert_error(not_multipart, 415, "unsupported_media_type")
 
 
-async def test_a_signed_token_of_a_deleted_user_is_a_401(api) -> None:
+async def test_a_signed_token_of_a_deleted_user_is_a_401(api, services) -> None:
     signed = await sign_up(api)
     headers = bearer(signed["access_token"])
     assert (await api.get("/v1/me", headers=headers)).status_code == 200
-    async with (await get_deps().db.get()).connection() as conn:
+    async with services.db.connection() as conn:
         await conn.execute("DELETE FROM app_user WHERE id = %s", (signed["user"]["id"],))
     assert_error(await api.get("/v1/me", headers=headers), 401, "unauthorized")
     setup = await api.post("/v1/auth/mfa/enable", headers=headers)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.chat import wiring
-from shared.deps import get_deps
+from shared.services import Services
 from tests.integration.chatkit import chat_api, parse_sse, tokens_of, user
 
 pytestmark = pytest.mark.integration
@@ -18,8 +17,8 @@ QUESTION = "How do I reverse a list in Python?"
 ELSEWHERE = "Which flowers grow well in a shady garden in spring?"
 
 
-async def _centroid(artifact_id: str, vector: list[float]) -> None:
-    pool = await get_deps().db.get()
+async def _centroid(services: Services, artifact_id: str, vector: list[float]) -> None:
+    pool = services.db
     async with pool.connection() as conn:
         await conn.execute(
             "INSERT INTO adapter_router_state (artifact_id, centroid_vec) VALUES (%s, %s::vector)",
@@ -47,14 +46,16 @@ def _policy(far_id: str) -> dict:
     }  # fmt: skip
 
 
-async def test_a_user_policy_routes_published_adapters_into_the_answer(chat_api, adapters):
+async def test_a_user_policy_routes_published_adapters_into_the_answer(
+    chat_api, adapters, model_services
+):
     user_id, headers = await user(chat_api)
     persona = await adapters.publish(user_id, seed=21, kind="persona")
     near = await adapters.publish(user_id, seed=22, kind="skill")
     far = await adapters.publish(user_id, seed=23, kind="skill")
-    near_vec, far_vec = await wiring.backend().embed([QUESTION, ELSEWHERE])
-    await _centroid(near.adapter_id, near_vec)
-    await _centroid(far.adapter_id, far_vec)
+    near_vec, far_vec = await model_services.llm.embed([QUESTION, ELSEWHERE])
+    await _centroid(model_services, near.adapter_id, near_vec)
+    await _centroid(model_services, far.adapter_id, far_vec)
     body = {"name": "mine", "schema": _policy(far.adapter_id)}
     made = await chat_api.post("/v1/artifacts", headers=headers, json=body)
     assert made.status_code == 201, made.text
@@ -104,7 +105,7 @@ LONG = (
 )
 
 
-async def test_a_long_conversation_folds_old_turns_into_a_summary(chat_api) -> None:
+async def test_a_long_conversation_folds_old_turns_into_a_summary(chat_api, model_services) -> None:
     _, headers = await user(chat_api)
     conversation, traces = None, []
     for n in range(2, 7):
@@ -121,7 +122,7 @@ async def test_a_long_conversation_folds_old_turns_into_a_summary(chat_api) -> N
     assert sum(t["folds"] for t in traces) >= 1, traces
     assert traces[-1]["summary"] is True
 
-    pool = await get_deps().db.get()
+    pool = model_services.db
     async with pool.connection() as conn:
         rows = await (await conn.execute(
             "SELECT content, sender, (meta->>'covers_until_seq')::int FROM message "
@@ -131,7 +132,7 @@ async def test_a_long_conversation_folds_old_turns_into_a_summary(chat_api) -> N
     assert [covers for *_, covers in rows] == sorted({covers for *_, covers in rows})
 
     # Redis lost: the next turn rebuilds memory from Postgres, summary included.
-    await get_deps().redis.delete(f"chat:memory:{conversation}")
+    await model_services.redis.delete(f"chat:memory:{conversation}")
     body = {"message": {"content": "Thanks!"}, "conversation_id": conversation}
     response = await chat_api.post("/v1/chat", headers=headers, json=body)
     assert response.status_code == 200, response.text

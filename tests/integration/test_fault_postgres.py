@@ -74,5 +74,7 @@ async def test_postgres_down_then_back(api, settings, local_stack) -> None:
             break
         query = {"limit": 100, "cursor": page["next_cursor"]}
     assert sorted(titles) == sorted(["kept"] + ["load"] * statuses.count(201))
-    print(f"\npostgres: restart {started_s:.1f} s, first good answer {recovered_s:.1f} s after it;"
-          f" writers saw {statuses.count(201)} x 201, {statuses.count(503)} x 503")
+    print(
+        f"\npostgres: restart {started_s:.1f} s, first good answer {recovered_s:.1f} s after it;"
+        f" writers saw {statuses.count(201)} x 201, {statuses.count(503)} x 503"
+    )

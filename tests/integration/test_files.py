@@ -7,21 +7,21 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shared.deps import get_deps
+from shared.services import Services
 from tests.integration.chatkit import user
+from tests.integration.conftest import gateway_client
 from tests.integration.ragkit import FILES, new_context, upload
 
 pytestmark = pytest.mark.integration
 
 
-def objects_under(prefix: str) -> list[str]:
-    deps = get_deps()
-    listed = deps.s3.list_objects_v2(Bucket=deps.bucket(), Prefix=prefix)
+def objects_under(services: Services, prefix: str) -> list[str]:
+    listed = services.s3.list_objects_v2(Bucket=services.bucket(), Prefix=prefix)
     return [o["Key"] for o in listed.get("Contents", [])]
 
 
-async def file_rows(user_id: str) -> int:
-    async with (await get_deps().db.get()).connection() as conn:
+async def file_rows(services: Services, user_id: str) -> int:
+    async with services.db.connection() as conn:
         row = await (
             await conn.execute(
                 "SELECT count(*) FROM user_file WHERE owner_user_id = %s", (user_id,)
@@ -34,7 +34,7 @@ def open_fixture(name: str) -> bytes:
     return (FILES / name).read_bytes()
 
 
-async def test_upload_list_get_download_delete(api):
+async def test_upload_list_get_download_delete(api, services):
     user_id, headers = await user(api)
     sent = await upload(api, headers, "guide.md")
     assert sent.status_code == 201, sent.text
@@ -44,7 +44,7 @@ async def test_upload_list_get_download_delete(api):
         "guide.md", False, False)  # fmt: skip
     assert file["status"] == "stored" and file["kind"] == "markdown"
     assert file["size_bytes"] == len(upload_bytes := open_fixture("guide.md"))
-    assert objects_under(f"users/{user_id}/files/{file['id']}/") == [
+    assert objects_under(services, f"users/{user_id}/files/{file['id']}/") == [
         f"users/{user_id}/files/{file['id']}/guide.md"]  # fmt: skip
 
     listed = (await api.get("/v1/files", headers=headers)).json()["data"]
@@ -62,39 +62,43 @@ async def test_upload_list_get_download_delete(api):
     gone = await api.delete(f"/v1/files/{file['id']}", headers=headers)
     assert gone.status_code == 200
     assert (await api.get(f"/v1/files/{file['id']}", headers=headers)).status_code == 404
-    assert objects_under(f"users/{user_id}/files/") == []
+    assert objects_under(services, f"users/{user_id}/files/") == []
 
 
-async def test_names_are_sanitized_so_keys_stay_under_the_users_prefix(api):
+async def test_names_are_sanitized_so_keys_stay_under_the_users_prefix(api, services):
     user_id, headers = await user(api)
     sent = await upload(api, headers, "../../other/..\\secrets/notes.md", b"# Notes\nhello")
     assert sent.status_code == 201, sent.text
     file = sent.json()["data"]["file"]
     assert file["name"] == "notes.md"
-    assert objects_under(f"users/{user_id}/") == [f"users/{user_id}/files/{file['id']}/notes.md"]
+    assert objects_under(services, f"users/{user_id}/") == [
+        f"users/{user_id}/files/{file['id']}/notes.md"
+    ]
 
 
-async def test_disallowed_type_and_oversize_are_refused_and_nothing_stays(api, monkeypatch):
+async def test_disallowed_type_and_oversize_are_refused_and_nothing_stays(api, services, settings):
     user_id, headers = await user(api)
     refused = await upload(api, headers, "tool.exe", b"MZ\x90\x00binary")
     assert refused.status_code == 400
     error = refused.json()["error"]
     assert error["code"] == "validation_error" and ".pdf" in error["message"]
 
-    deps = get_deps()
-    small = deps.settings.model_copy(update={"files_max_bytes_by_tier": {"free": 1000}})
-    monkeypatch.setattr(deps, "settings", small)
-    limits = (await api.get("/v1/files/limits", headers=headers)).json()["data"]
-    assert limits["max_bytes"] == 1000 and limits["plan_tier"] == "free"
-    too_big = await upload(api, headers, "big.txt", b"word " * 400)
-    assert too_big.status_code == 413, too_big.text
-    assert too_big.json()["error"]["details"]["max_bytes"] == 1000
-    presign = await api.post("/v1/files/presign", headers=headers,
-                             json={"filename": "big.pdf", "size_bytes": 5000})  # fmt: skip
-    assert presign.status_code == 413
+    small = Services.from_settings(
+        settings.model_copy(update={"files_max_bytes_by_tier": {"free": 1000}})
+    )
+    async with gateway_client(settings, small) as limited:
+        limits = (await limited.get("/v1/files/limits", headers=headers)).json()["data"]
+        assert limits["max_bytes"] == 1000 and limits["plan_tier"] == "free"
+        too_big = await upload(limited, headers, "big.txt", b"word " * 400)
+        assert too_big.status_code == 413, too_big.text
+        assert too_big.json()["error"]["details"]["max_bytes"] == 1000
+        presign = await limited.post("/v1/files/presign", headers=headers,
+                                     json={"filename": "big.pdf", "size_bytes": 5000})  # fmt: skip
+        assert presign.status_code == 413
+    await small.aclose()
 
-    assert objects_under(f"users/{user_id}/") == []
-    assert await file_rows(user_id) == 0
+    assert objects_under(services, f"users/{user_id}/") == []
+    assert await file_rows(services, user_id) == 0
 
 
 async def test_malformed_bodies_get_clear_errors(api):
@@ -109,7 +113,7 @@ async def test_malformed_bodies_get_clear_errors(api):
     assert bad_window.status_code == 400 and "chunk size" in bad_window.json()["error"]["message"]
 
 
-async def test_duplicate_upload_is_the_same_file_and_not_queued_again(api):
+async def test_duplicate_upload_is_the_same_file_and_not_queued_again(api, services):
     user_id, headers = await user(api)
     context_id = await new_context(api, headers)
     first = (await upload(api, headers, "guide.md", context_id=context_id)).json()["data"]
@@ -119,7 +123,7 @@ async def test_duplicate_upload_is_the_same_file_and_not_queued_again(api):
     second = again.json()["data"]
     assert second["duplicate"] is True and second["ingestion_queued"] is False
     assert second["file"]["id"] == first["file"]["id"]
-    assert len(objects_under(f"users/{user_id}/files/")) == 1
+    assert len(objects_under(services, f"users/{user_id}/files/")) == 1
     changed = (await upload(api, headers, "guide.md", b"# Other\ntext")).json()["data"]
     assert changed["duplicate"] is False and changed["file"]["id"] != first["file"]["id"]
 

@@ -11,8 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from shared.deps import get_deps
+from shared.services import Services
 from tests.integration.authkit import new_email, sign_up
+from tests.integration.conftest import gateway_client
 
 pytestmark = pytest.mark.integration
 
@@ -121,14 +122,19 @@ async def test_only_the_configured_provider_is_served(api, provider) -> None:
     assert (await api.get("/v1/auth/oidc/login")).status_code == 404  # the old start is gone
 
 
-async def test_the_earlier_redirect_uri_keeps_working(api, provider, monkeypatch) -> None:
+async def test_the_earlier_redirect_uri_keeps_working(settings, provider) -> None:
     """A provider that has `/v1/auth/oidc/callback` registered: with OIDC_REDIRECT_URI set to
     it, logins name it and come back to it."""
-    deps = get_deps()
-    legacy = f"{deps.settings.public_url}/v1/auth/oidc/callback"
-    monkeypatch.setattr(
-        deps, "settings", deps.settings.model_copy(update={"oidc_redirect_uri": legacy})
+    legacy = f"{settings.public_url}/v1/auth/oidc/callback"
+    legacy_services = Services.from_settings(
+        settings.model_copy(update={"oidc_redirect_uri": legacy})
     )
+    async with gateway_client(settings, legacy_services) as api:
+        await _legacy_login(api, provider, legacy)
+    await legacy_services.aclose()
+
+
+async def _legacy_login(api, provider, legacy: str) -> None:
     email = new_email()
     provider.identity = _identity(email)
     start = await api.post(START, json={"redirect_to": "/chat"})

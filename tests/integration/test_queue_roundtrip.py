@@ -117,9 +117,7 @@ def test_a_failing_message_is_retried_then_dead_lettered_without_failing_its_bat
     assert counts(keys["bad"]) == max_receive  # retried up to maxReceiveCount, no more
     assert counts(keys["good1"]) == 1 and counts(keys["good2"]) == 1  # the batch was not failed
     # The function reported the dead-lettered message as handled, so the dispatcher deletes it.
-    wait_for(
-        lambda: held(sqs, url) == 0, timeout_s=10, what="source queue drained"
-    )
+    wait_for(lambda: held(sqs, url) == 0, timeout_s=10, what="source queue drained")
 
 
 def test_queue_functions_are_not_reachable_through_the_gateway(processes) -> None:

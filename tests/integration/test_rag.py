@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.deps import get_deps
+from shared.services import Services
 from tests.integration.chatkit import chat_api, user  # noqa: F401 - fixture
 from tests.integration.ragkit import (
     dead_letters,
@@ -27,7 +27,7 @@ async def search(api, headers, context_id: str, query: str, **extra) -> list[dic
     return list(answer.json()["data"]["hits"])
 
 
-async def test_files_are_ingested_searched_and_cited(chat_api, settings):  # noqa: F811
+async def test_files_are_ingested_searched_and_cited(chat_api, settings, model_services):  # noqa: F811
     api = chat_api
     _, headers = await user(api)
     context_id = await new_context(api, headers, name="library")
@@ -44,7 +44,7 @@ async def test_files_are_ingested_searched_and_cited(chat_api, settings):  # noq
     # The corrupt PDF: failed with the reason, and its message is in the DLQ with it.
     broken = (await api.get(f"/v1/files/{ids['corrupt.pdf']}", headers=headers)).json()["data"]
     assert broken["status"] == "failed" and "PDF" in broken["error"], broken
-    source_id = await source_of(context_id, ids["corrupt.pdf"])
+    source_id = await source_of(model_services, context_id, ids["corrupt.pdf"])
     letters = dead_letters(settings, source_id)
     assert letters, "the corrupt PDF's message is not in the ingest DLQ"
     reason = letters[0]["MessageAttributes"]["failure_reason"]["StringValue"]
@@ -94,8 +94,8 @@ async def test_files_are_ingested_searched_and_cited(chat_api, settings):  # noq
     assert ids["article.html"] not in {c["file_id"] for c in chunks["data"]["items"]}
 
 
-async def source_of(context_id: str, file_id: str) -> str:
-    async with (await get_deps().db.get()).connection() as conn:
+async def source_of(services: Services, context_id: str, file_id: str) -> str:
+    async with services.db.connection() as conn:
         row = await (
             await conn.execute(
                 "SELECT id::text FROM context_source WHERE context_id = %s AND file_id = %s",

@@ -31,11 +31,8 @@ from schemathesis.specs.openapi.checks import (
 
 from infra.admin import promote
 from infra.gateway.app import public_app
-from shared.chat import wiring
-from shared.deps import get_deps
-from shared.runtime.template import load_template
+from shared.services import Services
 from tests.integration.authkit import bearer, sign_up
-from tests.integration.chatkit import use_settings
 from tests.integration.conftest import TOKEN, random_ip
 
 pytestmark = pytest.mark.integration
@@ -130,14 +127,13 @@ async def _user(client: httpx.AsyncClient, settings_: Any, admin: bool) -> dict[
 
 
 async def test_the_schema_holds_for_fuzzed_input(
-    migrated, settings, oidc_provider, service, monkeypatch
+    migrated, settings, oidc_provider, service
 ) -> None:
-    model = get_deps().settings.model_copy(
+    model = Services.from_settings(settings.model_copy(
         update={"inference_url": service, "inference_token": SecretStr(TOKEN),
                 "chat_max_tokens": 16}
-    )  # fmt: skip
-    use_settings(monkeypatch, model)
-    app = public_app(settings, template=load_template(settings.template_path, settings))
+    ))  # fmt: skip
+    app = public_app(settings, services=model)
     fuzzer = Fuzzer(app, asyncio.get_running_loop())
     async with fuzzer.client() as client:
         document = (await client.get("/v1/openapi.json")).json()
@@ -151,6 +147,6 @@ async def test_the_schema_holds_for_fuzzed_input(
             headers = await _user(client, settings, admin=operation.path.startswith("/v1/admin"))
             examples = FEW.get(key, EXAMPLES)
             failures += await asyncio.to_thread(fuzzer.run, operation, client, headers, examples)
-    wiring.reset()
+    await model.aclose()
     assert len(operations) >= 50
     assert not failures, f"{len(failures)} failures:\n" + "\n".join(failures)

@@ -7,7 +7,6 @@ import uuid
 
 import pytest
 
-from shared.deps import get_deps
 from shared.tools.breaker import ToolBreaker
 from tests.integration.chatkit import chat_api, user
 
@@ -95,9 +94,9 @@ async def test_every_attempt_is_timed_out_within_the_caps(chat_api) -> None:
                                 "timeout_ms": 1, "max_retries": 1}  # fmt: skip
 
 
-async def test_an_open_breaker_refuses_at_once(chat_api) -> None:
+async def test_an_open_breaker_refuses_at_once(chat_api, model_services) -> None:
     _, headers = await user(chat_api)
-    tool, breaker = "memory.summarize_v1", ToolBreaker(get_deps().redis)
+    tool, breaker = "memory.summarize_v1", ToolBreaker(model_services.redis)
     try:
         for _ in range(5):
             await breaker.failure(tool)
@@ -107,7 +106,7 @@ async def test_an_open_breaker_refuses_at_once(chat_api) -> None:
         assert response.json()["error"]["details"]["reason"] == "circuit_open"
         assert int(response.headers["retry-after"]) > 0
     finally:
-        await get_deps().redis.delete(*ToolBreaker._keys(tool))
+        await model_services.redis.delete(*ToolBreaker._keys(tool))
 
 
 async def test_an_idempotency_key_replays_the_run(chat_api) -> None:

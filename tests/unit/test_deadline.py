@@ -119,6 +119,8 @@ async def test_the_budget_is_a_ceiling_even_for_work_that_keeps_beating() -> Non
     progress = Progress()
     with pytest.raises(DeadlineExceeded, match="budget"):
         await within_progress(
-            lambda: _streaming(progress, beats=1000, every_s=0.02), 0.1, progress=progress,
+            lambda: _streaming(progress, beats=1000, every_s=0.02),
+            0.1,
+            progress=progress,
             budget_s=0.3,
         )

@@ -6,11 +6,10 @@ from typing import Any
 
 import pytest
 from pydantic import BaseModel, Field
-from starlette.applications import Starlette
-from starlette.routing import Route as StarletteRoute
 from starlette.testclient import TestClient
 
 from shared.errors import Conflict
+from shared.runtime.asgi import FunctionApp
 from shared.runtime.routes import MAX_JSON_BODY_BYTES, Call, Route, RouteTable, compile_path
 
 
@@ -24,17 +23,20 @@ class ThingPublic(BaseModel):
     name: str
 
 
-async def create(call: Call[Any]) -> dict[str, Any]:
+SERVICES = object()  # the endpoints here need none
+
+
+async def create(call: Call[Any], *, services: object) -> dict[str, Any]:
     if call.body.name == "taken":
         raise Conflict("name taken", details={"reason": "duplicate"})
     return {"id": "t1", "name": call.body.name, "secret_column": "never returned"}
 
 
-async def get_one(call: Call[Any]) -> dict[str, Any]:
+async def get_one(call: Call[Any], *, services: object) -> dict[str, Any]:
     return {"id": call.path_params["thing_id"], "name": "x"}
 
 
-async def boom(call: Call[Any]) -> None:
+async def boom(call: Call[Any], *, services: object) -> None:
     raise RuntimeError("database password is hunter2")
 
 
@@ -58,14 +60,7 @@ TABLE = RouteTable(
 
 @pytest.fixture(scope="module")
 def client() -> TestClient:
-    app = Starlette(
-        routes=[
-            StarletteRoute(
-                "/{path:path}", TABLE.dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]
-            )
-        ]
-    )
-    return TestClient(app)
+    return TestClient(FunctionApp(TABLE, services=SERVICES))
 
 
 def test_compile_path_extracts_one_segment_per_parameter() -> None:

@@ -2,8 +2,8 @@
 mid-stream still gets its answer stored (SPEC §13.1), and so a cancel from any instance can
 stop it: the cancel route sets a Redis key the running turn polls.
 
-Events flow through an `asyncio.Queue` to whichever transport is attached (SSE here; the
-gateway's WebSocket relay reads the same SSE). Caps, the idempotency claim and the cancel
+Events flow through an `asyncio.Queue` to whichever transport is attached (an SSE response,
+or the frames of a WebSocket connection). Caps, the idempotency claim and the cancel
 registration are released when the turn ends, whatever happens to the client.
 """
 
@@ -54,13 +54,24 @@ class RunningTurn:
     async def emit(self, event: str, data: Any) -> None:
         await self.events.put((event, data))
 
-    async def sse(self) -> AsyncIterator[bytes]:
-        """`event: <name>` / `data: <json>` frames until the turn ends."""
+    def result(self) -> asyncio.Future[TurnResult]:
+        """The turn's result, shielded: a caller that stops waiting does not cancel the turn;
+        it is stored all the same."""
+        if self.task is None:
+            raise RuntimeError("the turn has not been started")
+        return asyncio.shield(self.task)
+
+    async def stream(self) -> AsyncIterator[tuple[str, Any]]:
+        """(event, data) pairs until the turn ends."""
         while True:
             item = await self.events.get()
             if item is _END:
                 return
-            event, data = item
+            yield item
+
+    async def sse(self) -> AsyncIterator[bytes]:
+        """`event: <name>` / `data: <json>` frames until the turn ends."""
+        async for event, data in self.stream():
             payload = json.dumps(data, default=str)
             yield f"event: {event}\ndata: {payload}\n\n".encode()
 
