@@ -80,7 +80,7 @@ bench-rag: install
 
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:
-	uv pip compile pyproject.toml --extra local --extra dev --generate-hashes \
+	uv pip compile pyproject.toml --extra local --extra dev --extra model --generate-hashes \
 	  --python-version 3.11 -o requirements.lock
 
 clean:
