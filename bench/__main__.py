@@ -18,11 +18,11 @@ import uuid
 import httpx
 
 from infra import stack
-from shared.aws import sqs_client
-from shared.config import REPO_ROOT, get_settings
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
-from shared.outbox import enqueue, relay_once
+from shared.platform.aws import sqs_client
+from shared.platform.db.migrate import migrate
+from shared.platform.db.pool import create_pool
+from shared.platform.outbox import enqueue, relay_once
+from shared.platform.settings import REPO_ROOT, get_settings
 
 REQUESTS = int(os.environ.get("BENCH_REQUESTS", "300"))
 OUTBOX_ROWS = int(os.environ.get("BENCH_OUTBOX_ROWS", "300"))

@@ -25,17 +25,17 @@ from functions.inference.adapter_files import fetch_version
 from infra import stack
 from infra.stack.postgres import LocalPostgres
 from infra.stack.provision import delete_bucket
-from shared.adapters import registry
-from shared.adapters.registry import AdapterRecord
-from shared.aws import s3_client
-from shared.config import Settings
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
-from shared.lm import peft
-from shared.lm.engine import DoneEvent, Engine
-from shared.lm.lora import random_lora
-from shared.lm.sampling import SamplingParams
-from shared.runtime.template import load_template
+from shared.domain.adapters import registry
+from shared.domain.adapters.registry import AdapterRecord
+from shared.neural import peft
+from shared.neural.engine import DoneEvent, Engine
+from shared.neural.lora import random_lora
+from shared.neural.sampling import SamplingParams
+from shared.platform.aws import s3_client
+from shared.platform.db.migrate import migrate
+from shared.platform.db.pool import create_pool
+from shared.platform.settings import Settings
+from shared.platform.template import load_template
 
 STREAMS, RANK, BANK_SLOTS, HOST_ADAPTERS = 16, 8, 32, 48
 SET_SIZES = (64, 256)
@@ -60,7 +60,8 @@ class Bench:
         ).nbytes
 
         async def resolve(adapter_id: str, version: int | None, user: str | None):
-            return await registry.resolve(self.pool, adapter_id, version, user_id=user)
+            async with self.pool.connection() as conn:
+                return await registry.resolve(conn, adapter_id, version, user_id=user)
 
         async def fetch(record: AdapterRecord) -> dict[str, bytes]:
             self.fetches += 1

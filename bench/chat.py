@@ -44,8 +44,8 @@ import httpx
 
 from bench.harness import clean, free_port, pct, signed_up_clients, start, stop, wait_ready
 from infra import stack
-from shared.config import Settings
-from shared.db.migrate import migrate
+from shared.platform.db.migrate import migrate
+from shared.platform.settings import Settings
 
 TURNS = int(os.environ.get("BENCH_CHAT_TURNS", "12"))  # per conversation
 USERS = int(os.environ.get("BENCH_CHAT_USERS", "8"))

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from infra.gateway.__main__ import main
-from shared.llm.local import LocalInferenceBackend
-from shared.runtime.context import current_request_id
+from shared.domain.llm.local import LocalInferenceBackend
+from shared.platform.context import current_request_id
 
 # Line-buffered: one small write per call (a few per turn), read by the bench afterwards.
 _OUT = open(os.environ["BENCH_CHAT_TIMINGS"], "a", buffering=1)  # noqa: SIM115 - process-long

@@ -17,8 +17,8 @@ import httpx
 
 from infra.stack.postgres import LocalPostgres
 from infra.stack.provision import delete_bucket
-from shared.aws import s3_client, sqs_client
-from shared.config import REPO_ROOT, Settings
+from shared.platform.aws import s3_client, sqs_client
+from shared.platform.settings import REPO_ROOT, Settings
 
 
 def free_port() -> int:

@@ -25,15 +25,15 @@ import httpx
 import jax
 
 from bench.adapters import bench_adapter_cache
-from shared.config import get_settings
-from shared.lm.convert import ensure_weights
-from shared.lm.engine import DoneEvent, Engine, TokenEvent
-from shared.lm.lora import random_lora
-from shared.lm.minilm import Embedder
-from shared.lm.model import build_model
-from shared.lm.sampling import SamplingParams
-from shared.lm.tokenizer import ChatTokenizer
-from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
+from shared.neural.convert import ensure_weights
+from shared.neural.engine import DoneEvent, Engine, TokenEvent
+from shared.neural.lora import random_lora
+from shared.neural.minilm import Embedder
+from shared.neural.model import build_model
+from shared.neural.sampling import SamplingParams
+from shared.neural.tokenizer import ChatTokenizer
+from shared.neural.weights import TOKENIZER_FILE, load_checkpoint
+from shared.platform.settings import get_settings
 
 PROMPT_TOKENS = 128
 NEW_TOKENS = int(os.environ.get("BENCH_NEW_TOKENS", "64"))

@@ -31,8 +31,8 @@ import psycopg
 
 from bench.harness import clean, free_port, pct, signed_up_clients, start, stop, wait_ready
 from infra import stack
-from shared.config import Settings
-from shared.db.migrate import migrate
+from shared.platform.db.migrate import migrate
+from shared.platform.settings import Settings
 
 USERS = int(os.environ.get("BENCH_LOAD_USERS", "10"))
 LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEVELS", "10,20,50").split(",")]
@@ -53,8 +53,10 @@ SELECT count(*) FROM message u
  WHERE u.sender = 'user' AND NOT u.meta ? 'turn_failed'
    AND NOT EXISTS (SELECT 1 FROM message a WHERE a.parent_id = u.id AND a.sender = 'assistant')
 """
-_EMPTY = "SELECT count(*) FROM conversation c WHERE NOT EXISTS" \
+_EMPTY = (
+    "SELECT count(*) FROM conversation c WHERE NOT EXISTS"
     " (SELECT 1 FROM message m WHERE m.conversation_id = c.id)"
+)
 
 
 def outcome(response: httpx.Response) -> str:
@@ -91,12 +93,14 @@ def _report(level: int, results: list[tuple[str, float]], wall_s: float, dsn: st
     orphans, empty = _integrity(dsn)
     shown = ", ".join(f"{n} x {r}" for r, n in sorted(counts.items()))
     print(f"{level:3d} concurrent turns, {USERS} users ({wall_s:.0f} s): {shown}")
+
     def spread(label: str, ms: list[float]) -> str:
         return f"{label} p50 {pct(ms, 50) / 1e3:6.1f} s  p95 {pct(ms, 95) / 1e3:6.1f} s"
 
     print("      " + spread("all answers", every) + ("   " + spread("200s", ok) if ok else ""))
-    print(f"      unanswered user messages not marked failed: {orphans}; empty conversations:"
-          f" {empty}")
+    print(
+        f"      unanswered user messages not marked failed: {orphans}; empty conversations: {empty}"
+    )
     return set(counts) <= ACCEPTED and orphans == 0 and empty == 0
 
 
@@ -138,8 +142,10 @@ def main() -> int:
         print(f"SmolLM2-135M f32, {os.cpu_count()} CPUs, inference service and gateway with"
               f" make run's settings; logs in {logs}")  # fmt: skip
         good = asyncio.run(_run(base, settings.postgres_dsn))
-        print("outcomes: only 200/409/429/503 with Retry-After, nothing half-written:",
-              "yes" if good else "NO")
+        print(
+            "outcomes: only 200/409/429/503 with Retry-After, nothing half-written:",
+            "yes" if good else "NO",
+        )
         return 0 if good else 1
     finally:
         for proc in reversed(procs):  # only what this bench started

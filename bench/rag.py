@@ -3,7 +3,7 @@
 Quality: the Python Language Reference topics that ship with CPython (`bench/rag_eval_set.py`)
 are chunked with the encoder's tokenizer, embedded with the packaged MiniLM and written to
 `knowledge_chunk` in a throwaway database; the 182 committed questions are asked through
-`shared.rag.retrieval.search` in each mode. A hit is a chunk holding at least half of the
+`shared.domain.rag.retrieval.search` in each mode. A hit is a chunk holding at least half of the
 labelled answer passage (or the passage verbatim, where another topic repeats it).
 Figures: recall@5 and MRR@10 per mode, for the default window (400/50 tokens) and for a window
 that fits the encoder's 256-token input (200/30).
@@ -32,12 +32,12 @@ from psycopg_pool import AsyncConnectionPool
 from bench.rag_eval_set import EvalQuestion, load_corpus, load_questions, relevant
 from infra import stack
 from infra.stack.postgres import LocalPostgres
-from shared.config import Settings
-from shared.db.migrate import migrate
-from shared.db.pool import create_pool
-from shared.lm.minilm import Embedder
-from shared.rag.chunking import Chunk, chunk_text, minilm_offsets
-from shared.rag.retrieval import Hit, Mode, search
+from shared.domain.rag.chunking import Chunk, chunk_text, minilm_offsets
+from shared.domain.rag.retrieval import Hit, Mode, search
+from shared.neural.minilm import Embedder
+from shared.platform.db.migrate import migrate
+from shared.platform.db.pool import create_pool
+from shared.platform.settings import Settings
 
 WINDOWS = ((400, 50), (200, 30))
 MODES: tuple[Mode, ...] = ("dense", "text", "hybrid")

@@ -10,12 +10,12 @@ import sys
 
 from infra import stack
 from infra.stack.process import StackError
-from shared import audit
-from shared.audit import Actor
-from shared.config import Settings, get_settings
-from shared.db.migrate import MigrationError, migrate
-from shared.db.pool import create_pool
-from shared.runtime.logs import configure_logging
+from shared.platform import audit
+from shared.platform.audit import Actor
+from shared.platform.db.migrate import MigrationError, migrate
+from shared.platform.db.pool import create_pool
+from shared.platform.logs import configure_logging
+from shared.platform.settings import Settings, get_settings
 
 
 async def promote(settings: Settings, email: str) -> str:

@@ -19,11 +19,11 @@ from infra.stack.postgres import LocalPostgres
 from infra.stack.process import StackError
 from infra.stack.provision import provision_buckets, provision_queues
 from infra.supervisor import ChildProcess, Policy, ServerUnit, Supervisor
-from shared.aws import s3_client, sqs_client
-from shared.config import REPO_ROOT, Settings, get_settings
-from shared.db.migrate import MigrationError, migrate
-from shared.runtime.logs import configure_logging
-from shared.runtime.template import load_template
+from shared.platform.aws import s3_client, sqs_client
+from shared.platform.db.migrate import MigrationError, migrate
+from shared.platform.logs import configure_logging
+from shared.platform.settings import REPO_ROOT, Settings, get_settings
+from shared.platform.template import load_template
 
 PROCESSES = {
     "inference": [sys.executable, "-m", "functions.inference"],

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shared.runtime.backoff import backoff_delay
+from shared.platform.runtime.backoff import backoff_delay
 
 log = logging.getLogger("supervisor")
 

@@ -13,21 +13,21 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from shared.chat import sources
-from shared.chat.memory import MemoryStore
-from shared.chat.service import ChatService
-from shared.chat.turn import ChatKernel
-from shared.config import Settings
-from shared.deps import Clients
-from shared.idempotency import IdempotencyStore
-from shared.limits.caps import ConcurrencyCaps, caps
-from shared.llm.backend import GenerationParams, LLMBackend
-from shared.llm.factory import create_backend
-from shared.rag.retrieval import Embed, Retriever
-from shared.runtime.template import Template
-from shared.tools.breaker import ToolBreaker
-from shared.tools.catalog import BUILTINS
-from shared.tools.registry import ToolRegistry
+from shared.domain.chat import sources
+from shared.domain.chat.memory import MemoryStore
+from shared.domain.chat.service import ChatService
+from shared.domain.chat.turn import ChatKernel
+from shared.domain.llm.backend import GenerationParams, LLMBackend
+from shared.domain.llm.factory import create_backend
+from shared.domain.rag.retrieval import Embed, Retriever
+from shared.domain.tools.breaker import ToolBreaker
+from shared.domain.tools.catalog import BUILTINS
+from shared.domain.tools.registry import ToolRegistry
+from shared.platform.clients import Clients
+from shared.platform.idempotency import IdempotencyStore
+from shared.platform.limits.caps import ConcurrencyCaps, caps
+from shared.platform.settings import Settings
+from shared.platform.template import Template
 
 
 @dataclass(kw_only=True)
@@ -95,9 +95,9 @@ class Services(Clients):
 def lambda_app() -> Any:
     """`uvicorn --factory shared.services:lambda_app` behind the Lambda Web Adapter (run.sh):
     the one place a Lambda process builds its services, for the function FUNCTION_MODULE names."""
-    from shared.config import get_settings
-    from shared.runtime.asgi import function_app
-    from shared.runtime.logs import configure_logging
+    from shared.platform.logs import configure_logging
+    from shared.platform.runtime.asgi import function_app
+    from shared.platform.settings import get_settings
 
     settings = get_settings()
     configure_logging(level=settings.log_level, service=settings.service_name)

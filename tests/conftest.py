@@ -38,8 +38,8 @@ os.environ.setdefault(
 
 from infra import stack  # noqa: E402
 from infra.stack.postgres import LocalPostgres  # noqa: E402
-from shared.config import Settings, get_settings  # noqa: E402
-from shared.db.migrate import migrate  # noqa: E402
+from shared.platform.db.migrate import migrate  # noqa: E402
+from shared.platform.settings import Settings, get_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -60,7 +60,7 @@ def local_stack(settings: Settings):
 
 def _delete_session_resources(settings: Settings) -> None:
     from infra.stack.provision import delete_bucket
-    from shared.aws import s3_client, sqs_client
+    from shared.platform.aws import s3_client, sqs_client
 
     sqs = sqs_client(settings)
     for url in sqs.list_queues(QueueNamePrefix=settings.stack_name).get("QueueUrls", []):

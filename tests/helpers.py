@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from shared.lm.engine import DoneEvent, TokenEvent
-from shared.runtime.template import load_raw
+from shared.neural.engine import DoneEvent, TokenEvent
+from shared.platform.template import load_raw
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

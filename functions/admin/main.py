@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from functions.auth.schemas import UserOut
-from shared import audit
-from shared.auth import admin_users
-from shared.auth.perimeter import client_of, perimeter, sessions
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.accounts import admin_users
+from shared.platform import audit
+from shared.platform.auth.perimeter import client_of, perimeter, sessions
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -78,12 +78,13 @@ async def audit_verify(call: Call[Any], *, services: Services) -> ChainOut:
 
 async def list_users(call: Call[UserQuery], *, services: Services) -> UserPage:
     query = call.body
-    users, cursor = await admin_users.list_users(
-        services.db,
-        cursor=query.cursor,
-        limit=query.limit,
-        email_contains=query.email_contains,
-    )
+    async with services.db.connection() as conn:
+        users, cursor = await admin_users.list_users(
+            conn,
+            cursor=query.cursor,
+            limit=query.limit,
+            email_contains=query.email_contains,
+        )
     return UserPage(
         items=[AdminUserOut.model_validate(u, from_attributes=True) for u in users],
         next_cursor=cursor,
@@ -92,13 +93,14 @@ async def list_users(call: Call[UserQuery], *, services: Services) -> UserPage:
 
 async def update_user(call: Call[UserUpdate], *, services: Services) -> AdminUserOut:
     user_id = call.uuid_param("id")
-    user = await admin_users.update_user(
-        services.db,
-        user_id,
-        role=call.body.role,
-        is_active=call.body.is_active,
-        actor=client_of(call.request, call.user.user_id),
-    )
+    async with services.db.connection() as conn:
+        user = await admin_users.update_user(
+            conn,
+            user_id,
+            role=call.body.role,
+            is_active=call.body.is_active,
+            actor=client_of(call.request, call.user.user_id),
+        )
     if call.body.role is not None or call.body.is_active is False:
         await sessions(services).revoke_all(user_id)  # old tokens carry the old role
     return AdminUserOut.model_validate(user, from_attributes=True)

@@ -1,5 +1,5 @@
 """Artifacts function: workflows, routing policies, tool specs, knowledge contexts and memory
-summaries as versioned, validated JSON (SPEC §2.3, §13.4); adapters (written by training) are
+summaries as versioned, validated JSON; adapters (written by training) are
 listed, read, renamed and deleted here too."""
 
 from __future__ import annotations
@@ -18,12 +18,12 @@ from functions.artifacts.schemas import (
     VersionPage,
     VersionQuery,
 )
-from shared.adapters.objects import delete_version
-from shared.artifacts import store
-from shared.auth.perimeter import perimeter
-from shared.errors import NotFound
-from shared.idempotency import IdempotencyStore
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.adapters.objects import delete_version
+from shared.domain.artifacts import store
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.errors import NotFound
+from shared.platform.idempotency import IdempotencyStore
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,15 +35,16 @@ def _out(item: store.Artifact) -> ArtifactOut:
 
 async def create(call: Call[ArtifactCreate], *, services: Services) -> ArtifactOut:
     """With an `Idempotency-Key`, a repeat within 24 h answers the artifact made the first
-    time (SPEC §18); a failed create frees the key."""
+    time; a failed create frees the key."""
     body = call.body
     user = call.user
 
     async def made() -> dict[str, Any]:
-        item = await store.create(
-            services.db, user.user_id, name=body.name, schema=body.body, type=body.type,
-            description=body.description, visibility=body.visibility, is_admin=user.is_admin,
-        )  # fmt: skip
+        async with services.db.connection() as conn:
+            item = await store.create(
+                conn, user.user_id, name=body.name, schema=body.body, type=body.type,
+                description=body.description, visibility=body.visibility, is_admin=user.is_admin,
+            )  # fmt: skip
         return _out(item).model_dump(mode="json")
 
     answer = await IdempotencyStore(services.redis).once(
@@ -55,30 +56,34 @@ async def create(call: Call[ArtifactCreate], *, services: Services) -> ArtifactO
 
 async def list_artifacts(call: Call[ArtifactQuery], *, services: Services) -> ArtifactPage:
     query = call.body
-    items, cursor = await store.list_for(
-        services.db, call.user.user_id, type=query.type, visibility=query.visibility,
-        owner=query.owner, cursor=query.cursor, limit=query.limit,
-    )  # fmt: skip
+    async with services.db.connection() as conn:
+        items, cursor = await store.list_for(
+            conn, call.user.user_id, type=query.type, visibility=query.visibility,
+            owner=query.owner, cursor=query.cursor, limit=query.limit,
+        )  # fmt: skip
     return ArtifactPage(items=[_out(a) for a in items], next_cursor=cursor)
 
 
 async def get_artifact(call: Call[Any], *, services: Services) -> ArtifactOut:
-    return _out(await store.get(services.db, call.user.user_id, call.uuid_param("id")))
+    async with services.db.connection() as conn:
+        return _out(await store.get(conn, call.user.user_id, call.uuid_param("id")))
 
 
 async def update(call: Call[ArtifactUpdate], *, services: Services) -> ArtifactOut:
     body = call.body
-    updated = await store.update(
-        services.db, call.user.user_id, call.uuid_param("id"), patch=body.patch,
-        schema=body.body, name=body.name, description=body.description,
-        visibility=body.visibility, change_note=body.change_note, base_version=body.base_version,
-        is_admin=call.user.is_admin,
-    )  # fmt: skip
+    async with services.db.connection() as conn:
+        updated = await store.update(
+            conn, call.user.user_id, call.uuid_param("id"), patch=body.patch,
+            schema=body.body, name=body.name, description=body.description,
+            visibility=body.visibility, change_note=body.change_note,
+            base_version=body.base_version, is_admin=call.user.is_admin,
+        )  # fmt: skip
     return _out(updated)
 
 
 async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
-    prefixes = await store.delete(services.db, call.user.user_id, call.uuid_param("id"))
+    async with services.db.connection() as conn:
+        prefixes = await store.delete(conn, call.user.user_id, call.uuid_param("id"))
     if prefixes:  # an adapter's files go after its rows (a reader never resolves a gap)
         for prefix in prefixes:
             try:
@@ -90,10 +95,11 @@ async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
 
 async def list_versions(call: Call[VersionQuery], *, services: Services) -> VersionPage:
     query = call.body
-    items, cursor = await store.versions(
-        services.db, call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
-        limit=query.limit,
-    )  # fmt: skip
+    async with services.db.connection() as conn:
+        items, cursor = await store.versions(
+            conn, call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
+            limit=query.limit,
+        )  # fmt: skip
     return VersionPage(
         items=[VersionOut.model_validate(v, from_attributes=True) for v in items],
         next_cursor=cursor,
@@ -104,7 +110,8 @@ async def get_version(call: Call[Any], *, services: Services) -> VersionOut:
     raw = call.path_params.get("version", "")
     if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
         raise NotFound(f"no such version: {raw[:16]!r}")
-    found = await store.version(services.db, call.user.user_id, call.uuid_param("id"), int(raw))
+    async with services.db.connection() as conn:
+        found = await store.version(conn, call.user.user_id, call.uuid_param("id"), int(raw))
     return VersionOut.model_validate(found, from_attributes=True)
 
 

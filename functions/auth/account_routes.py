@@ -20,12 +20,12 @@ from functions.auth.schemas import (
     Tokens,
     UserOut,
 )
-from shared.auth import accounts
-from shared.auth.flows import AuthFlows
-from shared.auth.perimeter import REFRESH_COOKIE, check_origin, client_of
-from shared.errors import Unauthorized
-from shared.runtime.envelope import ok
-from shared.runtime.routes import Access, Call, Route
+from shared.domain.accounts import accounts
+from shared.domain.accounts.flows import AuthFlows
+from shared.platform.auth.perimeter import REFRESH_COOKIE, check_origin, client_of
+from shared.platform.errors import Unauthorized
+from shared.platform.runtime.envelope import ok
+from shared.platform.runtime.routes import Access, Call, Route
 from shared.services import Services
 
 
@@ -83,7 +83,8 @@ async def log_out(call: Call[Any], *, services: Services) -> Response:
 
 async def me(call: Call[Any], *, services: Services) -> UserOut:
     auth = flows(services)
-    user = await accounts.get_caller(auth.pool, call.user.user_id)
+    async with services.db.connection() as conn:
+        user = await accounts.get_caller(conn, call.user.user_id)
     return user_out(user, mfa_enabled=await auth.mfa.enabled(user.id))
 
 
@@ -130,8 +131,8 @@ ROUTES = [
           access=Access.USER),
     Route("GET", "/v1/me", me, "The current user", access=Access.USER,
           response_model=UserOut),
-    # SPEC §18's paths; the mail links open the app's /verify-email and /reset-password pages,
-    # which post the token from the link here.
+    # The API contract's paths; the mail links open the app's /verify-email and
+    # /reset-password pages, which post the token from the link here.
     Route("POST", "/v1/auth/verify_email", verify_email, "Confirm an email address",
           request_model=TokenIn, response_model=UserOut, rate_limit="login_ip"),
     Route("POST", "/v1/auth/verify_email/resend", resend_verification,

@@ -6,11 +6,11 @@ from __future__ import annotations
 from starlette.responses import Response
 
 from functions.auth.schemas import Tokens, UserOut
-from shared.auth.accounts import User
-from shared.auth.perimeter import ACCESS_COOKIE, REFRESH_COOKIE, REFRESH_COOKIE_PATH
-from shared.auth.sessions import TokenPair
-from shared.config import Settings
-from shared.runtime.envelope import ok
+from shared.domain.accounts.accounts import User
+from shared.platform.auth.perimeter import ACCESS_COOKIE, REFRESH_COOKIE, REFRESH_COOKIE_PATH
+from shared.platform.auth.sessions import TokenPair
+from shared.platform.runtime.envelope import ok
+from shared.platform.settings import Settings
 
 
 def user_out(user: User, *, mfa_enabled: bool | None = None) -> UserOut:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from functions.auth import account_routes, mfa_routes, oidc_routes
-from shared.auth.perimeter import perimeter
-from shared.runtime.routes import RouteTable
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.runtime.routes import RouteTable
 
 ROUTES = RouteTable(
     "auth", [*account_routes.ROUTES, *mfa_routes.ROUTES, *oidc_routes.ROUTES], **perimeter()

@@ -1,4 +1,4 @@
-"""MFA (SPEC §18: `mfa/enable`, `mfa/verify`): enrolment, the second step of an MFA login, and
+"""MFA (`mfa/enable`, `mfa/verify`): enrolment, the second step of an MFA login, and
 removal; and the user's own sessions (devices)."""
 
 from __future__ import annotations
@@ -18,17 +18,18 @@ from functions.auth.schemas import (
     SessionList,
     SessionOut,
 )
-from shared import audit
-from shared.auth import accounts
-from shared.auth.perimeter import authenticate, client_of
-from shared.errors import ValidationError
-from shared.runtime.routes import Access, Call, Route
+from shared.domain.accounts import accounts
+from shared.platform import audit
+from shared.platform.auth.perimeter import authenticate, client_of
+from shared.platform.errors import ValidationError
+from shared.platform.runtime.routes import Access, Call, Route
 from shared.services import Services
 
 
 async def mfa_enable(call: Call[Any], *, services: Services) -> Enrollment:
     auth = flows(services)
-    user = await accounts.get_caller(auth.pool, call.user.user_id)
+    async with services.db.connection() as conn:
+        user = await accounts.get_caller(conn, call.user.user_id)
     enrollment = await auth.mfa.begin(user.id, user.email)
     return Enrollment.model_validate(enrollment, from_attributes=True)
 
@@ -76,7 +77,8 @@ async def mfa_disable(call: Call[CodeIn], *, services: Services) -> dict[str, bo
 async def list_sessions(call: Call[Any], *, services: Services) -> SessionList:
     sessions = await flows(services).sessions.list_for(call.user.user_id)
     current = call.user.session_id
-    return SessionList(items=[SessionOut(**s.__dict__, current=s.id == current) for s in sessions])
+    items = [SessionOut.model_validate(s, from_attributes=True) for s in sessions]
+    return SessionList(items=[s.model_copy(update={"current": s.id == current}) for s in items])
 
 
 async def revoke_session(call: Call[Any], *, services: Services) -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""OIDC login at SPEC §13.2's paths: `POST /v1/auth/oauth/{provider}/start` answers with the
+"""OIDC login at the API contract's paths: `POST /v1/auth/oauth/{provider}/start` answers with the
 provider's authorization URL (and sets the state cookie that binds the login to this browser);
 the app sends the browser there. The provider redirects back to
 `GET /v1/auth/oauth/{provider}/callback`, which opens a session in cookie mode and returns the
@@ -18,11 +18,11 @@ from starlette.responses import RedirectResponse, Response
 from functions.auth.account_routes import flows
 from functions.auth.cookies import set_session_cookies
 from functions.auth.schemas import OAuthStarted
-from shared.auth.oidc import STATE_TTL_S, OidcLogin
-from shared.auth.perimeter import client_of
-from shared.errors import NotFound, Unauthorized
-from shared.runtime.envelope import ok
-from shared.runtime.routes import Call, Route
+from shared.domain.accounts.oidc import STATE_TTL_S, OidcLogin
+from shared.platform.auth.perimeter import client_of
+from shared.platform.errors import NotFound, Unauthorized
+from shared.platform.runtime.envelope import ok
+from shared.platform.runtime.routes import Call, Route
 from shared.services import Services
 
 # Sent back on both callback paths (and nowhere outside the auth routes).

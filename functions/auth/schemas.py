@@ -118,7 +118,7 @@ class SessionOut(BaseModel):
     expires_at: datetime
     user_agent: str | None
     ip: str | None
-    current: bool
+    current: bool = False  # the caller's own session
 
 
 class SessionList(BaseModel):

@@ -1,6 +1,7 @@
 """Chat function (DESIGN.md §4 flow 1, §5): `POST /v1/chat`, blocking JSON or an SSE stream of
 `trace`, `token`, `message_done`, `error`, `cancel_ack` events; `POST /v1/chat/cancel`. The
-turn itself is the chat service's (shared.chat.service), shared with the WebSocket function."""
+turn itself is the chat service's (shared.domain.chat.service), shared with the WebSocket
+function."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 from starlette.responses import Response, StreamingResponse
 
 from functions.chat.schemas import CancelIn, ChatIn, ChatOut
-from shared.auth.perimeter import perimeter
-from shared.chat.service import Replayed
-from shared.chat.turn import TurnRequest
-from shared.runtime.context import current_request_id
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.chat.service import Replayed
+from shared.domain.chat.turn import TurnRequest
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.context import current_request_id
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

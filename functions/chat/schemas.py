@@ -41,7 +41,7 @@ class ChatIn(BaseModel):
     parent_id: str | None = None
     regenerate: bool = False
     context_ids: list[str] = Field(default_factory=list, max_length=8)
-    context_id: str | None = None  # SPEC §13.1's shorthand for one context
+    context_id: str | None = None  # shorthand for one context
     workflow_id: str | None = None
     artifact_ids: list[str] = Field(default_factory=list, max_length=8)
     stream: bool = False

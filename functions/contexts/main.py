@@ -1,4 +1,4 @@
-"""Contexts function (SPEC §13.3, §17.4, issue 7): knowledge contexts (create, list with
+"""Contexts function: knowledge contexts (create, list with
 stats, get, update, delete), attaching and detaching files (attaching queues ingestion through
 the outbox), a preview of their chunks, ingestion stats, and search over them."""
 
@@ -21,18 +21,17 @@ from functions.contexts.schemas import (
     SearchIn,
     SearchOut,
 )
-from shared.auth.perimeter import perimeter
-from shared.files import store as files
-from shared.rag import contexts
-from shared.rag.attach import attaching
-from shared.rag.retrieval import Retriever
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.files import store as files
+from shared.domain.rag import contexts
+from shared.domain.rag.attach import attaching
+from shared.domain.rag.retrieval import Retriever
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 
 def _out(item: contexts.Context) -> ContextOut:
-    return ContextOut(**{k: v for k, v in item.__dict__.items() if k != "meta"},
-                      settings=item.settings)  # fmt: skip
+    return ContextOut.model_validate(item, from_attributes=True)
 
 
 async def create(call: Call[ContextCreate], *, services: Services) -> ContextOut:

@@ -1,5 +1,5 @@
 """Conversations function: the sidebar's list, one conversation, rename, archive, delete, and
-its messages (SPEC §2.2, §17.2). Messages are written by the chat function."""
+its messages. Messages are written by the chat function."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from shared.auth.perimeter import perimeter
-from shared.chat import conversations
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.chat import conversations
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 
@@ -79,10 +79,11 @@ async def list_conversations(
     call: Call[ConversationQuery], *, services: Services
 ) -> ConversationPage:
     query = call.body
-    items, cursor = await conversations.list_for(
-        services.db, call.user.user_id, cursor=query.cursor, limit=query.limit,
-        status=query.status,
-    )  # fmt: skip
+    async with services.db.connection() as conn:
+        items, cursor = await conversations.list_for(
+            conn, call.user.user_id, cursor=query.cursor, limit=query.limit,
+            status=query.status,
+        )  # fmt: skip
     return ConversationPage(
         items=[ConversationOut.model_validate(c, from_attributes=True) for c in items],
         next_cursor=cursor,
@@ -96,24 +97,27 @@ async def get_conversation(call: Call[Any], *, services: Services) -> Conversati
 
 
 async def update(call: Call[ConversationUpdate], *, services: Services) -> ConversationOut:
-    updated = await conversations.update(
-        services.db, call.user.user_id, call.uuid_param("id"),
-        title=call.body.title, status=call.body.status,
-    )  # fmt: skip
+    async with services.db.connection() as conn:
+        updated = await conversations.update(
+            conn, call.user.user_id, call.uuid_param("id"),
+            title=call.body.title, status=call.body.status,
+        )  # fmt: skip
     return ConversationOut.model_validate(updated, from_attributes=True)
 
 
 async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
-    await conversations.delete(services.db, call.user.user_id, call.uuid_param("id"))
+    async with services.db.connection() as conn:
+        await conversations.delete(conn, call.user.user_id, call.uuid_param("id"))
     return {"deleted": True}
 
 
 async def list_messages(call: Call[MessageQuery], *, services: Services) -> MessagePage:
     query = call.body
-    items, cursor = await conversations.messages(
-        services.db, call.user.user_id, call.uuid_param("id"),
-        after_seq=query.cursor, limit=query.limit,
-    )  # fmt: skip
+    async with services.db.connection() as conn:
+        items, cursor = await conversations.messages(
+            conn, call.user.user_id, call.uuid_param("id"),
+            after_seq=query.cursor, limit=query.limit,
+        )  # fmt: skip
     return MessagePage(
         items=[MessageOut.model_validate(m, from_attributes=True) for m in items],
         next_cursor=str(cursor) if cursor is not None else None,

@@ -1,4 +1,4 @@
-"""Files function (SPEC §13.3, issue 7): streamed multipart uploads and presigned uploads into
+"""Files function: streamed multipart uploads and presigned uploads into
 the object store under `users/{user_id}/files/`, listing, metadata, signed downloads, delete
 (its chunks leave search with it) and the plan's limits. An upload naming a `context_id`
 attaches the file there and queues its ingestion through the outbox."""
@@ -20,9 +20,9 @@ from functions.files.schemas import (
     UploadForm,
     UploadOut,
 )
-from shared.auth.perimeter import perimeter
-from shared.files import service, store
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.files import service, store
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 

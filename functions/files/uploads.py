@@ -1,6 +1,6 @@
 """The files function's two ways in (a multipart upload, a completed presigned upload), each
 stored and, when the request names a `context_id`, attached to that context in the same
-transaction, its ingestion queued (`shared.rag.attach`). Here, in the function, because it
+transaction, its ingestion queued (`shared.domain.rag.attach`). Here, in the function, because it
 composes two packages that know nothing of each other: files, and contexts with ingestion."""
 
 from __future__ import annotations
@@ -10,12 +10,12 @@ from typing import Any
 
 from starlette.requests import Request
 
-from shared.deps import Clients
-from shared.errors import ValidationError
-from shared.files import service, store
-from shared.files.store import FileRow
-from shared.rag import contexts
-from shared.rag.attach import Attacher, attaching
+from shared.domain.files import service, store
+from shared.domain.files.store import FileRow
+from shared.domain.rag import contexts
+from shared.domain.rag.attach import Attacher, attaching
+from shared.platform.clients import Clients
+from shared.platform.errors import ValidationError
 
 
 @dataclass(frozen=True)

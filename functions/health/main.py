@@ -6,10 +6,10 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from shared.errors import Unavailable
-from shared.health import HealthReport, check_health
-from shared.runtime.openapi import build_openapi
-from shared.runtime.routes import Call, Route, RouteTable
+from shared.platform.errors import Unavailable
+from shared.platform.health import HealthReport, check_health
+from shared.platform.runtime.openapi import build_openapi
+from shared.platform.runtime.routes import Call, Route, RouteTable
 from shared.services import Services
 
 

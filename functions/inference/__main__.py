@@ -15,8 +15,8 @@ from starlette.applications import Starlette
 
 from functions.inference.app import create_app
 from functions.inference.runtime import Runtime
-from shared.config import get_settings
-from shared.runtime.logs import configure_logging
+from shared.platform.logs import configure_logging
+from shared.platform.settings import get_settings
 
 
 def main() -> None:

@@ -22,9 +22,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from shared.adapters.registry import AdapterRecord
-from shared.lm.lora import MAX_ADAPTERS_PER_REQUEST, AdapterError, LoraWeights, PackedLora
-from shared.lm.peft import checksum
+from shared.domain.adapters.registry import AdapterRecord
+from shared.neural.lora import MAX_ADAPTERS_PER_REQUEST, AdapterError, LoraWeights, PackedLora
+from shared.neural.peft import checksum
 
 Key = tuple[str, int]
 # What `parse` makes of an adapter's files and `install` writes into a slot: the engine's

@@ -1,17 +1,17 @@
 """Reading an adapter version's two PEFT files from the object store, for the adapter cache.
 
-Here, in the inference service, rather than beside `shared.adapters.objects` (which writes and
-deletes them): reading refuses bad files with the model package's `AdapterError`, and only
-the inference service (and training) may import the model package.
+Here, in the inference service, rather than beside `shared.domain.adapters.objects` (which
+writes and deletes them): reading refuses bad files with the model package's `AdapterError`,
+and only the inference service (and training) may import the model package.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from shared.adapters.objects import FILES
-from shared.lm.lora import AdapterError
-from shared.lm.peft import MAX_FILE_BYTES
+from shared.domain.adapters.objects import FILES
+from shared.neural.lora import AdapterError
+from shared.neural.peft import MAX_FILE_BYTES
 
 
 def fetch_version(s3: Any, bucket: str, prefix: str) -> dict[str, bytes]:

@@ -28,9 +28,9 @@ from functions.inference.schemas import (
     LoadAdapterRequest,
     TokenizeRequest,
 )
-from shared.lm.engine import DoneEvent, EngineBusy, TokenEvent
-from shared.lm.sampling import SamplingParams
-from shared.lm.tokenizer import ChatMessage
+from shared.neural.engine import DoneEvent, EngineBusy, TokenEvent
+from shared.neural.sampling import SamplingParams
+from shared.neural.tokenizer import ChatMessage
 
 FINISH = {
     "stop": "stop",

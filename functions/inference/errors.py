@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from starlette.responses import JSONResponse
 
 from functions.inference.adapter_cache import AdapterCapacity
-from shared.errors import NotFound
-from shared.errors import ValidationError as RefusedRequest
-from shared.lm.lora import AdapterError
+from shared.neural.lora import AdapterError
+from shared.platform.errors import NotFound
+from shared.platform.errors import ValidationError as RefusedRequest
 
 
 def error(

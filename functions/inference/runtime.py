@@ -16,23 +16,23 @@ from prometheus_client import CollectorRegistry
 
 from functions.inference.adapter_cache import AdapterCache, AdapterRef, Lease
 from functions.inference.adapter_files import fetch_version
-from shared.adapters import registry as adapter_registry
-from shared.adapters.registry import AdapterRecord
-from shared.aws import s3_client
-from shared.config import Settings
-from shared.db.pool import PoolHolder
-from shared.errors import ValidationError
-from shared.lm import peft
-from shared.lm.config import LlamaConfig
-from shared.lm.convert import ensure_weights
-from shared.lm.engine import DoneEvent, Engine, Event
-from shared.lm.lora import MAX_ADAPTERS_PER_REQUEST
-from shared.lm.minilm import Embedder
-from shared.lm.model import build_model
-from shared.lm.sampling import SamplingParams
-from shared.lm.tokenizer import ChatTokenizer
-from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
-from shared.runtime.template import load_template
+from shared.domain.adapters import registry as adapter_registry
+from shared.domain.adapters.registry import AdapterRecord
+from shared.neural import peft
+from shared.neural.config import LlamaConfig
+from shared.neural.convert import ensure_weights
+from shared.neural.engine import DoneEvent, Engine, Event
+from shared.neural.lora import MAX_ADAPTERS_PER_REQUEST
+from shared.neural.minilm import Embedder
+from shared.neural.model import build_model
+from shared.neural.sampling import SamplingParams
+from shared.neural.tokenizer import ChatTokenizer
+from shared.neural.weights import TOKENIZER_FILE, load_checkpoint
+from shared.platform.aws import s3_client
+from shared.platform.db.pool import PoolHolder
+from shared.platform.errors import ValidationError
+from shared.platform.settings import Settings
+from shared.platform.template import load_template
 
 log = logging.getLogger("inference")
 
@@ -95,7 +95,8 @@ class Runtime:
 
         async def resolve(adapter_id: str, version: int | None, user: str | None) -> AdapterRecord:
             pool = await db.get()
-            return await adapter_registry.resolve(pool, adapter_id, version, user_id=user)
+            async with pool.connection() as conn:
+                return await adapter_registry.resolve(conn, adapter_id, version, user_id=user)
 
         async def fetch(record: AdapterRecord) -> dict[str, bytes]:
             return await asyncio.to_thread(fetch_version, s3, bucket, record.prefix)

@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from functions.inference.adapter_cache import AdapterRef
-from shared.lm.lora import MAX_ADAPTERS_PER_REQUEST
+from shared.neural.lora import MAX_ADAPTERS_PER_REQUEST
 
 BASE_MODEL_ID = "smollm2-135m-instruct"
 EMBEDDING_MODEL_ID = "all-minilm-l6-v2"

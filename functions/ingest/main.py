@@ -11,9 +11,15 @@ import logging
 from pydantic import BaseModel, Field
 from starlette.responses import Response
 
-from shared.rag import ingest, reembed
-from shared.runtime.batch import SqsBatch, SqsRecord, is_permanent, last_receive, process_batch
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.rag import ingest, reembed
+from shared.platform.runtime.batch import (
+    SqsBatch,
+    SqsRecord,
+    is_permanent,
+    last_receive,
+    process_batch,
+)
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 log = logging.getLogger(__name__)

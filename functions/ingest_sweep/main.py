@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import outbox
-from shared.rag import reembed
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.rag import reembed
+from shared.platform import outbox
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 

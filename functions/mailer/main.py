@@ -11,13 +11,13 @@ from typing import Any
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from shared import outbox
-from shared.auth import accounts
-from shared.auth.mail import MailKind, compose, send
-from shared.auth.onetime import OneTimeTokens
-from shared.errors import NotFound
-from shared.runtime.batch import SqsBatch, SqsRecord, process_batch
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.accounts import accounts
+from shared.domain.accounts.mail import MailKind, compose, send
+from shared.domain.accounts.onetime import OneTimeTokens
+from shared.platform import outbox
+from shared.platform.errors import NotFound
+from shared.platform.runtime.batch import SqsBatch, SqsRecord, process_batch
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.outbox import relay_once
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.platform.outbox import relay_once
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 

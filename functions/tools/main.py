@@ -1,5 +1,5 @@
 """Tools function: `POST /v1/tools/run { tool_id, input }` runs one tool outside a workflow,
-for testing a tool spec (SPEC §18), with the registry's schema checks and circuit breaker and
+for testing a tool spec, with the registry's schema checks and circuit breaker and
 a workflow node's retry and timeout caps. `Idempotency-Key` replays a finished run for 24 h.
 
 The run holds one of the user's workflow slots (a tool run is a workflow of one node) and
@@ -12,16 +12,16 @@ import uuid
 from typing import Any
 
 from functions.tools.schemas import ToolRunIn, ToolRunOut
-from shared.artifacts import store
-from shared.auth.perimeter import perimeter
-from shared.errors import NotFound
-from shared.idempotency import IdempotencyStore
-from shared.limits.caps import ConcurrencyCaps, caps
-from shared.runtime.context import current_request_id
-from shared.runtime.routes import Access, Call, Route, RouteTable
+from shared.domain.artifacts import store
+from shared.domain.tools.base import LlmLedger, ToolContext
+from shared.domain.workflow.single_tool import run_tool
+from shared.platform.auth.perimeter import perimeter
+from shared.platform.context import current_request_id
+from shared.platform.errors import NotFound
+from shared.platform.idempotency import IdempotencyStore
+from shared.platform.limits.caps import ConcurrencyCaps, caps
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
-from shared.tools.base import LlmLedger, ToolContext
-from shared.tools.single import run_tool
 
 
 async def _tool_name(pool: Any, user_id: str, tool_id: str) -> str:

@@ -1,4 +1,4 @@
-"""Request and answer shapes of `POST /v1/tools/run` (SPEC §18)."""
+"""Request and answer shapes of `POST /v1/tools/run`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from shared.workflow.policy import MAX_NODE_TIMEOUT_S, MAX_RETRIES_CAP
+from shared.domain.workflow.policy import MAX_NODE_TIMEOUT_S, MAX_RETRIES_CAP
 
 # A tool's name (`llm.generic_chat_v1`) or the id of its `tool.spec` artifact.
 _TOOL_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")

@@ -6,10 +6,10 @@ import asyncio
 import signal
 
 from infra.dispatcher.app import Dispatcher
-from shared.aws import sqs_client
-from shared.config import get_settings
-from shared.runtime.logs import configure_logging
-from shared.runtime.template import load_template
+from shared.platform.aws import sqs_client
+from shared.platform.logs import configure_logging
+from shared.platform.settings import get_settings
+from shared.platform.template import load_template
 
 
 async def _main() -> None:

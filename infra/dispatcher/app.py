@@ -28,12 +28,12 @@ import httpx
 from croniter import croniter
 
 from infra.dispatcher.redrive import QueueWatch, redrive
-from shared.config import Settings
-from shared.db.pool import PoolHolder
-from shared.outbox import relay_once
-from shared.queues import QueueDirectory
-from shared.runtime.batch import back_off
-from shared.runtime.template import FunctionSpec, QueueSpec, ScheduleEvent, SqsEvent, Template
+from shared.platform.db.pool import PoolHolder
+from shared.platform.outbox import relay_once
+from shared.platform.queues import QueueDirectory
+from shared.platform.runtime.batch import back_off
+from shared.platform.settings import Settings
+from shared.platform.template import FunctionSpec, QueueSpec, ScheduleEvent, SqsEvent, Template
 
 log = logging.getLogger("dispatcher")
 

@@ -18,11 +18,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared import outbox
-from shared.auth.mail import MAIL_QUEUE
-from shared.config import Settings
-from shared.rag import reembed
-from shared.rag.contexts import INGEST_QUEUE
+from shared.domain.accounts.mail import MAIL_QUEUE
+from shared.domain.rag import reembed
+from shared.domain.rag.contexts import INGEST_QUEUE
+from shared.platform import outbox
+from shared.platform.settings import Settings
 
 log = logging.getLogger("dispatcher.redrive")
 

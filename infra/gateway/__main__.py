@@ -7,8 +7,8 @@ import argparse
 import uvicorn
 
 from infra.gateway.app import internal_app, public_app
-from shared.config import get_settings
-from shared.runtime.logs import configure_logging
+from shared.platform.logs import configure_logging
+from shared.platform.settings import get_settings
 
 
 def main() -> None:

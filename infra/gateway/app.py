@@ -25,17 +25,17 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.gateway.guards import admin_refusal, is_admin_asset, serve_websocket
-from shared.config import REPO_ROOT, Settings
-from shared.runtime.asgi import function_app
-from shared.runtime.context import (
+from shared.platform.context import (
     REQUEST_ID_HEADER,
     new_request_id,
     reset_request_id,
     set_request_id,
 )
-from shared.runtime.envelope import error_body
-from shared.runtime.routes import compile_path
-from shared.runtime.template import Template
+from shared.platform.runtime.asgi import function_app
+from shared.platform.runtime.envelope import error_body
+from shared.platform.runtime.routes import compile_path
+from shared.platform.settings import REPO_ROOT, Settings
+from shared.platform.template import Template
 from shared.services import Services
 
 log = logging.getLogger("gateway")

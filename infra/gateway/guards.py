@@ -1,5 +1,5 @@
 """What the gateway itself guards: the admin bundle (served to admins only) and WebSockets,
-whose first frame must be SPEC §18's `{"type": "auth", "session": "<session id or bearer
+whose first frame must be the API contract's `{"type": "auth", "session": "<session id or bearer
 token>"}` (browsers cannot set headers on a WebSocket); anything else closes the socket with
 4401 (DESIGN.md §1).
 
@@ -26,15 +26,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from infra.gateway.relay import relay_cancel, relay_chat
-from shared.auth.perimeter import (
+from shared.platform.auth.perimeter import (
     ACCESS_COOKIE,
     authenticate,
     check_origin,
     principal_from_token,
 )
-from shared.auth.tokens import Principal
-from shared.deps import Clients
-from shared.errors import AppError, Forbidden, Unauthorized
+from shared.platform.auth.tokens import Principal
+from shared.platform.clients import Clients
+from shared.platform.errors import AppError, Forbidden, Unauthorized
 
 ADMIN_PREFIX = "/admin"
 WEBSOCKET_PATHS = frozenset({"/v1/chat/stream"})

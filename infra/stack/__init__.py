@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from infra.stack.postgres import LocalPostgres
 from infra.stack.provision import provision_buckets, provision_queues
 from infra.stack.servers import LocalMailSink, LocalSeaweedFS, LocalSqs, LocalValkey
-from shared.aws import s3_client, sqs_client
-from shared.config import Settings
-from shared.runtime.template import load_template
+from shared.platform.aws import s3_client, sqs_client
+from shared.platform.settings import Settings
+from shared.platform.template import load_template
 
 log = logging.getLogger(__name__)
 

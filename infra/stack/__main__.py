@@ -8,8 +8,8 @@ import sys
 
 from infra import stack
 from infra.stack.process import StackError
-from shared.config import get_settings
-from shared.runtime.logs import configure_logging
+from shared.platform.logs import configure_logging
+from shared.platform.settings import get_settings
 
 
 def main() -> int:

@@ -21,7 +21,7 @@ import psycopg
 from psycopg import sql
 
 from infra.stack.process import StackError, port_open, wait_until
-from shared.config import Settings
+from shared.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 

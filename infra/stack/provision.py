@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from shared.runtime.template import QueueSpec, Template
+from shared.platform.template import QueueSpec, Template
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from infra.stack.process import (
     terminate,
     wait_until,
 )
-from shared.config import Settings
+from shared.platform.settings import Settings
 
 BIN_DIR = Path(sys.executable).parent
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.auth.mail import token_from
+from shared.domain.accounts.mail import token_from
 from tests.helpers import wait_for
 
 PASSWORD = "correct horse battery staple"

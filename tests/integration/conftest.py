@@ -11,17 +11,17 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from shared.adapters.registry import AdapterFiles, AdapterRecord, publish
-from shared.aws import s3_client
-from shared.db.pool import create_pool
-from shared.lm import peft
-from shared.lm.config import LlamaConfig
-from shared.lm.convert import ensure_weights
-from shared.lm.lora import LoraWeights, random_lora
-from shared.lm.model import build_model, forward_fn
-from shared.lm.tokenizer import ChatTokenizer
-from shared.lm.weights import TOKENIZER_FILE, load_checkpoint
-from shared.runtime.template import load_template
+from shared.domain.adapters.registry import AdapterFiles, AdapterRecord, publish
+from shared.neural import peft
+from shared.neural.config import LlamaConfig
+from shared.neural.convert import ensure_weights
+from shared.neural.lora import LoraWeights, random_lora
+from shared.neural.model import build_model, forward_fn
+from shared.neural.tokenizer import ChatTokenizer
+from shared.neural.weights import TOKENIZER_FILE, load_checkpoint
+from shared.platform.aws import s3_client
+from shared.platform.db.pool import create_pool
+from shared.platform.template import load_template
 from shared.services import Services
 from tests.helpers import free_port, project_process, wait_for, write_template_with_fixtures
 

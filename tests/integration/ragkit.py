@@ -12,8 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.aws import sqs_client
-from shared.runtime.template import load_template
+from shared.platform.aws import sqs_client
+from shared.platform.template import load_template
 from tests.helpers import free_port, project_process
 from tests.integration.conftest import TOKEN
 

@@ -10,8 +10,8 @@ import time
 import pytest
 from argon2 import PasswordHasher
 
-from shared.auth.tokens import Principal, issue_access
-from shared.db.pool import create_pool
+from shared.platform.auth.tokens import Principal, issue_access
+from shared.platform.db.pool import create_pool
 from tests.integration.authkit import PASSWORD, bearer, new_email, sign_up
 
 pytestmark = pytest.mark.integration

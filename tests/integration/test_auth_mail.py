@@ -80,8 +80,8 @@ async def test_a_bad_mail_message_goes_to_the_dlq_with_its_reason(settings, work
     import asyncio
     import json
 
-    from shared.aws import sqs_client
-    from shared.runtime.template import load_template
+    from shared.platform.aws import sqs_client
+    from shared.platform.template import load_template
     from tests.helpers import wait_for
 
     template = load_template(settings.template_path, settings)

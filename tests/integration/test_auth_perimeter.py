@@ -9,12 +9,12 @@ import uuid
 import pytest
 import redis.asyncio as aioredis
 
-from shared.auth.lockout import Lockout
-from shared.auth.sessions import Sessions
-from shared.db.pool import create_pool
-from shared.errors import Conflict, RateLimited
-from shared.limits.caps import ConcurrencyCaps
-from shared.limits.rate import RateLimiter, RateRule
+from shared.domain.accounts.lockout import Lockout
+from shared.platform.auth.sessions import Sessions
+from shared.platform.db.pool import create_pool
+from shared.platform.errors import Conflict, RateLimited
+from shared.platform.limits.caps import ConcurrencyCaps
+from shared.platform.limits.rate import RateLimiter, RateRule
 from tests.integration.authkit import PASSWORD, bearer, new_email, sign_up
 
 pytestmark = pytest.mark.integration

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from shared.db.pool import create_pool
+from shared.platform.db.pool import create_pool
 from tests.integration.chatkit import chat_api, user
 from tests.integration.ragkit import new_context
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from shared.chat import conversations
-from shared.db.pool import create_pool
+from shared.domain.chat import conversations
+from shared.platform.db.pool import create_pool
 from tests.integration.authkit import bearer, sign_up
 
 pytestmark = pytest.mark.integration

@@ -6,13 +6,13 @@ import time
 
 import pytest
 
-from shared.lm.convert import ensure_weights
-from shared.lm.engine import Engine, EngineBusy
-from shared.lm.generate import greedy
-from shared.lm.model import build_model
-from shared.lm.sampling import SamplingParams
-from shared.lm.tokenizer import ChatMessage
-from shared.lm.weights import load_checkpoint
+from shared.neural.convert import ensure_weights
+from shared.neural.engine import Engine, EngineBusy
+from shared.neural.generate import greedy
+from shared.neural.model import build_model
+from shared.neural.sampling import SamplingParams
+from shared.neural.tokenizer import ChatMessage
+from shared.neural.weights import load_checkpoint
 from tests.helpers import Collector
 
 GREEDY = SamplingParams(temperature=0.0, max_tokens=24)

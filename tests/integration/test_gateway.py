@@ -6,7 +6,7 @@ import httpx
 import pytest
 
 from infra.gateway.app import internal_app, public_app
-from shared.runtime.template import load_template
+from shared.platform.template import load_template
 
 pytestmark = pytest.mark.integration
 

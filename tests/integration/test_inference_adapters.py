@@ -9,7 +9,7 @@ import uuid
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.lm.peft import WEIGHTS_FILE, dump
+from shared.neural.peft import WEIGHTS_FILE, dump
 from tests.integration.conftest import TOKEN, adapter_weights
 
 HEADERS = {"Authorization": f"Bearer {TOKEN}"}

@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from shared.config import Settings
-from shared.llm.local import LocalInferenceBackend
-from shared.tools.base import ToolContext
-from shared.tools.intent import IntentClassifier, classify_intent
+from shared.domain.llm.local import LocalInferenceBackend
+from shared.domain.tools.base import ToolContext
+from shared.domain.tools.intent import IntentClassifier, classify_intent
+from shared.platform.settings import Settings
 from tests.integration.conftest import TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

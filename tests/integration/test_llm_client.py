@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from shared.config import Settings
-from shared.llm.backend import AdapterUse, GenerationParams, Message
-from shared.llm.local import LocalInferenceBackend
+from shared.domain.llm.backend import AdapterUse, GenerationParams, Message
+from shared.domain.llm.local import LocalInferenceBackend
+from shared.platform.settings import Settings
 from tests.integration.conftest import TOKEN
 
 FRANCE = [Message("user", "What is the capital of France?")]

@@ -9,11 +9,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from shared.lm.convert import ensure_weights, packaged_gguf
-from shared.lm.generate import greedy
-from shared.lm.model import KVCache
-from shared.lm.tokenizer import ChatMessage
-from shared.lm.weights import WeightsError, convert_gguf, load_checkpoint
+from shared.neural.convert import ensure_weights, packaged_gguf
+from shared.neural.generate import greedy
+from shared.neural.model import KVCache
+from shared.neural.tokenizer import ChatMessage
+from shared.neural.weights import WeightsError, convert_gguf, load_checkpoint
 
 
 def _ask(lm, *questions: str, max_new_tokens: int = 16) -> list[str]:

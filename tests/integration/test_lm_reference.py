@@ -10,9 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from shared.lm.generate import greedy
-from shared.lm.model import KVCache
-from shared.lm.tokenizer import ChatMessage
+from shared.neural.generate import greedy
+from shared.neural.model import KVCache
+from shared.neural.tokenizer import ChatMessage
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "smollm2_reference.npz"
 PROMPTS = [

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.lm.convert import ensure_weights
-from shared.lm.engine import Engine, _runner
-from shared.lm.generate import greedy
-from shared.lm.lora import (
+from shared.neural.convert import ensure_weights
+from shared.neural.engine import Engine, _runner
+from shared.neural.generate import greedy
+from shared.neural.lora import (
     AdapterError,
     LoraBank,
     gather,
@@ -18,10 +18,10 @@ from shared.lm.lora import (
     pack,
     random_lora,
 )
-from shared.lm.model import KVCache, build_model, forward_fn
-from shared.lm.sampling import SamplingParams
-from shared.lm.tokenizer import ChatMessage
-from shared.lm.weights import load_checkpoint
+from shared.neural.model import KVCache, build_model, forward_fn
+from shared.neural.sampling import SamplingParams
+from shared.neural.tokenizer import ChatMessage
+from shared.neural.weights import load_checkpoint
 from tests.helpers import Collector
 
 RANK = 8

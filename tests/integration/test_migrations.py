@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from infra.stack.postgres import LocalPostgres
-from shared.db.migrate import SQL_DIR, MigrationError, migrate
+from shared.platform.db.migrate import SQL_DIR, MigrationError, migrate
 
 
 @pytest.fixture

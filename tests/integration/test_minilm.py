@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.lm.minilm import MAX_TOKENS, Embedder
+from shared.neural.minilm import MAX_TOKENS, Embedder
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference" / "minilm_reference.npz"
 TOLERANCE = 1e-5  # measured max |Δ| 1.5e-7

@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 from safetensors.numpy import load as load_safetensors
 
-from shared.lm.convert import ensure_weights
-from shared.lm.engine import _runner
-from shared.lm.lora import LoraBank, gather, install, pack
-from shared.lm.model import KVCache, build_model
-from shared.lm.peft import CONFIG_FILE, WEIGHTS_FILE, adapter_config, dump, parse
-from shared.lm.weights import load_checkpoint
+from shared.neural.convert import ensure_weights
+from shared.neural.engine import _runner
+from shared.neural.lora import LoraBank, gather, install, pack
+from shared.neural.model import KVCache, build_model
+from shared.neural.peft import CONFIG_FILE, WEIGHTS_FILE, adapter_config, dump, parse
+from shared.neural.weights import load_checkpoint
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
 # f32 on both sides, as for the base model's reference logits.

@@ -14,10 +14,10 @@ import psycopg
 import pytest
 import redis
 
-from shared.aws import sqs_client
-from shared.db.pool import create_pool
-from shared.outbox import enqueue
-from shared.runtime.template import load_template
+from shared.platform.aws import sqs_client
+from shared.platform.db.pool import create_pool
+from shared.platform.outbox import enqueue
+from shared.platform.template import load_template
 from tests.helpers import free_port, project_process, wait_for
 from tests.integration.queuekit import held, queue_url
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.rag import ingest, reembed
+from shared.domain.rag import ingest, reembed
 from shared.services import Services
 from tests.integration.chatkit import chat_api, user  # noqa: F401 - fixture
 from tests.integration.ragkit import new_context, upload

@@ -20,10 +20,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from shared.config import Settings
-from shared.errors import RateLimited, Unavailable, ValidationError
-from shared.llm.backend import AdapterUse, GenerationParams, Message, Usage
-from shared.llm.remote import RemoteOpenAIBackend
+from shared.domain.llm.backend import AdapterUse, GenerationParams, Message, Usage
+from shared.domain.llm.remote import RemoteOpenAIBackend
+from shared.platform.errors import RateLimited, Unavailable, ValidationError
+from shared.platform.settings import Settings
 from tests.helpers import free_port, wait_for
 
 API_KEY = "sk-test-remote-key"

@@ -24,11 +24,11 @@ import pytest
 import redis
 
 from infra.stack.provision import provision_queues
-from shared import outbox
-from shared.aws import sqs_client
-from shared.db.pool import create_pool
-from shared.rag import reembed
-from shared.runtime.template import load_template
+from shared.domain.rag import reembed
+from shared.platform import outbox
+from shared.platform.aws import sqs_client
+from shared.platform.db.pool import create_pool
+from shared.platform.template import load_template
 from tests.helpers import free_port, project_process, wait_for
 from tests.integration.authkit import mails_to
 from tests.integration.queuekit import held, queue_url

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.runtime.routes import Access
-from shared.runtime.template import load_template
+from shared.platform.runtime.routes import Access
+from shared.platform.template import load_template
 from tests.integration.authkit import PASSWORD, bearer, sign_up
 
 pytestmark = pytest.mark.integration

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 
-from shared.tools.breaker import ToolBreaker
+from shared.domain.tools.breaker import ToolBreaker
 from tests.integration.chatkit import chat_api, user
 
 pytestmark = pytest.mark.integration

@@ -11,11 +11,11 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from functions.inference.adapter_cache import AdapterCache, AdapterCapacity, AdapterRef
-from shared.adapters.registry import AdapterRecord
-from shared.errors import NotFound
-from shared.lm.config import LlamaConfig
-from shared.lm.lora import AdapterError, LoraWeights, random_lora
-from shared.lm.peft import checksum, dump, parse
+from shared.domain.adapters.registry import AdapterRecord
+from shared.neural.config import LlamaConfig
+from shared.neural.lora import AdapterError, LoraWeights, random_lora
+from shared.neural.peft import checksum, dump, parse
+from shared.platform.errors import NotFound
 
 CONFIG = LlamaConfig(vocab_size=64, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64)
 ADAPTER_BYTES = random_lora(CONFIG, rank=4, alpha=8, seed=0).nbytes
@@ -43,7 +43,7 @@ class Store:
             name=adapter_id[:8],
             version=version,
             checksum=checksum(files),
-            prefix=f"shared/adapters/{adapter_id}/v{version:04d}/",
+            prefix=f"shared/domain/adapters/{adapter_id}/v{version:04d}/",
             rank=4,
             alpha=8.0,
             adapter_type=adapter_type,

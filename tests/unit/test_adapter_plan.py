@@ -6,10 +6,10 @@ import typing
 
 import pytest
 
-from shared.config import Settings
-from shared.llm.adapter_plan import inject_instructions, plan_adapters
-from shared.llm.backend import AdapterUse, AppliedAdapter, Message
-from shared.llm.providers import PROVIDERS, REMOTE_PROVIDERS, capabilities
+from shared.domain.llm.adapter_plan import inject_instructions, plan_adapters
+from shared.domain.llm.backend import AdapterUse, AppliedAdapter, Message
+from shared.domain.llm.providers import PROVIDERS, REMOTE_PROVIDERS, capabilities
+from shared.platform.settings import Settings
 
 HELLO = (Message("user", "hello"),)
 OPENAI, LORAX, TOGETHER = capabilities("openai"), capabilities("lorax"), capabilities("together")
@@ -48,7 +48,7 @@ def test_the_registry_is_the_spec_matrix() -> None:
 
 
 def test_local_lora_limit_matches_the_inference_service() -> None:
-    lora = pytest.importorskip("shared.lm.lora")
+    lora = pytest.importorskip("shared.neural.lora")
     assert LOCAL.max_adapters == lora.MAX_ADAPTERS_PER_REQUEST
 
 

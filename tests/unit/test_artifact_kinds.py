@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
-from shared.adapters.objects import version_prefix
-from shared.adapters.registry import AdapterFiles, adapter_schema
-from shared.artifacts.checks import tool_schema_problems
-from shared.artifacts.kinds import (
+from shared.domain.adapters.objects import version_prefix
+from shared.domain.adapters.registry import AdapterFiles, adapter_schema
+from shared.domain.artifacts.checks import tool_schema_problems
+from shared.domain.artifacts.kinds import (
     KINDS,
     MAX_PROBLEMS,
     USER_KINDS,
@@ -24,10 +24,10 @@ from shared.artifacts.kinds import (
     type_matches,
     validate,
 )
-from shared.config import REPO_ROOT
-from shared.errors import ValidationError
-from shared.lm import peft
-from shared.lm.lora import LoraWeights
+from shared.neural import peft
+from shared.neural.lora import LoraWeights
+from shared.platform.errors import ValidationError
+from shared.platform.settings import REPO_ROOT
 
 SEED = REPO_ROOT / "sql" / "seed" / "001_default_artifacts.sql"
 # ('type', 'name', 'description', '{json}'::jsonb) rows of the seed's VALUES list.

@@ -1,10 +1,11 @@
-"""The one back-off delay (shared/runtime/backoff.py) that queue retries and the supervisor use."""
+"""The one back-off delay (shared/platform/runtime/backoff.py) that queue retries and the
+supervisor use."""
 
 from __future__ import annotations
 
 import random
 
-from shared.runtime.backoff import backoff_delay
+from shared.platform.runtime.backoff import backoff_delay
 
 
 def test_doubles_from_the_base_up_to_the_cap_without_jitter() -> None:

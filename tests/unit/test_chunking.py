@@ -1,5 +1,6 @@
-"""Token-window chunking (`shared.rag.chunking`): windows in the encoder's tokens with overlap,
-offsets that point back into the document, breaks at paragraphs and sentences, headings."""
+"""Token-window chunking (`shared.domain.rag.chunking`): windows in the encoder's tokens with
+overlap, offsets that point back into the document, breaks at paragraphs and sentences,
+headings."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import re
 
 import pytest
 
-from shared.rag.chunking import (
+from shared.domain.rag.chunking import (
     Heading,
     check_window,
     chunk_text,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.config import Settings
+from shared.platform.settings import Settings
 
 # Real values for the secrets that have placeholders, but the ones a test leaves out.
 _PROD_BASE = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.chat.content import linearize, normalize
+from shared.domain.chat.content import linearize, normalize
 
 
 def test_valid_segments_keep_their_documented_keys_only() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
-from shared.errors import ValidationError
+from shared.platform.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.platform.errors import ValidationError
 
 
 def test_a_full_page_with_more_behind_it_has_the_cursor_of_its_last_row() -> None:

@@ -1,4 +1,4 @@
-"""`shared.runtime.deadline.within`: the deadline holds even when the work swallows a
+"""`shared.platform.runtime.deadline.within`: the deadline holds even when the work swallows a
 cancellation (as Python 3.11's `asyncio.wait_for` inside redis-py can), and cancelling the
 caller stops the work."""
 
@@ -9,7 +9,7 @@ import contextlib
 
 import pytest
 
-from shared.runtime.deadline import DeadlineExceeded, Progress, within, within_progress
+from shared.platform.runtime.deadline import DeadlineExceeded, Progress, within, within_progress
 
 
 async def test_the_result_comes_back_within_the_deadline() -> None:

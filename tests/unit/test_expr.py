@@ -8,7 +8,12 @@ from typing import Any
 
 import pytest
 
-from shared.policy.expr import FUNCTIONS, Expression, ExpressionError, compile_expression
+from shared.domain.expressions.expr import (
+    FUNCTIONS,
+    Expression,
+    ExpressionError,
+    compile_expression,
+)
 
 
 def run(source: str, **env: Any) -> Any:

@@ -1,14 +1,14 @@
-"""Defensive body decoding (shared.runtime.inputs) and multipart part headers
-(shared.files.disposition): whatever the bytes, a value or a 4xx AppError."""
+"""Defensive body decoding (shared.platform.runtime.inputs) and multipart part headers
+(shared.domain.files.disposition): whatever the bytes, a value or a 4xx AppError."""
 
 from __future__ import annotations
 
 import pytest
 
-from shared.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
-from shared.files.disposition import header_text, parse_disposition
-from shared.files.names import sanitize_name
-from shared.runtime.inputs import (
+from shared.domain.files.disposition import header_text, parse_disposition
+from shared.domain.files.names import sanitize_name
+from shared.platform.errors import PayloadTooLarge, UnsupportedMediaType, ValidationError
+from shared.platform.runtime.inputs import (
     MAX_JSON_BODY_BYTES,
     MAX_JSON_DEPTH,
     check_storable,

@@ -1,4 +1,4 @@
-"""`llm.intent_classifier_v1` (shared.tools.intent) with a small fake backend: deterministic
+"""`llm.intent_classifier_v1` (shared.domain.tools.intent) with a small fake backend: deterministic
 vectors (a table, else a hashed bag of words) and scripted chat answers."""
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.errors import Unavailable, ValidationError
-from shared.llm.backend import (
+from shared.domain.llm.backend import (
     AdapterUse,
     Completion,
     Delta,
@@ -22,8 +21,8 @@ from shared.llm.backend import (
     TokenCount,
     Usage,
 )
-from shared.tools.base import ToolContext
-from shared.tools.intent import (
+from shared.domain.tools.base import ToolContext
+from shared.domain.tools.intent import (
     INTENTS_FILE,
     Intent,
     IntentClassifier,
@@ -33,6 +32,7 @@ from shared.tools.intent import (
     message_head,
     parse_choice,
 )
+from shared.platform.errors import Unavailable, ValidationError
 
 DIM = 64
 EVAL_SET = Path(__file__).resolve().parents[1] / "data" / "intents_eval.jsonl"

@@ -7,8 +7,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from shared.adapters import objects
-from shared.lm import peft
+from shared.domain.adapters import objects
+from shared.neural import peft
 from tests.helpers import REPO_ROOT
 
 # Every function of the template except the inference service, imported and exercised where
@@ -18,9 +18,9 @@ import importlib, pathlib, sys
 for package in sorted(p.name for p in pathlib.Path('functions').iterdir()
                       if (p / 'main.py').exists() and p.name != 'inference'):
     importlib.import_module(f'functions.{package}.main')
-from shared.rag.chunking import minilm_offsets
+from shared.domain.rag.chunking import minilm_offsets
 assert minilm_offsets()('Chunks are cut in MiniLM tokens.')
-loaded = sorted(m for m in ('jax', 'flax', 'shared.lm') if m in sys.modules)
+loaded = sorted(m for m in ('jax', 'flax', 'shared.neural') if m in sys.modules)
 print(','.join(loaded) or 'none')
 """
 

@@ -1,4 +1,4 @@
-"""`make lint` is part of the test command: ruff and mypy must stay clean."""
+"""`make lint` is part of the test command: ruff, mypy and the layer contract must hold."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.config import REPO_ROOT
+from shared.platform.settings import REPO_ROOT
 
 BIN = Path(sys.executable).parent
 
@@ -23,3 +23,11 @@ def test_ruff() -> None:
 def test_mypy() -> None:
     result = _run(str(BIN / "mypy"), "shared", "functions", "infra")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_layer_contract_holds() -> None:
+    """pyproject.toml's import-linter contracts: platform below domain below functions,
+    nothing in shared importing functions or infra, the model package apart."""
+    result = _run(str(BIN / "lint-imports"), "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout

@@ -7,12 +7,12 @@ import json
 import httpx
 import pytest
 
-from shared.config import Settings
-from shared.errors import RateLimited, Unavailable, ValidationError
-from shared.llm.backend import AdapterUse, AppliedAdapter, GenerationParams, Message, Usage
-from shared.llm.factory import create_backend
-from shared.llm.local import LocalInferenceBackend
-from shared.llm.remote import RemoteOpenAIBackend
+from shared.domain.llm.backend import AdapterUse, AppliedAdapter, GenerationParams, Message, Usage
+from shared.domain.llm.factory import create_backend
+from shared.domain.llm.local import LocalInferenceBackend
+from shared.domain.llm.remote import RemoteOpenAIBackend
+from shared.platform.errors import RateLimited, Unavailable, ValidationError
+from shared.platform.settings import Settings
 
 OK = {
     "choices": [{"message": {"content": "hi"}, "finish_reason": "stop"}],

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.lm.config import LlamaConfig
-from shared.lm.weights import WeightsError, load_checkpoint, unpermute_rows, write_checkpoint
+from shared.neural.config import LlamaConfig
+from shared.neural.weights import WeightsError, load_checkpoint, unpermute_rows, write_checkpoint
 
 TINY = LlamaConfig(
     vocab_size=32, d_model=16, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=24, max_seq_len=64

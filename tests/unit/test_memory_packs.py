@@ -1,4 +1,4 @@
-"""Working memory's window arithmetic (`shared.chat.memory`) with a fake backend that counts
+"""Working memory's window arithmetic (`shared.domain.chat.memory`) with a fake backend that counts
 one token per word: folding to fit, and summarising a long fold in packs that each fit."""
 
 from __future__ import annotations
@@ -8,9 +8,9 @@ from typing import Any, cast
 
 import pytest
 
-from shared.chat.memory import Turn, WorkingMemory, fit, summarize_in_packs
-from shared.errors import PayloadTooLarge
-from shared.llm.backend import LLMBackend, Message, TokenCount
+from shared.domain.chat.memory import Turn, WorkingMemory, fit, summarize_in_packs
+from shared.domain.llm.backend import LLMBackend, Message, TokenCount
+from shared.platform.errors import PayloadTooLarge
 
 
 class WordCounter:

@@ -9,8 +9,8 @@ import psycopg
 import redis.exceptions
 from psycopg_pool import PoolTimeout
 
-from shared.runtime.envelope import unexpected_error_response
-from shared.runtime.outages import as_conflict, as_known_failure, as_unavailable
+from shared.platform.runtime.envelope import unexpected_error_response
+from shared.platform.runtime.outages import as_conflict, as_known_failure, as_unavailable
 
 
 def _body(exc: BaseException) -> tuple[int, dict, dict]:

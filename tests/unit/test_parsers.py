@@ -11,8 +11,8 @@ import pypdf
 import pytest
 import trafilatura
 
-from shared.files.kinds import ALLOWED_EXTENSIONS, kind_for
-from shared.rag.parsers import ParsedDocument, ParseError, UnsupportedType, page_of, parse
+from shared.domain.files.kinds import ALLOWED_EXTENSIONS, kind_for
+from shared.domain.rag.parsers import ParsedDocument, ParseError, UnsupportedType, page_of, parse
 
 FILES = Path(__file__).resolve().parent.parent / "data" / "files"
 

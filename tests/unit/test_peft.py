@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save as save_safetensors
 
-from shared.lm.config import LlamaConfig
-from shared.lm.lora import AdapterError, LoraWeights, random_lora
-from shared.lm.peft import CONFIG_FILE, WEIGHTS_FILE, checksum, dump, parse, tensor_name
+from shared.neural.config import LlamaConfig
+from shared.neural.lora import AdapterError, LoraWeights, random_lora
+from shared.neural.peft import CONFIG_FILE, WEIGHTS_FILE, checksum, dump, parse, tensor_name
 
 CONFIG = LlamaConfig()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.rag.pii import scrub
+from shared.domain.rag.pii import scrub
 
 
 def _only(text: str, label: str, count: int = 1) -> str:

@@ -8,13 +8,18 @@ from collections.abc import Sequence
 
 import pytest
 
-from shared.errors import PayloadTooLarge, ValidationError
-from shared.files.names import checked_kind, object_key, sanitize_name
-from shared.files.upload import ObjectSink
-from shared.llm.backend import Completion, GenerationParams, Message, TokenCount, Usage
-from shared.rag.retrieval import Hit, fuse
-from shared.tools.base import ToolContext
-from shared.tools.grounded import NO_EVIDENCE, answer_with_context, cited_numbers, fit_sources
+from shared.domain.files.names import checked_kind, object_key, sanitize_name
+from shared.domain.files.upload import ObjectSink
+from shared.domain.llm.backend import Completion, GenerationParams, Message, TokenCount, Usage
+from shared.domain.rag.retrieval import Hit, fuse
+from shared.domain.tools.base import ToolContext
+from shared.domain.tools.grounded import (
+    NO_EVIDENCE,
+    answer_with_context,
+    cited_numbers,
+    fit_sources,
+)
+from shared.platform.errors import PayloadTooLarge, ValidationError
 
 USER = "00000000-0000-4000-8000-000000000001"
 FILE = "00000000-0000-4000-8000-000000000002"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from shared.llm.backend import AdapterUse
-from shared.router.engine import (
+from shared.domain.llm.backend import AdapterUse
+from shared.domain.routing.engine import (
     MODES_BY_BACKEND,
     AdapterCandidate,
     RoutingContext,

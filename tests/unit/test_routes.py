@@ -8,9 +8,15 @@ import pytest
 from pydantic import BaseModel, Field
 from starlette.testclient import TestClient
 
-from shared.errors import Conflict
-from shared.runtime.asgi import FunctionApp
-from shared.runtime.routes import MAX_JSON_BODY_BYTES, Call, Route, RouteTable, compile_path
+from shared.platform.errors import Conflict
+from shared.platform.runtime.asgi import FunctionApp
+from shared.platform.runtime.routes import (
+    MAX_JSON_BODY_BYTES,
+    Call,
+    Route,
+    RouteTable,
+    compile_path,
+)
 
 
 class ThingCreate(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from shared.lm.sampling import SamplingParams, _nucleus, sample
+from shared.neural.sampling import SamplingParams, _nucleus, sample
 
 VOCAB = 49152
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from infra.dispatcher.app import next_fire
-from shared.config import REPO_ROOT, Settings
-from shared.runtime.asgi import routes_of
-from shared.runtime.routes import Access
-from shared.runtime.template import load_raw, load_template
+from shared.platform.runtime.asgi import routes_of
+from shared.platform.runtime.routes import Access
+from shared.platform.settings import REPO_ROOT, Settings
+from shared.platform.template import load_raw, load_template
 from tests.helpers import write_template_with_fixtures
 
 TEMPLATE = REPO_ROOT / "template.yaml"

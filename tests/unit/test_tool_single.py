@@ -1,5 +1,5 @@
-"""One tool run outside a workflow (`shared.tools.single`) against a small fake registry: the
-node policy's retries, timeouts and caps, and which failures are never retried."""
+"""One tool run outside a workflow (`shared.domain.workflow.single_tool`) against a small fake
+registry: the node policy's retries, timeouts and caps, and which failures are never retried."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ from typing import Any, cast
 
 import pytest
 
-from shared.errors import NotFound, ValidationError
-from shared.llm.backend import LLMBackend
-from shared.tools.base import ToolContext, ToolSpec
-from shared.tools.breaker import CircuitOpen
-from shared.tools.registry import ToolOutputInvalid, ToolRegistry
-from shared.tools.single import ToolRunFailed, policy_for, run_tool
-from shared.workflow.policy import NodePolicy
+from shared.domain.llm.backend import LLMBackend
+from shared.domain.tools.base import ToolContext, ToolSpec
+from shared.domain.tools.breaker import CircuitOpen
+from shared.domain.tools.registry import ToolOutputInvalid, ToolRegistry
+from shared.domain.workflow.policy import NodePolicy
+from shared.domain.workflow.single_tool import ToolRunFailed, policy_for, run_tool
+from shared.platform.errors import NotFound, ValidationError
 
 Impl = Callable[[], Awaitable[dict[str, Any]]]
 

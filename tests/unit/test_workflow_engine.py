@@ -9,13 +9,13 @@ from typing import Any, cast
 
 import pytest
 
-from shared.errors import NotFound, Unavailable, ValidationError
-from shared.llm.backend import LLMBackend
-from shared.tools.base import ToolContext
-from shared.tools.breaker import CircuitOpen
-from shared.workflow.engine import MAX_STEPS, WorkflowFailed, run_workflow
-from shared.workflow.policy import NodePolicy, node_policy
-from shared.workflow.templating import TemplateError, resolve
+from shared.domain.llm.backend import LLMBackend
+from shared.domain.tools.base import ToolContext
+from shared.domain.tools.breaker import CircuitOpen
+from shared.domain.workflow.engine import MAX_STEPS, WorkflowFailed, run_workflow
+from shared.domain.workflow.policy import NodePolicy, node_policy
+from shared.domain.workflow.templating import TemplateError, resolve
+from shared.platform.errors import NotFound, Unavailable, ValidationError
 
 Impl = Callable[[Mapping[str, Any], ToolContext], Awaitable[dict[str, Any]]]
 FAST = {"backoff_ms": 1}  # retries without the real 1 s / 4 s waits

@@ -1,0 +1,1 @@
+"""Grounding: chunking parsed files, retrieval, grounded prompts."""

@@ -1,0 +1,91 @@
+"""Dependency checks for /healthz: each runs concurrently under its own time bound."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Literal
+
+import httpx
+from pydantic import BaseModel
+
+from shared.platform.clients import Clients
+from shared.platform.version import build_info
+
+CheckStatus = Literal["up", "down"]
+
+
+class CheckResult(BaseModel):
+    status: CheckStatus
+    latency_ms: float
+    error: str | None = None
+
+
+class HealthReport(BaseModel):
+    status: Literal["ok", "degraded"]
+    version: str | None
+    git_commit: str | None
+    checks: dict[str, CheckResult]
+
+
+async def _database(clients: Clients) -> None:
+    pool = clients.db
+    async with pool.connection() as conn:
+        await conn.execute("SELECT 1")
+
+
+async def _redis(clients: Clients) -> None:
+    await clients.redis.ping()
+
+
+async def _object_store(clients: Clients) -> None:
+    await asyncio.to_thread(clients.s3.head_bucket, Bucket=clients.bucket())
+
+
+async def _queue(clients: Clients) -> None:
+    await clients.queues.all_urls()
+
+
+async def _inference(clients: Clients) -> None:
+    url = clients.settings.inference_url
+    token = clients.settings.inference_token.get_secret_value()
+    async with httpx.AsyncClient(timeout=clients.settings.dependency_timeout_s) as client:
+        response = await client.get(f"{url}/healthz", headers={"Authorization": f"Bearer {token}"})
+        response.raise_for_status()
+
+
+def _checks(clients: Clients) -> dict[str, Callable[[Clients], Awaitable[None]]]:
+    checks: dict[str, Callable[[Clients], Awaitable[None]]] = {
+        "database": _database,
+        "redis": _redis,
+        "object_store": _object_store,
+        "queue": _queue,
+    }
+    if clients.settings.inference_url:
+        checks["inference"] = _inference
+    return checks
+
+
+async def _timed(
+    name: str, check: Callable[[Clients], Awaitable[None]], clients: Clients
+) -> tuple[str, CheckResult]:
+    start = time.perf_counter()
+    try:
+        await asyncio.wait_for(check(clients), timeout=clients.settings.dependency_timeout_s)
+        status: CheckStatus = "up"
+        error = None
+    except Exception as exc:  # a failed dependency is a result here, not an error
+        status, error = "down", f"{type(exc).__name__}: {exc}"[:300] or type(exc).__name__
+    return name, CheckResult(
+        status=status, latency_ms=round((time.perf_counter() - start) * 1000, 1), error=error
+    )
+
+
+async def check_health(clients: Clients) -> HealthReport:
+    results = await asyncio.gather(*(_timed(n, c, clients) for n, c in _checks(clients).items()))
+    checks = dict(results)
+    healthy = all(result.status == "up" for result in checks.values())
+    return HealthReport(
+        status="ok" if healthy else "degraded", checks=checks, **build_info(clients.settings)
+    )
