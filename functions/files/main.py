@@ -7,7 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.requests import Request
+
 from functions.files import uploads
+from functions.files.multipart import FormReader
 from functions.files.schemas import (
     CompleteIn,
     DownloadOut,
@@ -27,8 +30,10 @@ from shared.services import Services
 
 
 def _out(row: store.FileRow, contexts: list[dict[str, Any]] | None = None) -> FileOut:
-    fields = {k: v for k, v in row.__dict__.items() if k in FileOut.model_fields}
-    return FileOut(**fields, contexts=contexts)
+    # FileRow's other attributes (owner, object key) stay out: the model names what is public.
+    return FileOut.model_validate(row, from_attributes=True).model_copy(
+        update={"contexts": contexts}
+    )
 
 
 def _stored(done: uploads.Uploaded) -> UploadOut:
@@ -36,8 +41,16 @@ def _stored(done: uploads.Uploaded) -> UploadOut:
                      context_id=done.context_id, ingestion_queued=done.queued)  # fmt: skip
 
 
+def _form(request: Request) -> FormReader:
+    """The upload's body as it streams in (never read whole), with its declared size."""
+    length = request.headers.get("content-length", "")
+    declared = int(length) if length.isascii() and length.isdigit() else None
+    return FormReader(request.headers.get("content-type", ""), request.stream(),
+                      declared_bytes=declared)  # fmt: skip
+
+
 async def upload(call: Call[Any], *, services: Services) -> UploadOut:
-    return _stored(await uploads.upload(services, call.user, call.request))
+    return _stored(await uploads.upload(services, call.user, _form(call.request)))
 
 
 async def presign(call: Call[PresignIn], *, services: Services) -> PresignOut:

@@ -32,7 +32,7 @@ class UploadOut(BaseModel):
 
 class UploadForm(BaseModel):
     """The multipart/form-data fields of POST /v1/files/upload (documentation: the body is
-    streamed and parsed by shared.domain.files.upload, not validated with this model)."""
+    streamed and parsed by functions.files.multipart, not validated with this model)."""
 
     file: bytes = Field(description="the file; its name from filename or filename* (RFC 5987)")
     context_id: str | None = Field(default=None, description="attach to this context")

@@ -8,8 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from starlette.requests import Request
-
+from functions.files.multipart import FORM_OVERHEAD_BYTES, FormReader
 from shared.domain.files import service, store
 from shared.domain.files.store import FileRow
 from shared.domain.rag import contexts
@@ -51,10 +50,18 @@ async def _attach_to(
         await attach(context, user.user_id, [file_id], overrides)
 
 
-async def upload(clients: Clients, user: Any, request: Request) -> Uploaded:
-    received = await service.receive(clients, user.user_id, request)
+async def upload(clients: Clients, user: Any, form: FormReader) -> Uploaded:
+    tier, cap = await service.plan_cap(clients, user.user_id)
+    if (form.declared_bytes or 0) > cap + FORM_OVERHEAD_BYTES:
+        raise service.over_cap(cap, tier)  # refused before a byte of it is read
+    part = await form.file_part()
+    # The file's stream ends only after the whole body is read, so the fields after the file
+    # part are in `form.fields` once `receive` returns.
+    received = await service.receive(
+        clients, user.user_id, filename=part.filename, chunks=form.file_bytes(), cap=cap
+    )
     async with service.keeping(received) as kept:
-        context_id, overrides = form_settings(received.fields)
+        context_id, overrides = form_settings(form.fields)
         pool = clients.db
         async with attaching(pool, sqs=clients.sqs, queues=clients.queues) as attach:
             stored = await service.record(attach.conn, user.user_id, received)

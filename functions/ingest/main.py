@@ -5,21 +5,17 @@ and dead-lettered on the last receive; either way the file shows `failed` with t
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from pydantic import BaseModel, Field
-from starlette.responses import Response
 
 from shared.domain.rag import ingest, reembed
 from shared.platform.runtime.batch import (
-    SqsBatch,
     SqsRecord,
     is_permanent,
     last_receive,
-    process_batch,
+    queue_function,
 )
-from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 log = logging.getLogger(__name__)
@@ -58,14 +54,4 @@ async def handle(record: SqsRecord, *, services: Services) -> None:
             await reembed.switch_ready(conn, version=version)
 
 
-async def events(call: Call[SqsBatch], *, services: Services) -> Response:
-    return await process_batch(call.body, functools.partial(handle, services=services), services)
-
-
-ROUTES = RouteTable(
-    "ingest",
-    [
-        Route("POST", "/events", events, "SQS batch of files to ingest", access=Access.INTERNAL,
-              request_model=SqsBatch),
-    ],
-)  # fmt: skip
+ROUTES = queue_function("ingest", handle, "SQS batch of files to ingest")

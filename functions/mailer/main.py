@@ -4,20 +4,17 @@ outbox. It issues the single-use token itself, so tokens never rest in Postgres 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from typing import Any
 
 from pydantic import BaseModel
-from starlette.responses import Response
 
 from shared.domain.accounts import accounts
 from shared.domain.accounts.mail import MailKind, compose, send
 from shared.domain.accounts.onetime import OneTimeTokens
 from shared.platform import outbox
 from shared.platform.errors import NotFound
-from shared.platform.runtime.batch import SqsBatch, SqsRecord, process_batch
-from shared.platform.runtime.routes import Access, Call, Route, RouteTable
+from shared.platform.runtime.batch import SqsRecord, queue_function
 from shared.services import Services
 
 log = logging.getLogger(__name__)
@@ -65,14 +62,4 @@ async def _deliver(conn: Any, request: MailRequest, services: Services) -> None:
     log.info("mail %s sent", request.kind)
 
 
-async def events(call: Call[SqsBatch], *, services: Services) -> Response:
-    return await process_batch(call.body, functools.partial(handle, services=services), services)
-
-
-ROUTES = RouteTable(
-    "mailer",
-    [
-        Route("POST", "/events", events, "SQS batch of account mail", access=Access.INTERNAL,
-              request_model=SqsBatch),
-    ],
-)  # fmt: skip
+ROUTES = queue_function("mailer", handle, "SQS batch of account mail")

@@ -31,7 +31,7 @@ from shared.platform.context import (
     reset_request_id,
     set_request_id,
 )
-from shared.platform.runtime.asgi import function_app
+from shared.platform.runtime.asgi import function_app, serve_lifespan
 from shared.platform.runtime.envelope import error_body
 from shared.platform.runtime.routes import compile_path
 from shared.platform.settings import REPO_ROOT, Settings
@@ -93,7 +93,7 @@ class PublicGateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] == "websocket":
             await serve_websocket(scope, receive, send, app=self, clients=self.services)
@@ -181,7 +181,7 @@ class InternalFunctions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -201,16 +201,6 @@ class InternalFunctions:
         await _envelope(
             send, scope, 404, "not_found", f"no internal function at {scope['path']}", request_id
         )
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def mounted_routes(template: Template, services: Services) -> list[MountedRoute]:

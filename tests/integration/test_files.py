@@ -92,6 +92,9 @@ async def test_disallowed_type_and_oversize_are_refused_and_nothing_stays(api, s
         too_big = await upload(limited, headers, "big.txt", b"word " * 400)
         assert too_big.status_code == 413, too_big.text
         assert too_big.json()["error"]["details"]["max_bytes"] == 1000
+        # Declared far over the cap: refused on its Content-Length, before the body is read.
+        declared = await upload(limited, headers, "huge.txt", b"x" * (80 << 10))
+        assert declared.status_code == 413 and "free plan" in declared.json()["error"]["message"]
         presign = await limited.post("/v1/files/presign", headers=headers,
                                      json={"filename": "big.pdf", "size_bytes": 5000})  # fmt: skip
         assert presign.status_code == 413
@@ -126,6 +129,32 @@ async def test_duplicate_upload_is_the_same_file_and_not_queued_again(api, servi
     assert len(objects_under(services, f"users/{user_id}/files/")) == 1
     changed = (await upload(api, headers, "guide.md", b"# Other\ntext")).json()["data"]
     assert changed["duplicate"] is False and changed["file"]["id"] != first["file"]["id"]
+
+
+async def test_fields_after_the_file_part_count_and_a_bad_one_keeps_nothing(api, services):
+    user_id, headers = await user(api)
+    context_id = await new_context(api, headers)
+    boundary = "l4te"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="file"; filename="late.md"\r\n'
+        "Content-Type: text/markdown\r\n\r\n# Late\nfields after the file\r\n"
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="context_id"\r\n\r\n'
+        f"{context_id}\r\n--{boundary}--\r\n"
+    ).encode()
+    form = {**headers, "Content-Type": f"multipart/form-data; boundary={boundary}"}
+    sent = await api.post("/v1/files/upload", content=body, headers=form)
+    assert sent.status_code == 201, sent.text
+    data = sent.json()["data"]
+    assert (data["context_id"], data["ingestion_queued"]) == (context_id, True)
+    other = body.replace(b"# Late", b"# Other").replace(
+        context_id.encode(), b"00000000-0000-4000-8000-00000000dead"
+    )
+    refused = await api.post("/v1/files/upload", content=other, headers=form)
+    assert refused.status_code == 404, refused.text
+    assert await file_rows(services, user_id) == 1
+    assert len(objects_under(services, f"users/{user_id}/files/")) == 1
 
 
 async def test_presigned_upload_then_complete(api):

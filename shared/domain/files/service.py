@@ -1,9 +1,11 @@
 """Uploads and downloads of the user's files (DESIGN.md §4 flow 2, §5).
 
-The bytes go to the object store first (`receive`), the row after (`record`, in the caller's
-transaction, where the files function also attaches the file to a context); `keeping` removes
-the object when anything in between fails, so nothing half-written stays. This package knows
-nothing of contexts or ingestion: the files function composes it with `shared.domain.rag.attach`.
+Transport-neutral: an upload is a file name and an async stream of its bytes (the files
+function parses them out of its multipart body). The bytes go to the object store first
+(`receive`), the row after (`record`, in the caller's transaction, where the files function
+also attaches the file to a context); `keeping` removes the object when anything in between
+fails, so nothing half-written stays. This package knows nothing of contexts or ingestion:
+the files function composes it with `shared.domain.rag.attach`.
 """
 
 from __future__ import annotations
@@ -12,23 +14,20 @@ import asyncio
 import hashlib
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from starlette.requests import Request
-
 from shared.domain.files import store
 from shared.domain.files.kinds import ALLOWED_EXTENSIONS, CONTENT_TYPES
 from shared.domain.files.names import checked_kind, object_key, sanitize_name
-from shared.domain.files.upload import ObjectSink, receive_form
+from shared.domain.files.upload import ObjectSink
 from shared.platform.clients import Clients
 from shared.platform.errors import NotFound, PayloadTooLarge, ValidationError
 
 log = logging.getLogger(__name__)
-FORM_OVERHEAD_BYTES = 64 << 10  # multipart boundaries and small fields beside the file
 
 
 @dataclass(frozen=True)
@@ -39,14 +38,13 @@ class Stored:
 
 @dataclass
 class Received:
-    """An upload whose bytes are in the object store (not yet recorded): its sink, the
-    names it will be stored under, and the form's other fields."""
+    """An upload whose bytes are in the object store (not yet recorded): its sink and the
+    names it will be stored under."""
 
     file_id: str
     name: str
     kind: str
     sink: ObjectSink
-    fields: dict[str, str]
 
 
 def over_cap(cap: int, tier: str) -> PayloadTooLarge:
@@ -68,26 +66,30 @@ def limits_of(clients: Clients, tier: str, cap: int) -> dict[str, Any]:
             "tiers": dict(clients.settings.files_max_bytes_by_tier)}  # fmt: skip
 
 
-async def receive(clients: Clients, user_id: str, request: Request) -> Received:
-    """Streams a multipart upload's file part into the object store, within the plan's cap."""
+async def plan_cap(clients: Clients, user_id: str) -> tuple[str, int]:
+    """(plan tier, byte cap) of the user's uploads, for a caller about to stream one."""
     pool = clients.db
     async with pool.connection() as conn:
-        tier, cap = await max_bytes(conn, clients, user_id)
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > cap + FORM_OVERHEAD_BYTES:
-        raise over_cap(cap, tier)
+        return await max_bytes(conn, clients, user_id)
+
+
+async def receive(
+    clients: Clients, user_id: str, *, filename: str, chunks: AsyncIterable[bytes],
+    cap: int,
+) -> Received:  # fmt: skip
+    """Streams one file into the object store under a new key, within `cap` bytes (from
+    `plan_cap`). The name, as the client sent it, is sanitized and its extension checked
+    before a byte is read. No declared content type is taken: the object is stored with its
+    kind's type, whatever the client claimed. Nothing stays in the store when the stream
+    raises (a transport that finds its body cut short raises from `chunks`) or runs over the
+    cap."""
+    name = sanitize_name(filename)
+    kind = checked_kind(name)
     file_id = str(uuid.uuid4())
-    made: dict[str, Any] = {}
-
-    def open_sink(filename: str, content_type: str | None) -> ObjectSink:
-        name = sanitize_name(filename)
-        made.update(name=name, kind=checked_kind(name))
-        return ObjectSink(clients.s3, clients.bucket(), object_key(user_id, file_id, name),
-                          content_type=CONTENT_TYPES[made["kind"]], max_bytes=cap)  # fmt: skip
-
-    form = await receive_form(request, open_sink)
-    assert form.sink is not None  # receive_form refuses a form without a file part
-    return Received(file_id, made["name"], made["kind"], form.sink, form.fields)
+    sink = ObjectSink(clients.s3, clients.bucket(), object_key(user_id, file_id, name),
+                      content_type=CONTENT_TYPES[kind], max_bytes=cap)  # fmt: skip
+    await sink.write(chunks)
+    return Received(file_id, name, kind, sink)
 
 
 @asynccontextmanager

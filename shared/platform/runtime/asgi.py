@@ -31,7 +31,7 @@ class FunctionApp:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await _lifespan(receive, send)
+            await serve_lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -39,7 +39,8 @@ class FunctionApp:
         await response(scope, receive, send)
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
+async def serve_lifespan(receive: Receive, send: Send) -> None:
+    """Answers the server's startup and shutdown (nothing to set up: services connect lazily)."""
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":

@@ -12,6 +12,7 @@ retried within seconds to minutes rather than after the queue's visibility timeo
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,7 @@ from starlette.responses import JSONResponse
 from shared.platform.clients import Clients
 from shared.platform.errors import ValidationError
 from shared.platform.runtime.backoff import backoff_delay
+from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.platform.settings import Settings
 from shared.platform.template import QueueSpec
 
@@ -178,3 +180,18 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, clients: Clients
         await _back_off(clients, retry)
     # The Lambda contract: the bare object, not the API envelope.
     return JSONResponse({"batchItemFailures": failures})
+
+
+def queue_function(name: str, handle: Callable[..., Awaitable[None]], summary: str) -> RouteTable:
+    """The route table of a queue function: SQS batches at `POST /events` (the Lambda Web
+    Adapter's pass-through path), each record given to `handle(record, services=...)`."""
+
+    async def events(call: Call[SqsBatch], *, services: Clients) -> JSONResponse:
+        return await process_batch(
+            call.body, functools.partial(handle, services=services), services
+        )
+
+    return RouteTable(
+        name,
+        [Route("POST", "/events", events, summary, access=Access.INTERNAL, request_model=SqsBatch)],
+    )
