@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install weights run test bench-inference bench-chat bench-rag bench-load test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi run test bench-inference bench-chat bench-rag bench-load test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -25,7 +25,12 @@ $(STAMP): requirements.lock requirements-models.txt
 weights: install
 	@$(PY) -m shared.neural.convert "$$($(PY) -c 'from shared.platform.settings import get_settings; print(get_settings().weights_dir)')"
 
-run: install
+# The OpenAPI document the health function serves (functions/health/openapi.json), rebuilt from
+# template.yaml and the route tables; a test fails while it is stale.
+openapi: install
+	@$(PY) -m infra.openapi
+
+run: install openapi
 	@$(PY) -m infra.run
 
 test: install
@@ -57,6 +62,7 @@ lint: install
 	@$(VENV)/bin/mypy shared functions infra
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/cfn-lint template.yaml
+	@$(PY) -m infra.openapi --check
 
 # Gateway latency and outbox throughput, then the chat load test (bench-load).
 bench: install

@@ -2,8 +2,9 @@
 
 - `public_app`: the API Gateway stand-in. Each HTTP function is imported as a package and
   mounted at exactly the (method, path) pairs of its `Api` events; responses stream through
-  untouched (SSE); `frontend/` is served for other GETs; anything else is a 404 envelope.
-  Queue and scheduled functions are not reachable here.
+  untouched (SSE); each WebSocket API is served at its `LocalPath` (sockets.py); the static
+  site (`Metadata.StaticSite`) is served for other GETs, behind its declared guards; anything
+  else is a 404 envelope. Queue and scheduled functions are not reachable here.
 - `internal_app`: the Lambda Web Adapter stand-in for queue/scheduled functions, on a
   loopback port only the dispatcher calls: `POST /functions/<LogicalId>/events` reaches the
   function as `POST /events`, the adapter's pass-through path.
@@ -14,9 +15,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
@@ -24,22 +24,22 @@ from starlette.responses import JSONResponse
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from infra.gateway.guards import admin_refusal, is_admin_asset, serve_websocket
+from infra.gateway.guards import refusal
+from infra.gateway.sockets import SocketGateway
 from shared.platform.context import (
     REQUEST_ID_HEADER,
     new_request_id,
     reset_request_id,
     set_request_id,
 )
-from shared.platform.runtime.asgi import function_app, serve_lifespan
+from shared.platform.runtime.asgi import function_app
 from shared.platform.runtime.envelope import error_body
 from shared.platform.runtime.routes import compile_path
-from shared.platform.settings import REPO_ROOT, Settings
-from shared.platform.template import Template
+from shared.platform.settings import Settings
+from shared.platform.template import StaticSite, Template
 from shared.services import Services
 
 log = logging.getLogger("gateway")
-FRONTEND_DIR = REPO_ROOT / "frontend"
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,12 @@ async def _envelope(
 
 
 class PublicGateway:
-    def __init__(self, routes: list[MountedRoute], static_dir: Path | None, services: Services):
-        self.routes, self.services = routes, services
-        self.static = StaticFiles(directory=static_dir, html=True) if static_dir else None
+    def __init__(
+        self, routes: list[MountedRoute], sockets: SocketGateway, site: StaticSite | None,
+        services: Services,
+    ):  # fmt: skip
+        self.routes, self.sockets, self.site, self.services = routes, sockets, site, services
+        self.static = StaticFiles(directory=site.directory, html=True) if site else None
 
     def match(self, method: str, path: str) -> tuple[MountedRoute | None, bool]:
         """(route, path_known): path_known means some route has this path (405, not 404)."""
@@ -93,10 +96,10 @@ class PublicGateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await serve_lifespan(receive, send)
+            await _lifespan(receive, send, on_shutdown=self.sockets.aclose)
             return
         if scope["type"] == "websocket":
-            await serve_websocket(scope, receive, send, app=self, clients=self.services)
+            await self.sockets.serve(scope, receive, send)
             return
         if scope["type"] != "http":
             return
@@ -153,18 +156,17 @@ class PublicGateway:
 
     async def _static(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> bool:
         if (
-            self.static is None
+            self.site is None
+            or self.static is None
             or scope["method"] not in ("GET", "HEAD")
             or scope["path"].startswith("/v1/")
         ):
             return False
-        if is_admin_asset(scope["path"]):
-            refusal = await admin_refusal(scope, self.services)
-            if refusal is not None:  # the admin bundle is for admins only, not just any caller
-                await _envelope(
-                    send, scope, refusal.status, refusal.code, refusal.message, request_id
-                )
-                return True
+        guard = self.site.guard_for(scope["path"])
+        refused = await refusal(guard, scope, self.services) if guard else None
+        if refused is not None:  # e.g. the admin bundle is for admins, not just any caller
+            await _envelope(send, scope, refused.status, refused.code, refused.message, request_id)
+            return True
         try:
             response = await self.static.get_response(scope["path"].lstrip("/") or ".", scope)
         except Exception:  # StaticFiles raises HTTPException for missing files and bad paths
@@ -181,7 +183,7 @@ class InternalFunctions:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
-            await serve_lifespan(receive, send)
+            await _lifespan(receive, send)
             return
         if scope["type"] != "http":
             return
@@ -203,6 +205,20 @@ class InternalFunctions:
         )
 
 
+async def _lifespan(
+    receive: Receive, send: Send, *, on_shutdown: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            if on_shutdown is not None:
+                await on_shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 def mounted_routes(template: Template, services: Services) -> list[MountedRoute]:
     routes = []
     for spec in template.functions.values():
@@ -222,18 +238,34 @@ def mounted_routes(template: Template, services: Services) -> list[MountedRoute]
     return routes
 
 
+def socket_gateway(template: Template, services: Services) -> SocketGateway:
+    """Each WebSocket API of the template at its local path, with its routes' functions."""
+    apps: dict[str, ASGIApp] = {}  # one app per function, whatever the number of its routes
+    apis = {}
+    for api in template.websockets.values():
+        routes = {}
+        for route_key, function in api.routes:
+            if function not in apps:
+                apps[function] = function_app(template.functions[function].module, services)
+            routes[route_key] = apps[function]
+        apis[api.local_path] = (api, routes)
+    return SocketGateway(apis)
+
+
 def public_app(
     settings: Settings,
     *,
     services: Services | None = None,
     template: Template | None = None,
-    static_dir: Path | None = FRONTEND_DIR,
 ) -> ASGIApp:
-    """Every HTTP function of the template in this process, sharing one `Services` (built from
-    `settings` unless given)."""
+    """Every HTTP and WebSocket function of the template in this process, sharing one
+    `Services` (built from `settings` unless given)."""
     services = services or Services.from_settings(settings, template=template)
     template = template or services.template
-    app: ASGIApp = PublicGateway(mounted_routes(template, services), static_dir, services)
+    app: ASGIApp = PublicGateway(
+        mounted_routes(template, services), socket_gateway(template, services),
+        template.static_site, services,
+    )  # fmt: skip
     if settings.cors_allow_origins:
         app = CORSMiddleware(
             app,

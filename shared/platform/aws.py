@@ -1,4 +1,5 @@
-"""boto3 clients for the S3 and SQS APIs: SeaweedFS and moto locally, AWS in production."""
+"""boto3 clients for the S3, SQS and API Gateway management APIs: local servers in dev, AWS in
+production."""
 
 from __future__ import annotations
 
@@ -44,6 +45,17 @@ def sqs_client(settings: Settings) -> Any:
     return boto3.client(
         "sqs",
         endpoint_url=settings.sqs_endpoint,
+        config=_config(settings),
+        **_credentials(settings),
+    )
+
+
+def management_api_client(settings: Settings, endpoint_url: str) -> Any:
+    """API Gateway's connection-management API of one WebSocket stage (`post_to_connection`,
+    `delete_connection`); the local gateway serves the same API on the loopback."""
+    return boto3.client(
+        "apigatewaymanagementapi",
+        endpoint_url=endpoint_url,
         config=_config(settings),
         **_credentials(settings),
     )

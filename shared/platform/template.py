@@ -1,15 +1,17 @@
 """Reads `template.yaml` (AWS SAM), the single source of truth for functions, routes, queues,
-buckets and schedules, into plain dataclasses the local gateway, dispatcher and stack use."""
+buckets, schedules, the WebSocket API and the static site's guards, into plain dataclasses the
+local gateway, dispatcher and stack use."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from shared.platform.settings import Settings
+from shared.platform.settings import REPO_ROOT, Settings
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -85,13 +87,55 @@ class BucketSpec:
 
 
 @dataclass(frozen=True)
+class WebSocketApi:
+    """An `AWS::ApiGatewayV2::Api` of ProtocolType WEBSOCKET: each route key ($connect,
+    $default, $disconnect...) and the function its AWS_PROXY integration invokes."""
+
+    logical_id: str
+    local_path: str  # Metadata.LocalPath: where the local gateway accepts the socket
+    route_selection_expression: str
+    stage: str = "local"
+    routes: tuple[tuple[str, str], ...] = ()  # (route key, function logical id)
+
+    def function_for(self, route_key: str) -> str | None:
+        return dict(self.routes).get(route_key)
+
+
+@dataclass(frozen=True)
+class StaticGuard:
+    """A part of the static site only some callers may fetch (`admin` or `user`)."""
+
+    path_prefix: str
+    access: str
+
+    def covers(self, path: str) -> bool:
+        prefix = self.path_prefix.rstrip("/")
+        return path == prefix or path.startswith(prefix + "/")
+
+
+@dataclass(frozen=True)
+class StaticSite:
+    directory: Path  # relative to the code (CodeUri: .) in the template
+    guards: tuple[StaticGuard, ...] = ()
+
+    def guard_for(self, path: str) -> StaticGuard | None:
+        return next((guard for guard in self.guards if guard.covers(path)), None)
+
+
+@dataclass(frozen=True)
 class Template:
     functions: dict[str, FunctionSpec] = field(default_factory=dict)
     queues: dict[str, QueueSpec] = field(default_factory=dict)
     buckets: dict[str, BucketSpec] = field(default_factory=dict)
+    websockets: dict[str, WebSocketApi] = field(default_factory=dict)
+    static_site: StaticSite | None = None
 
     def queue_name(self, logical_id: str) -> str:
         return self.queues[logical_id].name
+
+    def socket_functions(self) -> set[str]:
+        """Logical ids of the functions a WebSocket API invokes."""
+        return {function for api in self.websockets.values() for _, function in api.routes}
 
 
 def load_raw(path: Path) -> dict[str, Any]:
@@ -149,10 +193,67 @@ def _function(logical_id: str, resource: dict[str, Any], default_timeout: int) -
     )
 
 
+_SUB_REF = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.Arn)?\}")
+
+
+def _sub_ref(value: Any, where: str) -> str:
+    """The one resource a `!Sub` names (`${X}` or `${X.Arn}`; `${AWS::Region}` and the other
+    pseudo-parameters do not match)."""
+    text = value.get("Fn::Sub") if isinstance(value, dict) else None
+    names = _SUB_REF.findall(text or "")
+    if len(names) != 1:
+        raise ValueError(f"{where}: expected a !Sub naming one resource, got {value!r}")
+    return names[0]
+
+
+def _websockets(resources: dict[str, Any]) -> dict[str, WebSocketApi]:
+    apis: dict[str, WebSocketApi] = {}
+    for logical_id, resource in resources.items():
+        props, kind = resource.get("Properties", {}), resource["Type"]
+        if kind == "AWS::ApiGatewayV2::Api" and props.get("ProtocolType") == "WEBSOCKET":
+            path = resource.get("Metadata", {}).get("LocalPath")
+            if not path:
+                raise ValueError(f"{logical_id}: Metadata.LocalPath names the local socket path")
+            apis[logical_id] = WebSocketApi(logical_id, path, props["RouteSelectionExpression"])
+    routes: dict[str, list[tuple[str, str]]] = {api: [] for api in apis}
+    stages: dict[str, str] = {}
+    for logical_id, resource in resources.items():
+        props, kind = resource.get("Properties", {}), resource["Type"]
+        if kind not in ("AWS::ApiGatewayV2::Route", "AWS::ApiGatewayV2::Stage"):
+            continue
+        api = _ref_logical_id(props["ApiId"])
+        if api not in apis:
+            continue
+        if kind == "AWS::ApiGatewayV2::Stage":
+            stages[api] = str(props["StageName"])
+            continue
+        integration = resources[_sub_ref(props.get("Target"), logical_id)]
+        uri = integration.get("Properties", {}).get("IntegrationUri")
+        routes[api].append((str(props["RouteKey"]), _sub_ref(uri, logical_id)))
+    return {
+        api_id: replace(api, stage=stages.get(api_id, api.stage), routes=tuple(routes[api_id]))
+        for api_id, api in apis.items()
+    }
+
+
+def _static_site(raw: dict[str, Any]) -> StaticSite | None:
+    site = (raw.get("Metadata") or {}).get("StaticSite")
+    if not site:
+        return None
+    guards = []
+    for guard in site.get("Guards", []):
+        if guard["Access"] not in ("admin", "user"):
+            raise ValueError(f"StaticSite guard {guard!r}: Access is admin or user")
+        guards.append(StaticGuard(guard["PathPrefix"], guard["Access"]))
+    return StaticSite(REPO_ROOT / site["Directory"], tuple(guards))
+
+
 def load_template(path: Path, settings: Settings) -> Template:
     raw = load_raw(path)
     default_timeout = int(raw.get("Globals", {}).get("Function", {}).get("Timeout", 3))
-    template = Template()
+    template = Template(
+        websockets=_websockets(raw.get("Resources", {})), static_site=_static_site(raw)
+    )
     for logical_id, resource in raw.get("Resources", {}).items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::Serverless::Function":

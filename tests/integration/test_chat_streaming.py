@@ -1,6 +1,7 @@
 """Streaming behaviour that needs a real server (the in-process ASGI client buffers whole
 responses): a gateway process pointed at the session's inference service, over real HTTP and
-WebSocket connections. Cancel mid-stream, a key in flight, and the WebSocket relay."""
+WebSocket connections. Cancel mid-stream, a key in flight, and turns over the WebSocket (the
+template's WebSocket API, served by the gateway, in front of the chat socket function)."""
 
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ async def test_a_key_still_in_flight_is_refused(client) -> None:
             pass
 
 
-async def test_a_turn_over_the_websocket_relay(client, gateway) -> None:
+async def test_a_turn_over_the_websocket(client, gateway) -> None:
     url = gateway.replace("http://", "ws://") + "/v1/chat/stream"
     async with websockets.connect(url) as socket:
         await socket.send(json.dumps({"type": "auth", "token": client.token}))
@@ -106,6 +107,8 @@ async def test_a_turn_over_the_websocket_relay(client, gateway) -> None:
 
 
 async def test_cancel_over_the_websocket(client, gateway) -> None:
+    """Frames are handled concurrently: a ping and the cancel are answered while the turn they
+    interrupt is still streaming."""
     url = gateway.replace("http://", "ws://") + "/v1/chat/stream"
     async with websockets.connect(url) as socket:
         await socket.send(json.dumps({"type": "auth", "token": client.token}))
@@ -115,8 +118,10 @@ async def test_cancel_over_the_websocket(client, gateway) -> None:
         while not frames or frames[-1].get("event") not in ("message_done", "error"):
             frames.append(json.loads(await asyncio.wait_for(socket.recv(), 120)))
             if not sent and sum(f.get("event") == "token" for f in frames) >= 3:
+                await socket.send(json.dumps({"type": "ping"}))
                 await socket.send(json.dumps({"type": "cancel",
                                               "request_id": frames[-1]["request_id"]}))  # fmt: skip
                 sent = True
-    events = [f["event"] for f in frames]
+    events = [f.get("event") for f in frames]
     assert "cancel_ack" in events and frames[-1]["data"]["cancelled"] is True
+    assert {"type": "pong"} in frames  # before message_done: not queued behind the turn

@@ -1,11 +1,14 @@
 """WebSocket auth at the real gateway process: the first frame must be `{type: "auth"}` with a
-valid token, or the socket closes with 4401."""
+valid token, or the socket closes with 4401. The gateway serves the template's WebSocket API
+and the chat socket function behind it keeps each socket's principal in Redis."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
+import redis.asyncio as aioredis
 import websockets
 
 from tests.helpers import free_port, project_process
@@ -109,3 +112,58 @@ async def test_a_session_id_counts_only_with_that_sessions_cookie(gateway, api) 
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await socket.recv()
     assert closed.value.rcvd.code == 4401
+
+
+async def test_a_socket_that_sends_no_first_frame_is_closed_with_4401(gateway) -> None:
+    async with websockets.connect(gateway) as socket:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await socket.recv()  # the gateway waits AUTH_FRAME_TIMEOUT_S (10 s) for the frame
+    assert closed.value.rcvd.code == 4401
+
+
+async def test_a_path_the_template_does_not_declare_refuses_the_handshake(gateway) -> None:
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        async with websockets.connect(gateway.replace("/v1/chat/stream", "/v1/chat/other")):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_a_session_revoked_mid_socket_gets_an_error_frame_then_the_socket_closes(
+    gateway, api
+) -> None:
+    signed = await sign_up(api)
+    async with websockets.connect(gateway) as socket:
+        await socket.send(json.dumps({"type": "auth", "token": signed["access_token"]}))
+        assert json.loads(await socket.recv())["type"] == "auth_ok"
+        await api.post("/v1/auth/logout", headers=bearer(signed["access_token"]))
+        await socket.send(json.dumps({"type": "chat_start", "message": {"content": "hi"}}))
+        refused = json.loads(await socket.recv())
+        assert refused["type"] == "error" and refused["error"]["code"] == "unauthorized"
+        with pytest.raises(websockets.ConnectionClosed):
+            await socket.recv()
+
+
+async def _principals(redis: aioredis.Redis, session_id: str) -> list[bytes]:
+    keys = [key async for key in redis.scan_iter(match="ws:principal:*")]
+    values = await redis.mget(keys) if keys else []
+    return [k for k, v in zip(keys, values, strict=True)
+            if v and json.loads(v)["session_id"] == session_id]  # fmt: skip
+
+
+async def test_the_sockets_principal_is_in_redis_until_it_closes(gateway, api, settings) -> None:
+    signed = await sign_up(api)
+    redis = aioredis.Redis.from_url(settings.redis_dsn)
+    try:
+        async with websockets.connect(gateway) as socket:
+            await socket.send(json.dumps({"type": "auth", "token": signed["access_token"]}))
+            await socket.recv()
+            (key,) = await _principals(redis, signed["session_id"])
+            assert 0 < await redis.ttl(key) <= settings.auth_access_ttl_s
+        # $disconnect reaches the function once the gateway sees the close.
+        for _ in range(300):
+            if not await _principals(redis, signed["session_id"]):
+                break
+            await asyncio.sleep(0.1)
+        assert await _principals(redis, signed["session_id"]) == []
+    finally:
+        await redis.aclose()

@@ -1,4 +1,4 @@
-"""Adapter planning per provider (SPEC §5.0.1-5.0.2): pure rules, no I/O."""
+"""Adapter planning per provider: pure rules, no I/O."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""content_struct normalization (SPEC §2.2): documented keys kept, invalid segments dropped."""
+"""content_struct normalization: documented keys kept, invalid segments dropped."""
 
 from __future__ import annotations
 

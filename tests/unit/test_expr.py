@@ -1,4 +1,4 @@
-"""The restricted policy expression language (SPEC §8.1, §8.2): what it runs and what it refuses."""
+"""The restricted policy expression language: what it runs and what it refuses."""
 
 from __future__ import annotations
 

@@ -43,9 +43,10 @@ def test_template_routes_equal_the_union_of_route_tables(template_path: Path) ->
         declared |= {(e.method, e.path, e.streaming) for e in spec.http}
         for route in routes.routes:
             if route.access is Access.INTERNAL:
-                assert spec.sqs or spec.schedules, (
-                    f"{spec.logical_id} has internal routes but no events"
-                )
+                # Queue, scheduled and WebSocket events all arrive at the adapter's /events.
+                assert (
+                    spec.sqs or spec.schedules or spec.logical_id in template.socket_functions()
+                ), f"{spec.logical_id} has internal routes but no events"
                 assert (route.method, route.path) == ("POST", "/events")
             else:
                 tabled.add((route.method, route.path, route.streaming))
@@ -59,6 +60,40 @@ def test_queue_functions_report_batch_failures_and_queues_outlast_them(template_
             assert event.report_batch_item_failures, spec.logical_id
             queue = template.queues[event.queue]
             assert queue.visibility_timeout_s >= 6 * spec.timeout_s, queue.logical_id
+
+
+def test_the_chat_websocket_is_declared_with_its_three_routes(template_path: Path) -> None:
+    template = _template(template_path)
+    (api,) = template.websockets.values()
+    assert api.local_path == "/v1/chat/stream"
+    assert api.route_selection_expression == "$request.body.type"
+    assert dict(api.routes) == dict.fromkeys(
+        ("$connect", "$default", "$disconnect"), "ChatSocketFunction"
+    )
+    socket_function = template.functions["ChatSocketFunction"]
+    assert not socket_function.http  # not an HTTP route: the socket is its own API
+    routes = routes_of(socket_function.module).routes
+    assert [(r.method, r.path, r.access) for r in routes] == [("POST", "/events", Access.INTERNAL)]
+
+
+def test_the_function_behind_the_socket_may_manage_its_connections() -> None:
+    resources = load_raw(TEMPLATE)["Resources"]
+    statements = resources["ChatSocketFunction"]["Properties"]["Policies"][0]["Statement"]
+    assert statements[0]["Action"] == "execute-api:ManageConnections"
+    assert "${ChatSocketApi}" in statements[0]["Resource"]["Fn::Sub"]
+    permission = resources["ChatSocketPermission"]["Properties"]
+    assert permission["FunctionName"] == {"Ref": "ChatSocketFunction"}
+    assert permission["Principal"] == "apigateway.amazonaws.com"
+
+
+def test_the_admin_bundle_guard_is_declared() -> None:
+    site = _template().static_site
+    assert site is not None and site.directory == REPO_ROOT / "frontend"
+    guard = site.guard_for("/admin/index.html")
+    assert guard is not None and guard.access == "admin"
+    assert site.guard_for("/admin") == guard
+    assert site.guard_for("/administrator.html") is None
+    assert site.guard_for("/index.html") is None
 
 
 def test_every_work_queue_has_a_dead_letter_queue(template_path: Path) -> None:
@@ -100,7 +135,8 @@ def test_sam_transform_succeeds_and_its_output_passes_cfn_lint(
 ) -> None:
     """cfn-lint checks SAM resources against schemas only; the real SAM translator also
     validates events (SQS, Api with STREAM, Schedule), and its CloudFormation output is linted
-    with every Lambda and API Gateway rule."""
+    with every Lambda and API Gateway rule (the WebSocket API's integration naming the
+    function SAM generates included)."""
     from samtranslator.translator.transform import transform
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
@@ -110,6 +146,11 @@ def test_sam_transform_succeeds_and_its_output_passes_cfn_lint(
     transformed = transform(raw, {}, _NoManagedPolicies())
     kinds = {resource["Type"] for resource in transformed["Resources"].values()}
     assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::Events::Rule"} <= kinds
+    assert {
+        "AWS::ApiGatewayV2::Api",
+        "AWS::ApiGatewayV2::Route",
+        "AWS::Lambda::Permission",
+    } <= kinds
     out = tmp_path / "transformed.json"
     out.write_text(json.dumps(transformed))
     cfn_lint = Path(sys.executable).parent / "cfn-lint"

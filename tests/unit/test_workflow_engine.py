@@ -1,4 +1,4 @@
-"""The workflow engine (SPEC §6.1, §9.1, §18) against a small fake ToolRunner (no I/O)."""
+"""The workflow engine against a small fake ToolRunner (no I/O)."""
 
 from __future__ import annotations
 
