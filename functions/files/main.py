@@ -75,9 +75,10 @@ async def complete(call: Call[CompleteIn], *, services: Services) -> UploadOut:
 
 async def list_files(call: Call[FileQuery], *, services: Services) -> FilePage:
     query = call.body
-    items, cursor = await store.list_for(
-        services.db, call.user.user_id, cursor=query.cursor, limit=query.limit
-    )
+    async with services.db.connection() as conn:
+        items, cursor = await store.list_for(
+            conn, call.user.user_id, cursor=query.cursor, limit=query.limit
+        )
     return FilePage(items=[_out(r) for r in items], next_cursor=cursor)
 
 

@@ -17,6 +17,7 @@ from shared.domain.tools.base import LlmLedger, ToolContext
 from shared.domain.workflow.single_tool import run_tool
 from shared.platform.auth.perimeter import perimeter
 from shared.platform.context import current_request_id
+from shared.platform.db.pool import Pool
 from shared.platform.errors import NotFound
 from shared.platform.idempotency import IdempotencyStore
 from shared.platform.limits.caps import ConcurrencyCaps, caps
@@ -24,13 +25,14 @@ from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
 
-async def _tool_name(pool: Any, user_id: str, tool_id: str) -> str:
+async def _tool_name(pool: Pool, user_id: str, tool_id: str) -> str:
     """A tool.spec artifact id names its tool; anything else is taken as the name itself."""
     try:
         artifact_id = str(uuid.UUID(tool_id))
     except ValueError:
         return tool_id
-    artifact = await store.get(pool, user_id, artifact_id)  # 404 unless the user may read it
+    async with pool.connection() as conn:  # 404 unless the user may read it
+        artifact = await store.get(conn, user_id, artifact_id)
     if artifact.type != "tool.spec":
         raise NotFound(f"artifact {artifact_id} is not a tool.spec")
     return str(artifact.schema["name"])

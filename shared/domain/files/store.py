@@ -10,7 +10,7 @@ from typing import Any
 from psycopg.rows import class_row
 
 from shared.platform.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
-from shared.platform.db.pool import Pool
+from shared.platform.db.pool import Connection
 from shared.platform.errors import NotFound
 
 COLUMNS = (
@@ -84,7 +84,7 @@ async def find_duplicate(conn: Any, owner: str, name: str, checksum: str) -> Fil
 
 
 async def list_for(
-    pool: Pool, owner: str, *, cursor: str | None, limit: int
+    conn: Connection, owner: str, *, cursor: str | None, limit: int
 ) -> tuple[list[FileRow], str | None]:
     """Newest first, keyset-paginated on (created_at, id)."""
     where, args = "owner_user_id = %s", [owner]
@@ -92,14 +92,13 @@ async def list_for(
         created, last_id = decode_cursor(cursor, 2)
         where += " AND (created_at, id) < (%s::timestamptz, %s::uuid)"
         args += [created, last_id]
-    async with pool.connection() as conn:
-        rows = conn.cursor(row_factory=class_row(FileRow))
-        await rows.execute(
-            f"SELECT {COLUMNS} FROM user_file WHERE {where}"  # noqa: S608 - constant columns, values bound
-            " ORDER BY created_at DESC, id DESC LIMIT %s",
-            (*args, probe_size(limit)),
-        )
-        found = await rows.fetchall()
+    rows = conn.cursor(row_factory=class_row(FileRow))
+    await rows.execute(
+        f"SELECT {COLUMNS} FROM user_file WHERE {where}"  # noqa: S608 - constant columns, values bound
+        " ORDER BY created_at DESC, id DESC LIMIT %s",
+        (*args, probe_size(limit)),
+    )
+    found = await rows.fetchall()
     return keyset_page(found, limit, lambda f: encode_cursor(f.created_at, f.id))
 
 
