@@ -19,6 +19,7 @@ from shared.domain.chat.service import ChatService
 from shared.domain.chat.turn import ChatKernel
 from shared.domain.llm.backend import GenerationParams, LLMBackend
 from shared.domain.llm.factory import create_backend
+from shared.domain.preferences.checks import ContentCheck, RuleContentCheck
 from shared.domain.rag.retrieval import Embed, Retriever
 from shared.domain.tools.breaker import ToolBreaker
 from shared.domain.tools.catalog import BUILTINS
@@ -54,6 +55,12 @@ class Services(Clients):
         """Question embeddings through the Redis cache the chat's router fills."""
         redis, llm = self.redis, self.llm
         return lambda text: sources.embedding(redis, llm, text)
+
+    @functools.cached_property
+    def content_check(self) -> ContentCheck:
+        """The training filter feedback passes (`shared.domain.preferences.checks`); assign
+        another `ContentCheck` here to plug one in."""
+        return RuleContentCheck()
 
     @functools.cached_property
     def retriever(self) -> Retriever:

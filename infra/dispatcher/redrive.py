@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from shared.domain.accounts.mail import MAIL_QUEUE
+from shared.domain.preferences import jobs
+from shared.domain.preferences.schedule import TRAIN_QUEUE, TrainingPolicy
 from shared.domain.rag import reembed
 from shared.domain.rag.contexts import INGEST_QUEUE
 from shared.platform import outbox
@@ -45,15 +47,18 @@ async def _mail(conn: Any, settings: Settings, lost_before: dt.datetime) -> int:
 
 
 async def _train(conn: Any, settings: Settings, lost_before: dt.datetime) -> int:
-    # Hook for the train function (not built yet): re-enqueue `training_job` rows still
-    # `queued` since before `lost_before`, with dedup key `train:{job_id}:{attempt}`, and make
-    # the train consumer skip a job that is no longer queued. Nothing to do until then.
-    return 0
+    # Owner table: training_job. A job still `queued` whose message went out before the queue
+    # was re-created gets a new one (the train function's `jobs.claim` runs a job once, so a
+    # message that was not lost after all does no harm); a `running` job whose worker died
+    # with its heartbeat is retried or failed.
+    policy = TrainingPolicy.from_settings(settings)
+    recovered = await jobs.recover_stale(conn, policy)
+    return recovered + await jobs.requeue_lost(conn, sent_before=lost_before)
 
 
 def redrivers() -> dict[str, Redriver]:
     """Template logical id of a queue -> its re-driver."""
-    return {INGEST_QUEUE: _ingest, MAIL_QUEUE: _mail, "TrainQueue": _train}
+    return {INGEST_QUEUE: _ingest, MAIL_QUEUE: _mail, TRAIN_QUEUE: _train}
 
 
 class QueueWatch:

@@ -50,6 +50,8 @@ class AuthSettings(BaseSettings):
     rate_chat_per_min: int = Field(default=60, ge=1)
     rate_uploads_per_min: int = Field(default=10, ge=1)
     rate_configops_per_hour: int = Field(default=30, ge=1)
+    # Feedback (POST /v1/preferences and the personalization controls) per user per minute.
+    rate_feedback_per_min: int = Field(default=30, ge=1)
     cap_workflows_per_user: int = Field(default=3, ge=1)
     cap_decodes_per_user: int = Field(default=2, ge=1)
 

@@ -31,14 +31,21 @@ SQS_BATCH = 10  # SendMessageBatch's limit
 
 
 async def enqueue(
-    conn: psycopg.AsyncConnection, *, queue: str, body: dict[str, Any], dedup_key: str | None = None
+    conn: psycopg.AsyncConnection,
+    *,
+    queue: str,
+    body: dict[str, Any],
+    dedup_key: str | None = None,
+    delay_s: float = 0.0,
 ) -> int | None:
-    """Returns the outbox id, or None when `dedup_key` was already enqueued."""
+    """Returns the outbox id, or None when `dedup_key` was already enqueued. `delay_s`: the
+    relay sends the message no sooner (held in Postgres, so longer than SQS's 15 minutes)."""
     row = await (
         await conn.execute(
-            "INSERT INTO outbox_message (queue, body, dedup_key) VALUES (%s, %s, %s)"
+            "INSERT INTO outbox_message (queue, body, dedup_key, available_at)"
+            " VALUES (%s, %s, %s, now() + make_interval(secs => %s))"
             " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-            (queue, Jsonb(body), dedup_key),
+            (queue, Jsonb(body), dedup_key, max(0.0, float(delay_s))),
         )
     ).fetchone()
     return row[0] if row else None

@@ -176,6 +176,30 @@ class Settings(AuthSettings):
     # A source still pending/processing this long after it was queued is queued again.
     rag_stuck_after_s: int = Field(default=900, ge=30)
 
+    # --- Preferences and training scheduling (docs/api.md, "Preferences") -----------------------
+    # A correction longer than this is refused (400); notes are capped at 500 characters.
+    preferences_max_correction_chars: int = Field(default=8000, ge=1, le=32_000)
+    # A training job is queued when a user's new trainable events reach the threshold; a
+    # user's jobs start at least the cooldown apart (from the end of the last job that ran).
+    training_threshold_events: int = Field(default=20, ge=1, le=10_000)
+    training_cooldown_s: int = Field(default=3600, ge=0)
+    # Steps a job may take (the train function's budget, written into the job row).
+    training_step_budget: int = Field(default=64, ge=1, le=100_000)
+    # Events one job trains on at most (the newest trainable ones).
+    training_max_events: int = Field(default=500, ge=1, le=100_000)
+    # Transient failures: a job runs at most this many times, retried after
+    # base * 2**(attempt-1) seconds; then `failed` with its reason, every event kept.
+    training_max_attempts: int = Field(default=3, ge=1, le=10)
+    training_retry_base_s: float = Field(default=60.0, ge=0, le=86_400)
+    # A running job whose heartbeat (updated_at) is older than this is taken as crashed.
+    training_stale_after_s: int = Field(default=7200, ge=60)
+    # Priority by plan tier (an admin counts as the first): while other users' jobs are
+    # active, a job of a tier waits this long before its message is visible. A tier not
+    # listed gets "free"'s.
+    training_tier_delay_s: dict[str, int] = Field(
+        default_factory=lambda: {"admin": 0, "team": 0, "pro": 0, "free": 300}
+    )
+
     # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
     function_module: str | None = None
     version: str = "0.1.0"

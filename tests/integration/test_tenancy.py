@@ -20,6 +20,7 @@ import pytest
 from shared.platform.runtime.routes import Access
 from shared.platform.template import load_template
 from tests.integration.authkit import PASSWORD, bearer, sign_up
+from tests.integration.prefkit import seeded_feedback
 
 pytestmark = pytest.mark.integration
 
@@ -86,6 +87,17 @@ async def _context_with_file(api, a: dict) -> tuple[str, dict, None]:
     return context_id, {"{file_id}": file_id}, None
 
 
+async def _preference_of(api, a: dict) -> str:
+    event_id, _ = await seeded_feedback(a["user"]["id"], signal="like", notes=None)
+    return str(event_id)
+
+
+async def _instruction_of(api, a: dict) -> str:
+    _, instruction_id = await seeded_feedback(a["user"]["id"], signal="never", notes="emoji")
+    assert instruction_id is not None
+    return instruction_id
+
+
 # (method, path) of a route naming an object -> how A creates one, and the body for writes.
 # A maker may return (id, other path parameters, body) when those depend on the object.
 # Deletes come last, so reads and updates still find the object.
@@ -110,6 +122,9 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("POST", "/v1/contexts/{id}/search"): (_context_of, {"query": "probe", "mode": "text"}),
     ("POST", "/v1/contexts/{id}/files"): (_context_and_file_body, None),
     ("DELETE", "/v1/contexts/{id}/files/{file_id}"): (_context_with_file, None),
+    ("PATCH", "/v1/me/personalization/instructions/{id}"): (_instruction_of, {"text": "x"}),
+    ("DELETE", "/v1/me/personalization/instructions/{id}"): (_instruction_of, None),
+    ("DELETE", "/v1/preferences/{id}"): (_preference_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }
@@ -129,6 +144,8 @@ LISTS = {
     "/v1/files": (lambda data: [i["id"] for i in data["items"]], ("GET", "/v1/files/{id}")),
     "/v1/contexts": (lambda data: [i["id"] for i in data["items"]],
                      ("GET", "/v1/contexts/{id}")),
+    "/v1/preferences": (lambda data: [str(i["id"]) for i in data["items"]],
+                        ("DELETE", "/v1/preferences/{id}")),
 }  # fmt: skip
 
 NOT_LISTS = {"/v1/files/limits"}  # ends in "s" but lists nothing (the caller's plan limits)

@@ -14,6 +14,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from shared.domain.llm.backend import LLMBackend
+from shared.domain.preferences import persona
 from shared.domain.routing.candidates import AdapterCandidate
 from shared.platform.errors import NotFound, ServerError
 
@@ -102,7 +103,8 @@ async def adapter_candidates(
                 prompt_instructions=schema.get("prompt_instructions"),
             )
         )
-    return tuple(out)
+    # The user's persona: its mode and instructions follow its weights (preferences.persona).
+    return await persona.shape_candidates(conn, user_id, tuple(out))
 
 
 async def embedding(redis: Any, backend: LLMBackend, text: str) -> tuple[float, ...]:

@@ -10,6 +10,8 @@ Pure: no I/O. The rules:
 4. Prompt instructions are injected into the system message for prompt adapters, for hybrid
    adapters on an API backend (always, beside any remote id), and for a hybrid adapter whose
    weights could not be used on the local backend (its prompt fallback).
+5. An adapter whose weights apply and that carries `pending_instructions` (instructions newer
+   than its weights, which the weights cannot know) gets those injected beside the weights.
 """
 
 from __future__ import annotations
@@ -59,6 +61,10 @@ def plan_adapters(
             instructions.append(text)
             applied.append(AppliedAdapter(adapter.id, 1.0, "prompt"))
             trace.append({"event": "prompt_injected", "id": adapter.id})
+        elif i in kept and (pending := (adapter.pending_instructions or "").strip()):
+            instructions.append(pending)
+            applied.append(AppliedAdapter(adapter.id, 1.0, "prompt"))
+            trace.append({"event": "prompt_injected", "id": adapter.id, "pending": True})
         elif i not in kept and i not in overflow:
             trace.append(_dropped(adapter, _why_unused(adapter)))
 

@@ -41,6 +41,8 @@ class AdapterUse:
     remote_model_id: str | None = None
     remote_adapter_id: str | None = None
     prompt_instructions: str | None = None
+    # Instructions newer than the adapter's weights: injected even when the weights apply.
+    pending_instructions: str | None = None
 
 
 @dataclass(frozen=True)

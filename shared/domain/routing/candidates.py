@@ -22,3 +22,6 @@ class AdapterCandidate:
     remote_model_id: str | None = None
     remote_adapter_id: str | None = None
     prompt_instructions: str | None = None
+    # Instructions the adapter's weights have not learned yet (the persona's newer notes):
+    # injected whenever the adapter applies, weights or not.
+    pending_instructions: str | None = None

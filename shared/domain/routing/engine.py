@@ -278,6 +278,7 @@ def _use(candidate: AdapterCandidate, weight: float) -> AdapterUse:
         remote_model_id=candidate.remote_model_id,
         remote_adapter_id=candidate.remote_adapter_id,
         prompt_instructions=candidate.prompt_instructions,
+        pending_instructions=candidate.pending_instructions,
     )
 
 

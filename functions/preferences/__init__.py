@@ -1,0 +1,1 @@
+"""The preferences function: feedback, the persona's instructions, learning controls."""
