@@ -43,7 +43,7 @@ class Store:
             name=adapter_id[:8],
             version=version,
             checksum=checksum(files),
-            prefix=f"shared/domain/adapters/{adapter_id}/v{version:04d}/",
+            prefix=f"shared/adapters/{adapter_id}/v{version:04d}/",
             rank=4,
             alpha=8.0,
             adapter_type=adapter_type,

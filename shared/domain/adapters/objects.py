@@ -1,5 +1,5 @@
 """Adapter versions in the object store (DESIGN.md §2): the two PEFT files of version N of
-adapter A live under `users/{owner}/adapters/{A}/v000N/` (`shared/domain/adapters/{A}/v000N/` for a
+adapter A live under `users/{owner}/adapters/{A}/v000N/` (`shared/adapters/{A}/v000N/` for a
 global adapter). Ids are UUIDs, checked here, so a key can never climb out of its prefix."""
 
 from __future__ import annotations
