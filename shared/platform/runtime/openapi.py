@@ -57,6 +57,8 @@ def _errors() -> dict[str, Any]:
 def _success(route: Route, data: dict[str, Any]) -> dict[str, Any]:
     if route.answer == "redirect":
         return {"description": "redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
+    if route.answer == "text":
+        return {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}
     if route.answer == "document":
         document = {"application/json": {"schema": {"type": "object"}}}
         return {"description": "ok", "content": document}

@@ -125,9 +125,10 @@ class Route:
     # "login_ip").
     rate_limit: str | None = None
     # For the OpenAPI document only: what a success looks like when it is not the envelope
-    # ("document": a bare JSON document; "redirect": a redirect with no body), and a
-    # multipart/form-data body the endpoint reads itself.
-    answer: Literal["envelope", "document", "redirect"] = "envelope"
+    # ("document": a bare JSON document; "redirect": a redirect with no body; "text": plain
+    # text, such as Prometheus metrics), and a multipart/form-data body the endpoint reads
+    # itself.
+    answer: Literal["envelope", "document", "redirect", "text"] = "envelope"
     form_model: type[pydantic.BaseModel] | None = None
     # Compiled once; `{name}` matches one path segment, as in API Gateway.
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
