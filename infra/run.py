@@ -1,5 +1,7 @@
 """`make run`: the local stack, migrations, the inference service, the gateway, the internal
-function host and the queue dispatcher; prints the URL when /healthz is green. Everything is
+function host, the hosts of the functions that run in a process of their own (the train
+function: niced, kept to FUNCTIONS_HOST_CPUS cores, see infra/gateway/__main__.py) and the
+queue dispatcher; prints the URL when /healthz is green. Everything is
 supervised (infra/supervisor.py): a process or stack server that dies is restarted with
 back-off and logged; only Ctrl-C (or SIGTERM) stops the stack, and it stops what this run
 started (a stack that was already running is left running, and is not supervised)."""
@@ -31,6 +33,18 @@ PROCESSES = {
     "functions-internal": [sys.executable, "-m", "infra.gateway", "--internal"],
     "dispatcher": [sys.executable, "-m", "infra.dispatcher"],
 }
+
+
+def dedicated_hosts(settings: Settings) -> dict[str, list[str]]:
+    """A process per function with a `Metadata.LocalHost` of its own (the train function)."""
+    template = load_template(settings.template_path, settings)
+    return {
+        f"functions-{spec.local_host}": [
+            sys.executable, "-m", "infra.gateway", "--internal", "--only", spec.logical_id,
+        ]
+        for spec in template.functions.values()
+        if spec.local_host is not None
+    }  # fmt: skip
 
 
 def _after_start(settings: Settings, name: str) -> Callable[[], None] | None:
@@ -99,7 +113,7 @@ def main() -> int:
                 )
                 supervisor.add(unit, started=True)
         env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-        processes = dict(PROCESSES)
+        processes = {**PROCESSES, **dedicated_hosts(settings)}
         if settings.inference_url:
             processes.pop("inference")  # an existing inference service is used as it is
         else:

@@ -1,8 +1,9 @@
 """Supervision for `make run` (DESIGN.md §7): a dead process is restarted, not fatal.
 
 Each supervised unit is either a child process (the inference service, the gateway, the
-internal host, the dispatcher) or a local stack server this run started (Postgres, Valkey,
-SeaweedFS, the SQS server, the mail sink), watched through `infra/stack`'s own liveness check.
+internal host, the train function's host, the dispatcher) or a local stack server this run
+started (Postgres, Valkey, SeaweedFS, the SQS server, the mail sink), watched through
+`infra/stack`'s own liveness check.
 A unit found dead is logged (one JSON line: name, exit code, restart count, delay) and started
 again after an exponential back-off, so a process that dies at once does not spin; the back-off
 resets once the unit has stayed up for `stable_s`. Only a stop request (Ctrl-C / SIGTERM, seen

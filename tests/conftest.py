@@ -31,6 +31,9 @@ def _free_port() -> int:
 os.environ["OIDC_ISSUER"] = f"http://127.0.0.1:{_free_port()}"
 os.environ["OIDC_CLIENT_ID"] = "acs-test-client"
 os.environ["OIDC_CLIENT_SECRET"] = "acs-test-client-secret"
+# The train function's own host (Metadata.LocalHost "train"): a port of this session, so the
+# dispatchers tests start never reach a developer's `make run` (tests that train start one).
+os.environ["FUNCTIONS_HOST_PORTS"] = f'{{"train": {_free_port()}}}'
 # Compiled XLA programs are cached across sessions (the model's shapes compile once).
 os.environ.setdefault(
     "JAX_COMPILATION_CACHE_DIR", os.path.join(os.path.dirname(__file__), "..", ".data", "jax-cache")

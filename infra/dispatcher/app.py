@@ -1,13 +1,15 @@
 """The local stand-in for Lambda's SQS event source mapping and EventBridge schedules.
 
 For every SQS event in template.yaml it long-polls the queue, POSTs the batch as a real SQS
-Lambda event to the function on the internal address, extends the messages' visibility while
-the function runs, and deletes the messages the function did not list in `batchItemFailures`
-(all of them stay when the call fails: Lambda's semantics). Failed messages reappear after a
-back-off (the function sets it; when the function could not be reached or failed as a whole,
-the dispatcher does) and SQS moves them to the DLQ after maxReceiveCount. It also fires the
-template's schedules, relays the transactional outbox, and re-drives from Postgres the work
-whose messages the local SQS server lost when it restarted (infra/dispatcher/redrive.py).
+Lambda event to the function on its local host (the shared internal address, or the host of
+its own that `Metadata.LocalHost` names: the train function's), extends the messages'
+visibility while the function runs, and deletes the messages the function did not list in
+`batchItemFailures` (all of them stay when the call fails: Lambda's semantics). Failed
+messages reappear after a back-off (the function sets it; when the function could not be
+reached or failed as a whole, the dispatcher does) and SQS moves them to the DLQ after
+maxReceiveCount. It also fires the template's schedules, relays the transactional outbox, and
+re-drives from Postgres the work whose messages the local SQS server lost when it restarted
+(infra/dispatcher/redrive.py).
 
 A message is received under a short lease (DISPATCHER_LEASE_S) that is renewed while its
 function runs, not under the queue's visibility timeout: if this process dies, what it held is
@@ -90,10 +92,16 @@ class Dispatcher:
         self.template = template
         self.sqs = sqs
         self.queues = QueueDirectory(sqs, template)
-        self.http = httpx.AsyncClient(base_url=settings.internal_functions_url)
+        self.http = httpx.AsyncClient()
         self.stopping = asyncio.Event()
         self.db = PoolHolder(settings)
         self.watch = QueueWatch(sqs)
+
+    def events_url(self, function: FunctionSpec) -> str:
+        """The function's events on its local host: the shared internal host, or its own
+        (`Metadata.LocalHost`: the train function, whose jobs run for minutes)."""
+        host = self.settings.function_host_url(function.local_host)
+        return f"{host}/functions/{function.logical_id}/events"
 
     def lease_s(self, queue: QueueSpec) -> int:
         return max(min(self.settings.dispatcher_lease_s, queue.visibility_timeout_s), 1)
@@ -147,7 +155,7 @@ class Dispatcher:
         heartbeat = asyncio.create_task(self._extend_visibility(queue, url, messages))
         try:
             response = await self.http.post(
-                f"/functions/{function.logical_id}/events",
+                self.events_url(function),
                 json={"Records": records},
                 timeout=function.timeout_s,
             )
@@ -246,7 +254,7 @@ class Dispatcher:
         }
         try:
             response = await self.http.post(
-                f"/functions/{function.logical_id}/events", json=body, timeout=function.timeout_s
+                self.events_url(function), json=body, timeout=function.timeout_s
             )
             log.info("schedule %s fired: %s", event.name, response.status_code)
         except httpx.HTTPError as exc:

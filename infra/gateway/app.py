@@ -7,7 +7,9 @@
   else is a 404 envelope. Queue and scheduled functions are not reachable here.
 - `internal_app`: the Lambda Web Adapter stand-in for queue/scheduled functions, on a
   loopback port only the dispatcher calls: `POST /functions/<LogicalId>/events` reaches the
-  function as `POST /events`, the adapter's pass-through path.
+  function as `POST /events`, the adapter's pass-through path. A function whose template
+  entry names a `Metadata.LocalHost` (the train function) is served by a host of its own
+  (`only`), never by the shared one.
 """
 
 from __future__ import annotations
@@ -279,13 +281,27 @@ def public_app(
 
 
 def internal_app(
-    settings: Settings, *, services: Services | None = None, template: Template | None = None
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    template: Template | None = None,
+    only: str | None = None,
 ) -> ASGIApp:
+    """The queue and scheduled functions of the shared internal host (those without a
+    `Metadata.LocalHost`), or with `only` that one function, which has a host of its own."""
     services = services or Services.from_settings(settings, template=template)
     template = template or services.template
-    apps = {
-        spec.logical_id: function_app(spec.module, services)
-        for spec in template.functions.values()
-        if spec.sqs or spec.schedules
-    }
-    return InternalFunctions(apps)
+    if only is not None:
+        spec = template.functions.get(only)
+        if spec is None or not (spec.sqs or spec.schedules) or spec.local_host is None:
+            raise ValueError(f"{only} is not a queue or scheduled function with a LocalHost")
+        chosen = [spec]
+    else:
+        chosen = [
+            spec
+            for spec in template.functions.values()
+            if (spec.sqs or spec.schedules) and spec.local_host is None
+        ]
+    return InternalFunctions(
+        {spec.logical_id: function_app(spec.module, services) for spec in chosen}
+    )

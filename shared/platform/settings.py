@@ -84,6 +84,14 @@ class Settings(AuthSettings):
     gateway_port: int = 8080
     # Queue functions listen here; never exposed through the gateway.
     functions_internal_port: int = 8081
+    # Functions that run in a local host of their own (`Metadata.LocalHost` in template.yaml:
+    # the train function), so their long CPU-bound work never blocks the other queue
+    # functions: host name -> loopback port. Such a host runs niced by FUNCTIONS_HOST_NICE,
+    # its threads (XLA's CPU pool included) kept to FUNCTIONS_HOST_CPUS cores (0: all), so
+    # chat stays responsive while it trains.
+    functions_host_ports: dict[str, int] = Field(default_factory=lambda: {"train": 8082})
+    functions_host_nice: int = Field(default=10, ge=0, le=19)
+    functions_host_cpus: int = Field(default=1, ge=0, le=1024)
     inference_url: str | None = None
     inference_token: SecretStr = SecretStr("dev-inference-token")
     inference_port: int = 8090
@@ -200,6 +208,28 @@ class Settings(AuthSettings):
         default_factory=lambda: {"admin": 0, "team": 0, "pro": 0, "free": 300}
     )
 
+    # --- The train function (docs/model.md, "Training: the job") --------------------------------
+    # Unset: the training core's defaults for the backend the job runs on (a CPU: 256 tokens a
+    # sample, batches of 8, 2 epochs, Adam at 2e-3; a GPU: 1024 tokens, 16, 4 epochs). The
+    # step budget is the job's (TRAINING_STEP_BUDGET when it was queued).
+    training_max_tokens: int | None = Field(default=None, ge=32, le=8192)
+    training_batch_size: int | None = Field(default=None, ge=1, le=256)
+    training_epochs: int | None = Field(default=None, ge=1, le=100)
+    training_learning_rate: float | None = Field(default=None, gt=0, le=1)
+    # The gate a persona is trained at when the user's routing policy gives it no fixed weight
+    # (the seeded policy's `always_persona` rule does: 0.5, and that weight is used).
+    training_gate: float = Field(default=0.5, gt=0, le=1)
+    # A run stops stepping after this long, then evaluates and publishes what it has.
+    training_time_budget_s: float = Field(default=600.0, gt=0)
+    # Least time between two progress writes to the job row (the last step is always written).
+    training_heartbeat_s: float = Field(default=10.0, gt=0)
+    # The base model's greedy answer to a held-out like or dislike (what alignment compares
+    # it with) is cut at this many tokens; an answer that does not end within it is no pair.
+    training_alternative_max_tokens: int = Field(default=64, ge=1, le=1024)
+    # A promoted job moves the persona's router centroid this far toward the mean embedding
+    # of the events it trained on (the first job sets it to that mean).
+    training_centroid_ema: float = Field(default=0.3, gt=0, le=1)
+
     # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
     function_module: str | None = None
     version: str = "0.1.0"
@@ -301,6 +331,15 @@ class Settings(AuthSettings):
     @property
     def internal_functions_url(self) -> str:
         return f"http://127.0.0.1:{self.functions_internal_port}"
+
+    def function_host_url(self, host: str | None) -> str:
+        """Where the local host of a function is: the shared internal host, or the named one
+        (`Metadata.LocalHost`)."""
+        if host is None:
+            return self.internal_functions_url
+        if host not in self.functions_host_ports:
+            raise ValueError(f"no port for the local host {host!r} (FUNCTIONS_HOST_PORTS)")
+        return f"http://127.0.0.1:{self.functions_host_ports[host]}"
 
     def resource_name(self, template_name: str) -> str:
         """Resolve `${AWS::StackName}` in a template's QueueName/BucketName."""

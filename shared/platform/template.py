@@ -63,6 +63,10 @@ class FunctionSpec:
     http: tuple[HttpEvent, ...] = ()
     sqs: tuple[SqsEvent, ...] = ()
     schedules: tuple[ScheduleEvent, ...] = ()
+    # Metadata.LocalHost: the local host of its own this function runs in (None: the shared
+    # internal host), a process that serves it alone (`python -m infra.gateway --internal
+    # --only <LogicalId>`) on the port FUNCTIONS_HOST_PORTS gives that name.
+    local_host: str | None = None
 
     @property
     def module(self) -> str:
@@ -160,8 +164,8 @@ def _ref_logical_id(value: Any) -> str:
 
 
 def _function(logical_id: str, resource: dict[str, Any], default_timeout: int) -> FunctionSpec:
-    props = resource.get("Properties", {})
-    package = resource.get("Metadata", {}).get("Package")
+    props, metadata = resource.get("Properties", {}), resource.get("Metadata", {})
+    package = metadata.get("Package")
     if not package:
         raise ValueError(f"{logical_id}: Metadata.Package names the function's package")
     http, sqs, schedules = [], [], []
@@ -190,6 +194,7 @@ def _function(logical_id: str, resource: dict[str, Any], default_timeout: int) -
         http=tuple(http),
         sqs=tuple(sqs),
         schedules=tuple(schedules),
+        local_host=metadata.get("LocalHost"),
     )
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from shared.platform.runtime.routes import Access
 from shared.platform.template import load_template
+from tests.integration.adapterkit import job_row, persona_of
 from tests.integration.authkit import PASSWORD, bearer, sign_up
 from tests.integration.prefkit import seeded_feedback
 
@@ -98,6 +99,15 @@ async def _instruction_of(api, a: dict) -> str:
     return instruction_id
 
 
+async def _adapter_of(api, a: dict) -> str:
+    return await persona_of(a["user"]["id"])
+
+
+async def _job_of(api, a: dict) -> str:
+    user = a["user"]["id"]
+    return await job_row(user, await persona_of(user), status="succeeded", loss=0.5)
+
+
 # (method, path) of a route naming an object -> how A creates one, and the body for writes.
 # A maker may return (id, other path parameters, body) when those depend on the object.
 # Deletes come last, so reads and updates still find the object.
@@ -125,13 +135,20 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("PATCH", "/v1/me/personalization/instructions/{id}"): (_instruction_of, {"text": "x"}),
     ("DELETE", "/v1/me/personalization/instructions/{id}"): (_instruction_of, None),
     ("DELETE", "/v1/preferences/{id}"): (_preference_of, None),
+    ("GET", "/v1/adapters/{id}"): (_adapter_of, None),
+    ("GET", "/v1/training/jobs/{id}"): (_job_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }
 # Path parameters besides the object's id, as the object A just made has them.
 OTHER_PARAMS = {"{version}": "1"}
 # Routes on any user's object that only admins reach (B, a plain user, gets 403).
-ADMIN_ONLY = {("PATCH", "/v1/admin/users/{id}"): {"role": "user"}}
+ADMIN_ONLY = {
+    ("PATCH", "/v1/admin/users/{id}"): {"role": "user"},
+    ("POST", "/v1/admin/adapters/{id}/rollback"): {"version": 1},
+    ("POST", "/v1/admin/adapters/{id}/versions/{version}/approve"): None,
+    ("DELETE", "/v1/admin/adapters/{id}/versions/{version}"): None,
+}
 # List routes: (path, how to read the ids out of `data`) and the OWNED route whose objects
 # they list.
 LISTS = {
@@ -146,6 +163,10 @@ LISTS = {
                      ("GET", "/v1/contexts/{id}")),
     "/v1/preferences": (lambda data: [str(i["id"]) for i in data["items"]],
                         ("DELETE", "/v1/preferences/{id}")),
+    "/v1/adapters": (lambda data: [i["id"] for i in data["items"]],
+                     ("GET", "/v1/adapters/{id}")),
+    "/v1/training/jobs": (lambda data: [i["id"] for i in data["items"]],
+                          ("GET", "/v1/training/jobs/{id}")),
 }  # fmt: skip
 
 NOT_LISTS = {"/v1/files/limits"}  # ends in "s" but lists nothing (the caller's plan limits)

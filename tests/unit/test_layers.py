@@ -11,12 +11,13 @@ from shared.domain.adapters import objects
 from shared.neural import peft
 from tests.helpers import REPO_ROOT
 
-# Every function of the template except the inference service, imported and exercised where
-# the model used to creep in (ingest's chunker loading MiniLM's tokenizer).
+# Every function of the template except the inference service and the train function (the two
+# that run the model), imported and exercised where the model used to creep in (ingest's
+# chunker loading MiniLM's tokenizer).
 PROBE = """
 import importlib, pathlib, sys
 for package in sorted(p.name for p in pathlib.Path('functions').iterdir()
-                      if (p / 'main.py').exists() and p.name != 'inference'):
+                      if (p / 'main.py').exists() and p.name not in ('inference', 'train')):
     importlib.import_module(f'functions.{package}.main')
 from shared.domain.rag.chunking import minilm_offsets
 assert minilm_offsets()('Chunks are cut in MiniLM tokens.')

@@ -54,10 +54,27 @@ async def record(
             conn, user_id, written.event.id, signal=feedback.signal, notes=feedback.notes,
             usable=filtered_reason is None,
         )  # fmt: skip
+        await score_persona(conn, user_id, state.adapter_id)
         await jobs.recover_stale(conn, policy, user_id=user_id)
         decision = await schedule.maybe_schedule(conn, state, policy, trigger="feedback")
         event = await store.get(conn, user_id, written.event.id)  # with the job it joined
     return Recorded(event, written.replaced, state.adapter_id, instruction, decision)
+
+
+async def score_persona(conn: Connection, user_id: str, adapter_id: str) -> None:
+    """The persona's `success_score` in its router state: the mean score of the user's
+    feedback on answers its weights shaped (the answer's `adapters` name it, applied as
+    `lora`), recomputed at each feedback, so a replaced rating counts once."""
+    await conn.execute(
+        "UPDATE adapter_router_state s SET success_score = agg.mean,"
+        " meta = s.meta || jsonb_build_object('scored_events', agg.n)"
+        " FROM (SELECT avg(e.score) AS mean, count(*) AS n FROM preference_event e"
+        "       JOIN message m ON m.id = e.message_id WHERE e.user_id = %(user)s"
+        "        AND m.meta->'adapters' @> jsonb_build_array("
+        "            jsonb_build_object('id', %(adapter)s::text, 'how', 'lora'))) agg"
+        " WHERE s.artifact_id = %(adapter)s::uuid AND agg.n > 0",
+        {"user": user_id, "adapter": adapter_id},
+    )
 
 
 async def delete_event(conn: Connection, user_id: str, event_id: int) -> None:

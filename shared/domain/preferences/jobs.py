@@ -82,6 +82,7 @@ class TrainingEvent:
     context_text: str | None
     answer: str
     updated_at: dt.datetime
+    context_embedding: Any = None  # the context's MiniLM vector (the router state's centroid)
 
 
 async def _lock(conn: Connection, job_id: str) -> tuple[persona.Personalization, Any] | None:
@@ -142,8 +143,8 @@ async def events_of(conn: Connection, job: Job) -> list[TrainingEvent]:
     """The job's events as they are now: deleted ones are gone, filtered ones are skipped."""
     cursor = await conn.execute(
         "SELECT e.id, e.conversation_id::text, e.message_id::text, e.explicit_signal, e.score,"
-        " e.corrected_text, e.notes, e.context_text, m.content, e.updated_at"
-        " FROM preference_event e JOIN message m ON m.id = e.message_id"
+        " e.corrected_text, e.notes, e.context_text, m.content, e.updated_at,"
+        " e.context_embedding FROM preference_event e JOIN message m ON m.id = e.message_id"
         " WHERE e.id = ANY(%s) AND e.user_id = %s AND e.filtered_reason IS NULL"
         " ORDER BY e.updated_at DESC, e.id DESC",
         (list(job.preference_event_ids), job.user_id),
@@ -167,9 +168,11 @@ async def succeed(
     conn: Connection, job_id: str, *, policy: TrainingPolicy, new_version: int | None,
     loss: float | None, dataset_path: str | None = None,
     learned_instruction_ids: Sequence[str] = (), status: str = "succeeded",
+    outcome: Mapping[str, Any] | None = None,
 ) -> bool:  # fmt: skip
-    """Ends a running job as `succeeded` (or `rejected`); then checks whether the events that
-    came in meanwhile make the next job due (queued behind the cooldown)."""
+    """Ends a running job as `succeeded` (or `rejected`), with `outcome` merged into its meta
+    (the train function's outcome: version, promotion, metrics); then checks whether the
+    events that came in meanwhile make the next job due (queued behind the cooldown)."""
     if status not in ("succeeded", "rejected"):
         raise ValueError("status must be succeeded or rejected")
     locked = await _lock(conn, job_id)
@@ -178,8 +181,8 @@ async def succeed(
     state, (_, user_id, adapter_id, _, meta, _) = locked
     await conn.execute(
         "UPDATE training_job SET status = %s, new_version = %s, loss = %s, dataset_path = %s,"
-        " finished_at = now(), updated_at = now() WHERE id = %s",
-        (status, new_version, loss, dataset_path, job_id),
+        " meta = meta || %s, finished_at = now(), updated_at = now() WHERE id = %s",
+        (status, new_version, loss, dataset_path, Jsonb(dict(outcome or {})), job_id),
     )
     if status == "succeeded" and new_version is not None:
         taken = {i["id"]: i["updated_at"] for i in meta.get("instructions", [])}

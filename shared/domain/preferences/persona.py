@@ -15,7 +15,8 @@ How the router sees the persona (`shape_candidates`, called when a turn loads it
   goes as prompt text (the hybrid fallback); on the local service the weights apply, and the
   instructions the served version has *not* learned go as prompt text beside them
   (`pending_instructions`). An instruction counts as learned by version V when the job that
-  produced a version <= V took its text in (`learned_version`); an edit, or a reset, makes it
+  produced a version <= V took its text in (`learned_version`); an edit, a reset, or moving
+  the pointer to an earlier version (`pointer_moved`: a rollback or an approval) makes it
   pending again, so a note newer than the weights is applied at once, never lost behind them.
 Instructions are rendered newest first, whole, within `PROMPT_MAX_CHARS` (the 135M model's
 window is small); the ones left out are reported as such by `state`.
@@ -31,6 +32,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
+from shared.domain.adapters import versions
 from shared.domain.adapters.registry import KIND
 from shared.domain.routing.candidates import AdapterCandidate
 from shared.platform.db.pool import Connection
@@ -162,9 +164,10 @@ async def reset_to_base(conn: Connection, state: Personalization) -> int | None:
         "UPDATE persona_instruction SET learned_version = NULL WHERE user_id = %s",
         (state.user_id,),
     )
-    if row is None or not has_weights(row[1]):
+    if row is None or state.adapter_id is None or not has_weights(row[1]):
         return None
-    version = int(row[0]) + 1
+    # max + 1, not the served one + 1: after a rollback the served version is not the newest
+    version = await versions.next_number(conn, state.adapter_id)
     schema = base_schema(version)
     await conn.execute(
         "INSERT INTO artifact_version (artifact_id, version, schema, created_by, change_note)"
@@ -177,6 +180,19 @@ async def reset_to_base(conn: Connection, state: Personalization) -> int | None:
         (version, Jsonb(schema), state.adapter_id),
     )
     return version
+
+
+async def pointer_moved(conn: Connection, adapter_id: str, version: int) -> int:
+    """The adapter now serves `version` (a rollback or an approval, in the caller's
+    transaction). If it is a user's persona, an instruction learned by a later version was not
+    learned by this one: it is pending again (prompt text), and stays so for versions trained
+    from here on. Returns how many instructions that made pending."""
+    cursor = await conn.execute(
+        "UPDATE persona_instruction i SET learned_version = NULL FROM personalization p"
+        " WHERE p.adapter_id = %s AND i.user_id = p.user_id AND i.learned_version > %s",
+        (adapter_id, version),
+    )
+    return cursor.rowcount
 
 
 # --- instructions -------------------------------------------------------------------------
