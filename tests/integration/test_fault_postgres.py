@@ -14,6 +14,7 @@ import time
 import pytest
 
 from infra.stack.postgres import LocalPostgres
+from shared.services import Services
 from tests.integration.authkit import bearer, sign_up
 
 pytestmark = pytest.mark.integration
@@ -78,3 +79,32 @@ async def test_postgres_down_then_back(api, settings, local_stack) -> None:
         f"\npostgres: restart {started_s:.1f} s, first good answer {recovered_s:.1f} s after it;"
         f" writers saw {statuses.count(201)} x 201, {statuses.count(503)} x 503"
     )
+
+
+async def test_a_grown_pool_serves_the_first_request_after_a_restart(settings, local_stack) -> None:
+    """A pool that grew under load holds that many connections, all dead after a restart.
+    psycopg_pool backs off 1 s, 2 s, 4 s... between a checkout's retries, so discarding them one
+    per retry timed the first request out (PoolTimeout, a 503): the first failed check now rids
+    the pool of every dead idle connection at once."""
+    if "postgres" not in local_stack.started:
+        pytest.skip("the stack was already running: not stopping someone else's Postgres")
+    services = Services.from_settings(settings)
+    held = asyncio.Event()
+
+    async def hold() -> None:
+        async with services.db.connection() as conn:
+            await conn.execute("SELECT 1")
+            await held.wait()
+
+    holders = [asyncio.create_task(hold()) for _ in range(settings.db_pool_max)]
+    await asyncio.sleep(1.0)  # every holder has its own connection now
+    held.set()
+    await asyncio.gather(*holders)
+    postgres = LocalPostgres(settings)
+    try:
+        assert await asyncio.to_thread(postgres.stop)
+    finally:
+        await asyncio.to_thread(postgres.start)
+    async with services.db.connection() as conn:  # PoolTimeout here before the fix
+        assert await (await conn.execute("SELECT 1")).fetchone() == (1,)
+    await services.aclose()

@@ -45,19 +45,38 @@ def _reconnect_failed(pool: AsyncConnectionPool) -> None:
 def create_pool(settings: Settings, *, dsn: str | None = None) -> AsyncConnectionPool:
     """Closed pool; `await pool.open()` (or `async with`) before use."""
     timeout_ms = settings.db_statement_timeout_ms
-    return AsyncConnectionPool(
+    made: list[AsyncConnectionPool] = []
+
+    async def check(conn: psycopg.AsyncConnection[Any]) -> None:
+        """The connection works, or the pool is rid of every idle connection that does not.
+
+        A dead one usually means the server restarted, so its idle siblings are dead too; and
+        psycopg_pool backs off 1 s, 2 s, 4 s... between a checkout's retries, so a pool that
+        had grown to ten connections before a restart would time out the first request after
+        it, one dead connection at a time. Checking them all at the first failure (each fails
+        at once on a closed socket) leaves that request one short back-off."""
+        try:
+            await AsyncConnectionPool.check_connection(conn)
+        except Exception:
+            if made:
+                await made[0].check()
+            raise
+
+    pool = AsyncConnectionPool(
         dsn or settings.postgres_dsn,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         kwargs={"options": f"-c statement_timeout={timeout_ms}", "connect_timeout": 5},
         configure=_configure,
-        check=AsyncConnectionPool.check_connection,
+        check=check,
         reconnect_timeout=RECONNECT_TIMEOUT_S,
         reconnect_failed=_reconnect_failed,
         timeout=settings.dependency_timeout_s * 3,
         open=False,
         name="app",
     )
+    made.append(pool)
+    return pool
 
 
 Connection = psycopg.AsyncConnection[Any]
