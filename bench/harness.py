@@ -4,6 +4,7 @@ it (the inference service, a gateway), readiness waits, and clean-up of only wha
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import statistics
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import AsyncGenerator
 from pathlib import Path
 
 import httpx
@@ -83,8 +85,40 @@ def clean(settings: Settings) -> None:
 PASSWORD = "bench password, long enough"  # noqa: S105 - throwaway accounts, dropped after
 
 
+class RefreshingBearer(httpx.Auth):
+    """A bearer token refreshed once it expires, as a client would (a benchmark outlives an
+    access token): on a 401, the first request to see it refreshes under a lock, and every
+    request retries once with the new token (a refresh token used twice ends the session)."""
+
+    requires_response_body = True
+
+    def __init__(self, access: str, refresh: str) -> None:
+        self.access, self.refresh = access, refresh
+        self._lock = asyncio.Lock()
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        used = self.access
+        request.headers["Authorization"] = f"Bearer {used}"
+        response = yield request
+        if response.status_code != 401 or request.url.path.startswith("/v1/auth/"):
+            return
+        async with self._lock:
+            if self.access == used:
+                url = request.url.copy_with(path="/v1/auth/refresh", query=None)
+                renewed = yield httpx.Request("POST", url, json={"refresh_token": self.refresh})
+                if renewed.status_code != 200:
+                    raise RuntimeError(f"refresh answered {renewed.status_code}: {renewed.text}")
+                data = renewed.json()["data"]
+                self.access, self.refresh = data["access_token"], data["refresh_token"]
+        request.headers["Authorization"] = f"Bearer {self.access}"
+        yield request
+
+
 async def signed_up_clients(base: str, count: int, *, timeout_s: float) -> list[httpx.AsyncClient]:
-    """`count` new accounts, each an HTTP client carrying its bearer token (close them)."""
+    """`count` new accounts, each an HTTP client carrying its bearer token, refreshed when it
+    expires (close them)."""
     clients = []
     for _ in range(count):
         http = httpx.AsyncClient(base_url=base, timeout=timeout_s)
@@ -93,5 +127,6 @@ async def signed_up_clients(base: str, count: int, *, timeout_s: float) -> list[
         signed = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
         if signed.status_code != 201:
             raise RuntimeError(f"signup answered {signed.status_code}: {signed.text[:300]}")
-        http.headers["Authorization"] = f"Bearer {signed.json()['data']['access_token']}"
+        data = signed.json()["data"]
+        http.auth = RefreshingBearer(data["access_token"], data["refresh_token"])
     return clients

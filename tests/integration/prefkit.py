@@ -9,15 +9,44 @@ from typing import Any
 
 import psycopg
 from pgvector.psycopg import register_vector_async
+from pydantic import SecretStr
 
 from shared.domain.chat import conversations
 from shared.domain.preferences import feedback, store
 from shared.domain.preferences.schedule import TrainingPolicy
-from shared.platform.settings import get_settings
+from shared.platform.settings import Settings, get_settings
+from tests.integration.authkit import bearer, sign_up
+from tests.integration.conftest import TOKEN
 
 QUESTION = "What is the capital of France?"
 # A unit vector: what the fixtures store where MiniLM is not at hand.
 UNIT = [1.0] + [0.0] * 383
+
+
+def prefs_settings(settings: Settings, service: str, **overrides: Any) -> Settings:
+    """The preferences tests' settings: the test inference service, short answers, a small
+    threshold, a feedback budget no test hits unless it sets its own."""
+    return settings.model_copy(update={
+        "inference_url": service, "inference_token": SecretStr(TOKEN), "chat_max_tokens": 12,
+        "training_threshold_events": 3, "training_cooldown_s": 3600,
+        "rate_feedback_per_min": 1000, **overrides,
+    })  # fmt: skip
+
+
+async def signed_user(api: Any) -> tuple[str, dict[str, str]]:
+    """A new account: its id and bearer headers."""
+    signed = await sign_up(api)
+    return signed["user"]["id"], bearer(signed["access_token"])
+
+
+async def fetch_one(services: Any, sql: str, *params: Any) -> Any:
+    async with services.db.connection() as conn:
+        return await (await conn.execute(sql, params)).fetchone()
+
+
+async def fetch_all(services: Any, sql: str, *params: Any) -> list[Any]:
+    async with services.db.connection() as conn:
+        return await (await conn.execute(sql, params)).fetchall()
 
 
 async def answered(

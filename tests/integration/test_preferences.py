@@ -8,24 +8,14 @@ from __future__ import annotations
 import math
 
 import pytest
-from pydantic import SecretStr
 
 from shared.domain.preferences import feedback
 from shared.domain.preferences.schedule import TrainingPolicy
 from shared.services import Services
-from tests.integration.authkit import bearer, sign_up
-from tests.integration.conftest import TOKEN, gateway_client
-from tests.integration.prefkit import QUESTION, answered, counts
+from tests.integration.conftest import gateway_client
+from tests.integration.prefkit import QUESTION, answered, counts, prefs_settings, signed_user
 
 pytestmark = pytest.mark.integration
-
-
-def prefs_settings(settings, service, **overrides):
-    return settings.model_copy(update={
-        "inference_url": service, "inference_token": SecretStr(TOKEN), "chat_max_tokens": 12,
-        "training_threshold_events": 3, "training_cooldown_s": 3600,
-        "rate_feedback_per_min": 1000, **overrides,
-    })  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +29,6 @@ async def prefs(settings, service, migrated):
 async def api(prefs):
     async with gateway_client(prefs.settings, prefs) as client:
         yield client
-
-
-async def _user(api) -> tuple[str, dict[str, str]]:
-    signed = await sign_up(api)
-    return signed["user"]["id"], bearer(signed["access_token"])
 
 
 async def _answer(prefs, user_id: str, **kw) -> tuple[str, str, str]:
@@ -62,7 +47,7 @@ def _body(conversation_id: str, message_id: str, signal: str = "like", **extra) 
 
 
 async def test_feedback_stores_its_context_and_embedding_and_makes_the_persona(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     conversation_id, _, message_id = await _answer(prefs, user_id)
     sent = await api.post("/v1/preferences", headers=headers,
                           json=_body(conversation_id, message_id))  # fmt: skip
@@ -115,7 +100,7 @@ async def test_feedback_stores_its_context_and_embedding_and_makes_the_persona(a
 
 
 async def test_the_list_pages_and_filters(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     made = []
     for signal in ("like", "dislike", "like"):
         conversation_id, _, message_id = await _answer(prefs, user_id)
@@ -148,8 +133,8 @@ BAD_INPUT = {
 @pytest.mark.parametrize("case", list(BAD_INPUT))
 async def test_bad_input_gets_the_envelope_error_and_writes_nothing(api, prefs, case) -> None:
     which, extra, status, code = BAD_INPUT[case]
-    user_id, headers = await _user(api)
-    other_id, _ = await _user(api)
+    user_id, headers = await signed_user(api)
+    other_id, _ = await signed_user(api)
     conversation_id, question_id, message_id = await _answer(prefs, user_id)
     other_conversation, _, other_message = await _answer(prefs, other_id)
     elsewhere, _, _ = await _answer(prefs, user_id)
@@ -169,7 +154,7 @@ async def test_bad_input_gets_the_envelope_error_and_writes_nothing(api, prefs, 
 
 
 async def test_refused_content_is_stored_but_never_trained_on(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     conversation_id, _, message_id = await _answer(prefs, user_id)
     sent = await api.post("/v1/preferences", headers=headers, json=_body(
         conversation_id, message_id, "always", notes="sign as jane.doe@example.com",
@@ -189,7 +174,7 @@ async def test_feedback_has_its_own_rate_budget(settings, service, migrated) -> 
     services = Services.from_settings(prefs_settings(settings, service, rate_feedback_per_min=2))
     try:
         async with gateway_client(services.settings, services) as client:
-            user_id, headers = await _user(client)
+            user_id, headers = await signed_user(client)
             answers = [await _answer(services, user_id) for _ in range(3)]
             codes = []
             for conversation_id, _, message_id in answers:
@@ -215,7 +200,7 @@ async def _turn(api, headers) -> dict:
 
 
 async def test_instructions_apply_at_once_and_the_trace_names_the_persona(api, prefs) -> None:
-    _, headers = await _user(api)
+    _, headers = await signed_user(api)
     before = await _turn(api, headers)
     note = "answer in one short sentence"
     sent = await api.post("/v1/preferences", headers=headers, json=_body(
@@ -226,7 +211,7 @@ async def test_instructions_apply_at_once_and_the_trace_names_the_persona(api, p
 
     after = await _turn(api, headers)
     routed = [a for a in after["trace"]["router"]["adapters"] if a["id"] == persona_id]
-    assert routed == [{"id": persona_id, "weight": 0.5, "mode": "prompt"}]
+    assert routed == [{"id": persona_id, "weight": 0.5, "mode": "prompt", "version": 1}]
     assert {"id": persona_id, "weight": 1.0, "how": "prompt", "version": None} in after["adapters"]
     # The instruction is in the prompt: the same question costs more prompt tokens now.
     assert after["usage"]["prompt_tokens"] > before["usage"]["prompt_tokens"]
@@ -254,8 +239,8 @@ async def test_instructions_apply_at_once_and_the_trace_names_the_persona(api, p
 
 
 async def test_another_users_events_and_instructions_are_not_found(api, prefs) -> None:
-    a_id, a = await _user(api)
-    _, b = await _user(api)
+    a_id, a = await signed_user(api)
+    _, b = await signed_user(api)
     conversation_id, _, message_id = await _answer(prefs, a_id)
     made = (await api.post("/v1/preferences", headers=a, json=_body(
         conversation_id, message_id, "never", notes="use emoji"))).json()["data"]  # fmt: skip
@@ -277,7 +262,7 @@ async def test_another_users_events_and_instructions_are_not_found(api, prefs) -
 
 
 async def test_pause_and_reset_from_the_api(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     paused = await api.patch("/v1/me/personalization", headers=headers,
                              json={"learning_paused": True})  # fmt: skip
     assert paused.status_code == 200 and paused.json()["data"]["learning_paused"] is True

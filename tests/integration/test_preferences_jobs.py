@@ -19,10 +19,15 @@ from shared.domain.chat import sources
 from shared.domain.preferences import feedback, jobs, persona
 from shared.domain.preferences.schedule import TRAIN_QUEUE, TrainingPolicy
 from shared.services import Services
-from tests.integration.authkit import bearer, sign_up
 from tests.integration.conftest import gateway_client
-from tests.integration.prefkit import answered, counts
-from tests.integration.test_preferences import prefs_settings
+from tests.integration.prefkit import (
+    answered,
+    counts,
+    fetch_all,
+    fetch_one,
+    prefs_settings,
+    signed_user,
+)
 
 pytestmark = pytest.mark.integration
 THRESHOLD, COOLDOWN_S = 3, 3600
@@ -48,11 +53,6 @@ def _policy(prefs) -> TrainingPolicy:
     return TrainingPolicy.from_settings(prefs.settings)
 
 
-async def _user(api) -> tuple[str, dict[str, str]]:
-    signed = await sign_up(api)
-    return signed["user"]["id"], bearer(signed["access_token"])
-
-
 async def _feedback(api, prefs, user_id, headers, n: int, **extra) -> list[dict]:
     """`n` feedbacks on `n` new answers, sent concurrently."""
     targets = []
@@ -68,25 +68,15 @@ async def _feedback(api, prefs, user_id, headers, n: int, **extra) -> list[dict]
     return [s.json()["data"] for s in sent]
 
 
-async def _one(prefs, sql: str, *params):
-    async with prefs.db.connection() as conn:
-        return await (await conn.execute(sql, params)).fetchone()
-
-
-async def _all(prefs, sql: str, *params):
-    async with prefs.db.connection() as conn:
-        return await (await conn.execute(sql, params)).fetchall()
-
-
 async def _jobs(prefs, user_id: str):
-    return await _all(
+    return await fetch_all(
         prefs, "SELECT id::text, status, meta, preference_event_ids, finished_at"
         " FROM training_job WHERE user_id = %s ORDER BY created_at", user_id,
     )  # fmt: skip
 
 
 async def _messages(prefs, job_id: str):
-    return await _all(
+    return await fetch_all(
         prefs, "SELECT body, dedup_key, available_at - created_at, available_at, sent_at"
         " FROM outbox_message WHERE queue = %s AND body->>'job_id' = %s ORDER BY id",
         TRAIN_QUEUE, job_id,
@@ -99,7 +89,7 @@ async def _claim(prefs, job_id: str) -> jobs.Job | None:
 
 
 async def test_the_threshold_queues_one_job_and_its_message_in_one_transaction(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     first = [(await _feedback(api, prefs, user_id, headers, 1))[0] for _ in range(THRESHOLD - 1)]
     assert [f["training"]["outcome"] for f in first] == ["below_threshold"] * 2
     assert await _jobs(prefs, user_id) == []
@@ -135,7 +125,7 @@ async def test_the_threshold_queues_one_job_and_its_message_in_one_transaction(a
 async def test_one_job_per_user_and_the_cooldown_hold_under_concurrent_feedback(
     api, prefs
 ) -> None:  # fmt: skip
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     burst = await _feedback(api, prefs, user_id, headers, 8)
     ((job_id, status, _, event_ids, _),) = await _jobs(prefs, user_id)
     assert status == "queued" and len(await _messages(prefs, job_id)) == 1
@@ -143,8 +133,8 @@ async def test_one_job_per_user_and_the_cooldown_hold_under_concurrent_feedback(
     assert sorted(f["training"]["outcome"] for f in burst) == (
         ["below_threshold"] * (THRESHOLD - 1) + ["joined"] * (8 - THRESHOLD) + ["queued"]
     )
-    taken = await _all(prefs, "SELECT DISTINCT job_id::text FROM preference_event"
-                       " WHERE user_id = %s", user_id)  # fmt: skip
+    taken = await fetch_all(prefs, "SELECT DISTINCT job_id::text FROM preference_event"
+                            " WHERE user_id = %s", user_id)  # fmt: skip
     assert len(event_ids) == 8 and taken == [(job_id,)]
     # The train function runs it.
     claimed = await _claim(prefs, job_id)
@@ -171,16 +161,16 @@ async def test_one_job_per_user_and_the_cooldown_hold_under_concurrent_feedback(
     assert available_at >= first_end + dt.timedelta(seconds=COOLDOWN_S)
     # A job trains on all the user's trainable events; the new ones are those it took.
     assert second_meta["trigger"] == "job_ended" and len(second_events) == 8 + THRESHOLD + 6
-    taken = await _one(prefs, "SELECT count(*) FROM preference_event WHERE job_id = %s",
-                       second_id)  # fmt: skip
+    taken = await fetch_one(prefs, "SELECT count(*) FROM preference_event WHERE job_id = %s",
+                            second_id)  # fmt: skip
     assert taken == (THRESHOLD + 6,)
-    active = await _one(prefs, "SELECT count(*) FROM training_job WHERE user_id = %s"
-                        " AND status IN ('queued', 'running')", user_id)  # fmt: skip
+    active = await fetch_one(prefs, "SELECT count(*) FROM training_job WHERE user_id = %s"
+                             " AND status IN ('queued', 'running')", user_id)  # fmt: skip
     assert active == (1,)
 
 
 async def test_paused_learning_queues_nothing_and_resuming_checks_at_once(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     await api.patch("/v1/me/personalization", headers=headers, json={"learning_paused": True})
     sent = await _feedback(api, prefs, user_id, headers, THRESHOLD + 2)
     assert {f["training"]["outcome"] for f in sent} == {"paused"}
@@ -202,7 +192,7 @@ async def test_paused_learning_queues_nothing_and_resuming_checks_at_once(api, p
 async def test_transient_failures_retry_with_back_off_then_fail_keeping_every_event(
     api, prefs
 ) -> None:  # fmt: skip
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     await _feedback(api, prefs, user_id, headers, THRESHOLD)
     ((job_id, *_),) = await _jobs(prefs, user_id)
     policy = _policy(prefs)
@@ -222,8 +212,8 @@ async def test_transient_failures_retry_with_back_off_then_fail_keeping_every_ev
     ((_, status, meta, _, finished_at),) = await _jobs(prefs, user_id)
     assert status == "failed" and finished_at is not None
     assert meta["reason"] == "inference service gone" and len(meta["errors"]) == 3
-    kept = await _one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
-                      " WHERE user_id = %s", user_id)  # fmt: skip
+    kept = await fetch_one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
+                           " WHERE user_id = %s", user_id)  # fmt: skip
     assert kept == (THRESHOLD, 0)  # every event kept, and new again
     view = (await api.get("/v1/me/personalization", headers=headers)).json()["data"]
     assert view["training"]["last_job"]["status"] == "failed"
@@ -239,7 +229,7 @@ async def test_transient_failures_retry_with_back_off_then_fail_keeping_every_ev
 
 
 async def test_deleted_and_filtered_events_are_in_no_later_job(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     sent = await _feedback(api, prefs, user_id, headers, THRESHOLD + 1)
     job_id = next(f["training"]["job_id"] for f in sent if f["training"]["job_id"])
     gone = sent[0]["preference"]["id"]
@@ -265,7 +255,7 @@ async def test_deleted_and_filtered_events_are_in_no_later_job(api, prefs) -> No
 
 
 async def test_weights_learn_instructions_and_reset_returns_to_the_base(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     sent = await _feedback(api, prefs, user_id, headers, THRESHOLD, explicit_signal="always",
                            notes="be brief")  # fmt: skip
     job_id = next(f["training"]["job_id"] for f in sent if f["training"]["job_id"])
@@ -307,8 +297,8 @@ async def test_weights_learn_instructions_and_reset_returns_to_the_base(api, pre
     assert reset.status_code == 200 and not view["has_weights"] and view["adapter_version"] == 3
     assert {(i["applied_as"], i["learned_version"]) for i in view["instructions"]} == {
         ("prompt", None)}  # fmt: skip
-    version = await _one(prefs, "SELECT schema, created_by, change_note FROM artifact_version"
-                         " WHERE artifact_id = %s AND version = 3", persona_id)  # fmt: skip
+    version = await fetch_one(prefs, "SELECT schema, created_by, change_note FROM artifact_version"
+                              " WHERE artifact_id = %s AND version = 3", persona_id)  # fmt: skip
     assert version[0]["mode"] == "prompt" and version[1:] == ("user", "reset to the base model")
     async with prefs.db.connection() as conn:
         (shaped,) = [c for c in await sources.adapter_candidates(conn, user_id)
@@ -319,7 +309,7 @@ async def test_weights_learn_instructions_and_reset_returns_to_the_base(api, pre
 
 
 async def test_a_reset_cancels_a_running_job_whose_result_is_then_refused(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     sent = await _feedback(api, prefs, user_id, headers, THRESHOLD)
     job_id = next(f["training"]["job_id"] for f in sent if f["training"]["job_id"])
     assert await _claim(prefs, job_id) is not None
@@ -333,7 +323,7 @@ async def test_a_reset_cancels_a_running_job_whose_result_is_then_refused(api, p
 
 
 async def test_lost_and_crashed_jobs_are_driven_again(api, prefs, settings) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     sent = await _feedback(api, prefs, user_id, headers, THRESHOLD)
     job_id = next(f["training"]["job_id"] for f in sent if f["training"]["job_id"])
     # The local queue server restarted after the message went out: the dispatcher re-drives.
@@ -363,7 +353,7 @@ async def test_lost_and_crashed_jobs_are_driven_again(api, prefs, settings) -> N
 
 
 async def test_the_view_shows_the_schedule(api, prefs) -> None:
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     await _feedback(api, prefs, user_id, headers, THRESHOLD - 1)
     async with prefs.db.connection() as conn:
         seen = await feedback.view(conn, user_id, policy=_policy(prefs))
@@ -382,7 +372,7 @@ async def test_lower_tiers_wait_while_other_users_jobs_are_active(settings, serv
             users = (("first", "user", "free"), ("free", "user", "free"),
                      ("pro", "user", "pro"), ("admin", "admin", "free"))  # fmt: skip
             for name, role, plan in users:
-                user_id, headers = await _user(client)
+                user_id, headers = await signed_user(client)
                 async with tiers.db.connection() as conn:
                     await conn.execute("UPDATE app_user SET role = %s, plan_tier = %s"
                                        " WHERE id = %s", (role, plan, user_id))  # fmt: skip

@@ -24,7 +24,6 @@ import uuid
 import httpx
 import pytest
 from psycopg.types.json import Jsonb
-from pydantic import SecretStr
 
 from functions.train.model import Loaded, base_answers
 from infra.gateway.app import internal_app
@@ -40,9 +39,8 @@ from shared.neural.training import PREFERRED, TrainingConfig, TrainingSample, ta
 from shared.neural.training.objective import FrozenBase
 from shared.services import Services
 from tests.helpers import free_port, project_process
-from tests.integration.authkit import bearer, sign_up
-from tests.integration.conftest import TOKEN, gateway_client
-from tests.integration.prefkit import answered
+from tests.integration.conftest import gateway_client
+from tests.integration.prefkit import answered, fetch_one, prefs_settings, signed_user
 
 pytestmark = pytest.mark.integration
 THRESHOLD = 5
@@ -66,11 +64,10 @@ REVERSED = [*HABIT[:3], *[(q, correction, answer) for q, answer, correction in H
 
 def _settings(settings, service, **overrides):
     """What this module's feedback is scheduled with (the step budget goes into the job)."""
-    return settings.model_copy(update={
-        "inference_url": service, "inference_token": SecretStr(TOKEN), "chat_max_tokens": 12,
+    return prefs_settings(settings, service, **{
         "training_threshold_events": THRESHOLD, "training_cooldown_s": 0,
         "training_step_budget": STEPS, "training_tier_delay_s": {"free": 0},
-        "training_retry_base_s": 0.0, "rate_feedback_per_min": 1000, **overrides,
+        "training_retry_base_s": 0.0, **overrides,
     })  # fmt: skip
 
 
@@ -85,11 +82,6 @@ async def prefs(settings, service, migrated):
 async def api(prefs):
     async with gateway_client(prefs.settings, prefs) as client:
         yield client
-
-
-async def _user(api) -> tuple[str, dict[str, str]]:
-    signed = await sign_up(api)
-    return signed["user"]["id"], bearer(signed["access_token"])
 
 
 async def _correct(api, prefs, user_id, headers, pairs) -> list[dict]:
@@ -109,13 +101,8 @@ async def _correct(api, prefs, user_id, headers, pairs) -> list[dict]:
     return sent
 
 
-async def _one(prefs, sql: str, *params):
-    async with prefs.db.connection() as conn:
-        return await (await conn.execute(sql, params)).fetchone()
-
-
 async def _job(prefs, job_id: str):
-    return await _one(
+    return await fetch_one(
         prefs, "SELECT status, meta, new_version, loss, dataset_path, num_events"
         " FROM training_job WHERE id = %s", job_id,
     )  # fmt: skip
@@ -151,7 +138,7 @@ async def _run_here(services: Services, job_id: str) -> None:
 
 async def _queued_job(api, prefs, pairs=HABIT) -> tuple[str, str, str, list[dict], dict]:
     """(user id, job id, persona id, the feedback sent, the user's headers)."""
-    user_id, headers = await _user(api)
+    user_id, headers = await signed_user(api)
     sent = await _correct(api, prefs, user_id, headers, pairs)
     assert [s["training"]["outcome"] for s in sent][-1] == "queued"
     return user_id, sent[-1]["training"]["job_id"], sent[0]["adapter_id"], sent, headers
@@ -174,17 +161,17 @@ async def test_a_store_it_cannot_reach_retries_the_job_then_fails_it_keeping_eve
             assert "EndpointConnectionError" in meta["errors"][-1]["reason"], meta["errors"]
             if attempt < 3:  # retried: queued again, its next message in the outbox
                 assert (status, meta["attempt"]) == ("queued", attempt + 1)
-                keys = await _one(prefs, "SELECT array_agg(dedup_key ORDER BY id) FROM"
-                                  " outbox_message WHERE queue = %s AND body->>'job_id' = %s",
-                                  TRAIN_QUEUE, job_id)  # fmt: skip
+                keys = await fetch_one(prefs, "SELECT array_agg(dedup_key ORDER BY id) FROM"
+                                       " outbox_message WHERE queue = %s AND body->>'job_id' = %s",
+                                       TRAIN_QUEUE, job_id)  # fmt: skip
                 assert keys[0][-1] == f"train:{job_id}:{attempt + 1}"
     finally:
         await broken.aclose()
     assert status == "failed" and "EndpointConnectionError" in meta["reason"]
     # Every event is still there, free for the next job.
     ids = [s["preference"]["id"] for s in sent]
-    kept = await _one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
-                      " WHERE id = ANY(%s)", ids)  # fmt: skip
+    kept = await fetch_one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
+                           " WHERE id = ANY(%s)", ids)  # fmt: skip
     assert kept == (THRESHOLD, 0)
 
 
@@ -205,10 +192,10 @@ async def test_a_served_version_whose_files_fail_their_checksum_fails_the_job_at
     assert (status, meta["attempt"], new_version) == ("failed", 1, None)  # never retried
     assert "do not match their checksum" in meta["reason"]
     ids = [s["preference"]["id"] for s in sent]
-    kept = await _one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
-                      " WHERE id = ANY(%s)", ids)  # fmt: skip
+    kept = await fetch_one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
+                           " WHERE id = ANY(%s)", ids)  # fmt: skip
     assert kept == (THRESHOLD, 0)
-    served = await _one(prefs, "SELECT version FROM artifact WHERE id = %s", persona_id)
+    served = await fetch_one(prefs, "SELECT version FROM artifact WHERE id = %s", persona_id)
     assert served == (2,)
 
 
@@ -240,12 +227,13 @@ async def test_a_job_cancelled_while_it_runs_stops_and_serves_nothing(api, prefs
     status, meta, new_version, *_ = await _job(prefs, job_id)
     assert (status, meta["reason"], new_version) == ("cancelled", "model reset to the base", None)
     assert "progress" not in meta  # it stopped at its first progress write
-    versions = await _one(prefs, "SELECT count(*) FROM artifact_version WHERE artifact_id = %s",
-                          persona_id)  # fmt: skip
+    versions = await fetch_one(
+        prefs, "SELECT count(*) FROM artifact_version WHERE artifact_id = %s", persona_id
+    )
     assert versions == (1,)  # nothing published
     ids = [s["preference"]["id"] for s in sent]
-    kept = await _one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
-                      " WHERE id = ANY(%s)", ids)  # fmt: skip
+    kept = await fetch_one(prefs, "SELECT count(*), count(job_id) FROM preference_event"
+                           " WHERE id = ANY(%s)", ids)  # fmt: skip
     assert kept == (THRESHOLD, 0)
 
 
@@ -333,8 +321,8 @@ async def test_feedback_trains_a_version_that_is_promoted_and_served_on_the_next
     assert heldout["new"]["aligned"] >= heldout["current"]["aligned"]
 
     # The pointer names version 2; the version row carries its job, metrics and config.
-    served, schema = await _one(prefs, "SELECT version, schema FROM artifact WHERE id = %s",
-                                persona_id)  # fmt: skip
+    served, schema = await fetch_one(prefs, "SELECT version, schema FROM artifact WHERE id = %s",
+                                     persona_id)  # fmt: skip
     assert served == 2 and schema["promoted"] is True and schema["job_id"] == job_id
     assert schema["metrics"] == meta["metrics"]
     config = schema["training_config"]
@@ -361,8 +349,10 @@ async def test_feedback_trains_a_version_that_is_promoted_and_served_on_the_next
     assert manifest["rows"] == THRESHOLD and manifest["gate"] == 0.5
 
     # The router state: a centroid of the contexts, and when it was trained.
-    state = await _one(prefs, "SELECT centroid_vec IS NOT NULL, last_trained_at IS NOT NULL"
-                       " FROM adapter_router_state WHERE artifact_id = %s", persona_id)  # fmt: skip
+    state = await fetch_one(
+        prefs, "SELECT centroid_vec IS NOT NULL, last_trained_at IS NOT NULL"
+        " FROM adapter_router_state WHERE artifact_id = %s", persona_id,
+    )  # fmt: skip
     assert state == (True, True)
 
     # The user's next turn is served with version 2, at the persona's gate.
@@ -371,7 +361,7 @@ async def test_feedback_trains_a_version_that_is_promoted_and_served_on_the_next
     assert turn.status_code == 200, turn.text
     answer = turn.json()["data"]
     routed = [a for a in answer["trace"]["router"]["adapters"] if a["id"] == persona_id]
-    assert routed == [{"id": persona_id, "weight": 0.5, "mode": "hybrid"}]
+    assert routed == [{"id": persona_id, "weight": 0.5, "mode": "hybrid", "version": 2}]
     assert {"id": persona_id, "weight": 0.5, "how": "lora", "version": 2} in answer["adapters"]
 
     # The corrections are likelier under version 2 (at its gate) than under the base: more
@@ -402,15 +392,15 @@ async def test_a_version_whose_evaluation_regresses_is_kept_as_a_candidate(prefs
     assert heldout["new"]["aligned"] < heldout["current"]["aligned"], heldout
     assert meta["decision"].startswith("alignment fell"), meta["decision"]
     # Kept as a candidate: the row and its files exist, the pointer still names version 1.
-    served = await _one(prefs, "SELECT version FROM artifact WHERE id = %s", persona_id)
-    candidate = await _one(prefs, "SELECT schema FROM artifact_version WHERE artifact_id = %s"
-                           " AND version = 2", persona_id)  # fmt: skip
+    served = await fetch_one(prefs, "SELECT version FROM artifact WHERE id = %s", persona_id)
+    candidate = await fetch_one(prefs, "SELECT schema FROM artifact_version WHERE artifact_id = %s"
+                                " AND version = 2", persona_id)  # fmt: skip
     assert served == (1,) and candidate[0]["promoted"] is False
     assert candidate[0]["job_id"] == job_id
     head = prefs.s3.head_object(Bucket=prefs.bucket(),
                                 Key=candidate[0]["fs_dir"] + peft.WEIGHTS_FILE)  # fmt: skip
     assert head["ContentLength"] > 0
     # No centroid for a version that is not served.
-    state = await _one(prefs, "SELECT centroid_vec IS NULL FROM adapter_router_state"
-                       " WHERE artifact_id = %s", persona_id)  # fmt: skip
+    state = await fetch_one(prefs, "SELECT centroid_vec IS NULL FROM adapter_router_state"
+                            " WHERE artifact_id = %s", persona_id)  # fmt: skip
     assert state == (True,)

@@ -79,7 +79,7 @@ def test_the_default_policy_applies_a_prompt_persona_at_its_gate() -> None:
         supported_modes=MODES_BY_BACKEND["local"],
     )  # fmt: skip
     assert [(a.id, a.weight, a.mode) for a in routed.adapters] == [("p", 0.5, "prompt")]
-    assert routed.trace["adapters"] == [{"id": "p", "weight": 0.5, "mode": "prompt"}]
+    assert routed.trace["adapters"] == [{"id": "p", "weight": 0.5, "mode": "prompt", "version": 2}]
     plan = plan_adapters(LOCAL, HELLO, routed.adapters)
     assert plan.applied == (AppliedAdapter("p", 1.0, "prompt"),)
     assert plan.messages[0].content.startswith("- Always: x")

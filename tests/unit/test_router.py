@@ -152,8 +152,8 @@ def test_results_carry_the_candidate_fields() -> None:
         AdapterUse("terse", 0.3, "prompt", prompt_instructions="Be terse."),
     )
     assert result.trace["adapters"] == [
-        {"id": "persona", "weight": 0.4, "mode": "local"},
-        {"id": "terse", "weight": 0.3, "mode": "prompt"},
+        {"id": "persona", "weight": 0.4, "mode": "local", "version": 3},
+        {"id": "terse", "weight": 0.3, "mode": "prompt", "version": None},
     ]
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from shared.domain.adapters.registry import ADAPTER_TYPES
 from shared.domain.adapters.versions import has_weights
-from shared.platform.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.platform.db.cursor import newest_first
 from shared.platform.db.pool import Connection
 from shared.platform.errors import NotFound, ValidationError
 
@@ -78,14 +78,6 @@ def _adapter(row: tuple[Any, ...]) -> Adapter:
     )  # fmt: skip
 
 
-def _keyset(cursor: str) -> tuple[datetime, str]:
-    updated, last_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(updated), str(uuid.UUID(last_id))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("invalid cursor") from exc
-
-
 async def list_for(
     conn: Connection, user_id: str, *, adapter_type: str | None = None, owner: str = "all",
     cursor: str | None = None, limit: int = 30,
@@ -95,7 +87,7 @@ async def list_for(
         raise ValidationError(f"owner must be one of {', '.join(OWNERS)}")
     if adapter_type is not None and adapter_type not in ADAPTER_TYPES:
         raise ValidationError(f"type must be one of {', '.join(ADAPTER_TYPES)}")
-    where, params = [], {"user": user_id, "limit": probe_size(limit)}
+    where, params = [], {"user": user_id}
     if owner == "me":
         where.append("a.owner_user_id = %(user)s::uuid")
     elif owner == "global":
@@ -103,18 +95,11 @@ async def list_for(
     if adapter_type:
         where.append("coalesce(a.schema->>'adapter_type', 'persona') = %(type)s")
         params["type"] = adapter_type
-    if cursor:
-        params["after_at"], params["after_id"] = _keyset(cursor)
-        where.append("(a.updated_at, a.id) < (%(after_at)s::timestamptz, %(after_id)s::uuid)")
-    rows = await (
-        await conn.execute(
-            _ADAPTER + "".join(f" AND {w}" for w in where)
-            + " ORDER BY a.updated_at DESC, a.id DESC LIMIT %(limit)s",
-            params,
-        )
-    ).fetchall()  # fmt: skip
-    return keyset_page([_adapter(r) for r in rows], limit,
-                       lambda a: encode_cursor(a.updated_at, a.id))  # fmt: skip
+    return await newest_first(
+        conn, _ADAPTER + "".join(f" AND {w}" for w in where), params,
+        order=("a.updated_at", "a.id"), cursor=cursor, limit=limit, row=_adapter,
+        key=lambda a: (a.updated_at, a.id),
+    )  # fmt: skip
 
 
 async def get(conn: Connection, user_id: str, adapter_id: str) -> Adapter:

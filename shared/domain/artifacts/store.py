@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,7 +27,13 @@ from shared.domain.artifacts.kinds import (
     too_large,
     validate,
 )
-from shared.platform.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.platform.db.cursor import (
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+    newest_first,
+    probe_size,
+)
 from shared.platform.db.pool import Connection
 from shared.platform.errors import Conflict, Forbidden, NotFound, ValidationError
 
@@ -172,7 +177,7 @@ async def list_for(
     `type` is a kind (`workflow.chat`) or its family (`workflow`); `owner` is me|global|all."""
     if owner not in OWNERS:
         raise ValidationError(f"owner must be one of {', '.join(OWNERS)}")
-    where, params = [_READABLE], {"user": user_id, "limit": probe_size(limit)}
+    where, params = [_READABLE], {"user": user_id}
     if owner == "me":
         where.append("a.owner_user_id = %(user)s::uuid")
     elif owner == "global":
@@ -183,18 +188,11 @@ async def list_for(
     if visibility:
         where.append("a.visibility = %(visibility)s")
         params["visibility"] = visibility
-    if cursor:
-        params["after_at"], params["after_id"] = _keyset(cursor)
-        where.append("(a.updated_at, a.id) < (%(after_at)s::timestamptz, %(after_id)s::uuid)")
-    rows = await (
-        await conn.execute(
-            f"{_ARTIFACT} WHERE {' AND '.join(where)}"
-            " ORDER BY a.updated_at DESC, a.id DESC LIMIT %(limit)s",
-            params,
-        )
-    ).fetchall()
-    return keyset_page([_artifact(row) for row in rows], limit,
-                       lambda a: encode_cursor(a.updated_at, a.id))  # fmt: skip
+    return await newest_first(
+        conn, f"{_ARTIFACT} WHERE {' AND '.join(where)}", params,
+        order=("a.updated_at", "a.id"), cursor=cursor, limit=limit, row=_artifact,
+        key=lambda a: (a.updated_at, a.id),
+    )  # fmt: skip
 
 
 async def update(
@@ -255,14 +253,6 @@ async def update(
             return await _get(conn, user_id, artifact_id)
     except psycopg.errors.UniqueViolation as exc:
         raise _duplicate(name or "") from exc
-
-
-def _keyset(cursor: str) -> tuple[datetime, str]:
-    updated, last_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(updated), str(uuid.UUID(last_id))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("invalid cursor") from exc
 
 
 def _apply(current: dict[str, Any], patch: list[dict[str, Any]]) -> Any:

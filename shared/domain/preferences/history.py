@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.platform.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.platform.db.cursor import newest_first
 from shared.platform.db.pool import Connection
 from shared.platform.errors import NotFound, ValidationError
 
@@ -105,14 +105,6 @@ def _view(row: tuple[Any, ...]) -> JobView:
     )  # fmt: skip
 
 
-def _keyset(cursor: str) -> tuple[datetime, str]:
-    created, last_id = decode_cursor(cursor, 2)
-    try:
-        return datetime.fromisoformat(created), str(uuid.UUID(last_id))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError("invalid cursor") from exc
-
-
 async def list_jobs(
     conn: Connection, user_id: str, *, status: str | None = None, adapter_id: str | None = None,
     cursor: str | None = None, limit: int = 20,
@@ -120,7 +112,7 @@ async def list_jobs(
     """The user's jobs, newest first (keyset on (created_at, id))."""
     if status is not None and status not in STATUSES:
         raise ValidationError(f"status must be one of {', '.join(STATUSES)}")
-    where, params = [], {"user": user_id, "limit": probe_size(limit)}
+    where, params = [], {"user": user_id}
     if status:
         where.append("j.status = %(status)s")
         params["status"] = status
@@ -130,18 +122,11 @@ async def list_jobs(
         except ValueError as exc:
             raise ValidationError("adapter_id must be a UUID") from exc
         where.append("j.adapter_id = %(adapter)s")
-    if cursor:
-        params["after_at"], params["after_id"] = _keyset(cursor)
-        where.append("(j.created_at, j.id) < (%(after_at)s::timestamptz, %(after_id)s::uuid)")
-    rows = await (
-        await conn.execute(
-            _JOB + "".join(f" AND {w}" for w in where)
-            + " ORDER BY j.created_at DESC, j.id DESC LIMIT %(limit)s",
-            params,
-        )
-    ).fetchall()  # fmt: skip
-    return keyset_page([_view(r) for r in rows], limit,
-                       lambda j: encode_cursor(j.created_at, j.id))  # fmt: skip
+    return await newest_first(
+        conn, _JOB + "".join(f" AND {w}" for w in where), params,
+        order=("j.created_at", "j.id"), cursor=cursor, limit=limit, row=_view,
+        key=lambda j: (j.created_at, j.id),
+    )  # fmt: skip
 
 
 async def get_job(conn: Connection, user_id: str, job_id: str) -> JobView:

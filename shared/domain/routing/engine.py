@@ -109,7 +109,9 @@ def route(
         "rules": rule_traces,
         "filtered": filtered,
         "dropped": dropped,
-        "adapters": [{"id": a.id, "weight": a.weight, "mode": a.mode} for a in adapters],
+        "adapters": [
+            {"id": a.id, "weight": a.weight, "mode": a.mode, "version": a.version} for a in adapters
+        ],
         "safety_risk": context.safety_risk,
         "ctx_cluster": ctx_cluster,
         "guardrails": {"weight_floor": floor, "max_active_adapters": most},

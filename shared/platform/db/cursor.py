@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Sequence
+import uuid
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
+from shared.platform.db.pool import Connection
 from shared.platform.errors import ValidationError
 
 
@@ -43,3 +45,31 @@ def keyset_page(
     `cursor_of` its last row; else None."""
     items = list(rows[:limit])
     return items, cursor_of(items[-1]) if len(rows) > limit and items else None
+
+
+def time_id_after(cursor: str) -> tuple[datetime, str]:
+    """The (timestamp, UUID) a newest-first cursor resumes after; a 400 if not one of ours."""
+    at, last_id = decode_cursor(cursor, 2)
+    try:
+        return datetime.fromisoformat(at), str(uuid.UUID(last_id))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError("invalid cursor") from exc
+
+
+async def newest_first(
+    conn: Connection, query: str, params: Mapping[str, Any], *, order: tuple[str, str],
+    cursor: str | None, limit: int, row: Callable[[Any], T],
+    key: Callable[[T], tuple[datetime, str]],
+) -> tuple[list[T], str | None]:  # fmt: skip
+    """One page of `query` (a SELECT whose WHERE takes further conditions after ` AND `),
+    newest first on the (timestamp, id) columns `order`, resumed after `cursor`; `row` makes
+    each item and `key` gives an item's (timestamp, id) for the next page's cursor."""
+    at, ident = order
+    bound = {**params, "limit": probe_size(limit)}
+    sql = query
+    if cursor:
+        bound["after_at"], bound["after_id"] = time_id_after(cursor)
+        sql += f" AND ({at}, {ident}) < (%(after_at)s::timestamptz, %(after_id)s::uuid)"
+    sql += f" ORDER BY {at} DESC, {ident} DESC LIMIT %(limit)s"
+    rows = await (await conn.execute(sql, bound)).fetchall()
+    return keyset_page([row(r) for r in rows], limit, lambda item: encode_cursor(*key(item)))
