@@ -102,12 +102,14 @@ class RefreshingBearer(httpx.Auth):
         used = self.access
         request.headers["Authorization"] = f"Bearer {used}"
         response = yield request
+        await response.aread()  # what `requires_response_body` promises the caller
         if response.status_code != 401 or request.url.path.startswith("/v1/auth/"):
             return
         async with self._lock:
             if self.access == used:
                 url = request.url.copy_with(path="/v1/auth/refresh", query=None)
                 renewed = yield httpx.Request("POST", url, json={"refresh_token": self.refresh})
+                await renewed.aread()
                 if renewed.status_code != 200:
                     raise RuntimeError(f"refresh answered {renewed.status_code}: {renewed.text}")
                 data = renewed.json()["data"]

@@ -171,20 +171,25 @@ def _print(result: dict[str, Any]) -> None:
         for n, job in enumerate(user["jobs"], 1):
             job_rows.append([
                 name, str(n), str(job["events"]), job["status"], str(job["promoted"]),
-                f"{job['train_seconds'] or 0:.0f}", f"{job['seconds'] or 0:.0f}",
+                f"{job['train_seconds'] or 0:.0f}",
+                f"{(job['train_seconds'] or 0) / max(job['steps'] or 1, 1):.1f}",
+                f"{job['seconds'] or 0:.0f}",
                 f"{job['loss_current'] or 0:.2f} → {job['loss_new'] or 0:.2f}",
                 f"{job['alignment_current'] or 0:.2f} → {job['alignment_new'] or 0:.2f}",
             ])  # fmt: skip
     print(table(["user", "events", "base", "instructions only", "adapter only",
                  "served", "control user after"], rows))  # fmt: skip
     print()
-    print(table(["user", "job", "events", "status", "promoted", "training s", "job s",
+    print(table(["user", "job", "events", "status", "promoted", "training s", "s a step", "job s",
                  "held-out loss (served → new)", "alignment"], job_rows))  # fmt: skip
     print(f"\ncontrol user's answers identical to the base's after training: "
           f"{result['control_unchanged']}/{len(HELD)}; wall {result['wall_s']} s")  # fmt: skip
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--report"]:  # the tables again, from the last run's results
+        _print(json.loads(RESULTS.read_text()))
+        return 0
     settings = Settings(stack_name=STACK, pg_database=DATABASE, log_level="WARNING")
     state = stack.up(settings)  # ours or reused: infra.run below then leaves it alone
     logs = Path(tempfile.mkdtemp(prefix="bench-personalization-"))

@@ -22,6 +22,11 @@ def test_wilson_intervals_match_the_textbook_values() -> None:
     assert Rate(0, 30).overlaps(Rate(3, 30)) and not Rate(0, 30).overlaps(Rate(24, 30))
 
 
+def _streamed(status: int, body: object) -> httpx.Response:
+    """A response whose body is not read yet, as a real transport gives it."""
+    return httpx.Response(status, stream=httpx.ByteStream(json.dumps(body).encode()))
+
+
 async def test_an_expired_token_is_refreshed_once_for_concurrent_requests() -> None:
     state = {"access": "old", "refreshes": 0}
 
@@ -32,10 +37,10 @@ async def test_an_expired_token_is_refreshed_once_for_concurrent_requests() -> N
             state["refreshes"] += 1
             state["access"] = f"new-{state['refreshes']}"
             tokens = {"access_token": state["access"], "refresh_token": f"r-{state['refreshes']}"}
-            return httpx.Response(200, json={"status": "ok", "data": tokens})
+            return _streamed(200, {"status": "ok", "data": tokens})
         if request.headers["authorization"] != f"Bearer {state['access']}":
-            return httpx.Response(401, json={"status": "error"})
-        return httpx.Response(200, json={"status": "ok", "data": request.url.path})
+            return _streamed(401, {"status": "error"})
+        return _streamed(200, {"status": "ok", "data": request.url.path})
 
     auth = RefreshingBearer("old", "r-0")
     async with httpx.AsyncClient(
@@ -43,7 +48,9 @@ async def test_an_expired_token_is_refreshed_once_for_concurrent_requests() -> N
     ) as http:
         state["access"] = "rotated"  # every token the client holds is now stale
         answers = await asyncio.gather(*(http.get(f"/v1/x{n}") for n in range(5)))
-    assert [a.status_code for a in answers] == [200] * 5
+    assert [(a.status_code, a.json()["data"]) for a in answers] == [
+        (200, f"/v1/x{n}") for n in range(5)
+    ]
     assert state["refreshes"] == 1 and auth.access == "new-1"
 
 
