@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed here.
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed here
+# (the web app's build needs Node.js 20 or later and npm; the browser tests Debian's Chromium).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -6,8 +7,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+NPM := npm --prefix frontend
+# The browser the end-to-end tests drive (tests/e2e); `make chromium` installs Debian's.
+CHROMIUM ?= /usr/bin/chromium
+export CHROMIUM
 
-.PHONY: install weights openapi run test bench-inference bench-chat bench-rag bench-load bench-personalization test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-chat bench-rag bench-load bench-personalization test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -30,10 +35,58 @@ weights: install
 openapi: install
 	@$(PY) -m infra.openapi
 
-run: install openapi
+# The web app (frontend/, Vite): its dependencies when package-lock.json is newer than the last
+# `npm ci` (or there are none), then the build into frontend/dist (what the gateway serves),
+# skipped while the sources hash as at the last build.
+FRONTEND_DEPS := frontend/node_modules/.package-lock.json
+FRONTEND_HASH := frontend/node_modules/.acs-build-sha256
+
+$(FRONTEND_DEPS): frontend/package-lock.json
+	@command -v npm >/dev/null || { echo "npm not found: the web app needs Node.js 20+ and npm (apt-get install nodejs npm, or nodejs.org)" >&2; exit 1; }
+	@echo "installing the web app's locked dependencies (npm ci)"
+	@$(NPM) ci --no-audit --no-fund
+	@touch $(FRONTEND_DEPS)
+
+frontend: $(FRONTEND_DEPS)
+	@sources=$$(find frontend \( -name node_modules -o -name dist -o -name coverage \) -prune \
+	    -o -type f ! -name '*.tsbuildinfo' -print0 | LC_ALL=C sort -z | xargs -0r sha256sum | sha256sum); \
+	  if [ -f frontend/dist/index.html ] && [ "$$sources" = "$$(cat $(FRONTEND_HASH) 2>/dev/null)" ]; then \
+	    echo "web app: frontend/dist is up to date"; \
+	  else \
+	    $(NPM) run build && echo "$$sources" > $(FRONTEND_HASH); \
+	  fi
+
+# Debian's Chromium for the browser tests (never a browser download): installed with apt-get
+# when $(CHROMIUM) is missing, as root or through sudo.
+chromium:
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	  if [ "$(CHROMIUM)" != /usr/bin/chromium ]; then \
+	    echo "CHROMIUM=$(CHROMIUM) is not an executable" >&2; exit 1; fi; \
+	  if ! command -v apt-get >/dev/null; then \
+	    echo "/usr/bin/chromium is missing and there is no apt-get: install Chromium, then make test CHROMIUM=/path/to/chromium" >&2; exit 1; fi; \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else echo "/usr/bin/chromium is missing and installing it needs root: sudo apt-get install -y --no-install-recommends chromium" >&2; exit 1; fi; \
+	  echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  $$sudo apt-get install -y -q --no-install-recommends chromium >/dev/null \
+	    || { $$sudo apt-get update -q >/dev/null && $$sudo apt-get install -y -q --no-install-recommends chromium >/dev/null; } \
+	    || { echo "could not install chromium with apt-get (see above)" >&2; exit 1; }; \
+	  test -x /usr/bin/chromium || { echo "apt-get installed no /usr/bin/chromium" >&2; exit 1; }
+
+# Screenshots of the main screens at 1280 and 390 px wide into docs/screenshots (the browser
+# tests take them; `make test` puts them in a temporary folder).
+screenshots: install frontend chromium
+	@E2E_SCREENSHOTS=docs/screenshots $(PY) -m pytest tests/e2e -q
+
+run: install openapi frontend
 	@$(PY) -m infra.run
 
-test: install
+# The web app's type check (its API types regenerated from the OpenAPI file) and unit tests,
+# then pytest: unit, integration and the browser tests (tests/e2e) against the build.
+test: install frontend chromium
+	@$(NPM) run typecheck
+	@$(NPM) test </dev/null
 	@$(PY) -m pytest; rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing" >&2; exit 1; fi; exit $$rc
 
@@ -96,4 +149,4 @@ lock:
 	  --python-version 3.11 -o requirements.lock
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/dist

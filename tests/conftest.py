@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+from collections.abc import Iterator
 
 import pytest
 
@@ -78,3 +79,15 @@ def _delete_session_resources(settings: Settings) -> None:
 def migrated(local_stack, settings: Settings) -> str:
     migrate(settings.postgres_dsn)
     return settings.postgres_dsn
+
+
+@pytest.fixture(scope="session")
+def service(tmp_path_factory, migrated) -> Iterator[str]:
+    """The inference service of the session (its base URL; bearer `tests.inference.TOKEN`),
+    with an adapter bank: one process shared by the integration and the browser tests."""
+    from tests.inference import start_inference, wait_inference_ready
+
+    url, process = start_inference(tmp_path_factory, "inference", adapters=True)
+    with process:
+        wait_inference_ready(url)
+        yield url

@@ -3,7 +3,8 @@
 - `public_app`: the API Gateway stand-in. Each HTTP function is imported as a package and
   mounted at exactly the (method, path) pairs of its `Api` events; responses stream through
   untouched (SSE); each WebSocket API is served at its `LocalPath` (sockets.py); the static
-  site (`Metadata.StaticSite`) is served for other GETs, behind its declared guards; anything
+  site (`Metadata.StaticSite`: the web app's build) is served for other GETs, behind its
+  declared guards, with the SPA fallback and its security headers (static.py); anything
   else is a 404 envelope. Queue and scheduled functions are not reachable here.
 - `internal_app`: the Lambda Web Adapter stand-in for queue/scheduled functions, on a
   loopback port only the dispatcher calls: `POST /functions/<LogicalId>/events` reaches the
@@ -23,11 +24,11 @@ from typing import Any
 
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from infra.gateway.guards import refusal
 from infra.gateway.sockets import SocketGateway
+from infra.gateway.static import SiteServer, security_headers
 from shared.platform.context import (
     REQUEST_ID_HEADER,
     new_request_id,
@@ -84,7 +85,15 @@ class PublicGateway:
         services: Services,
     ):  # fmt: skip
         self.routes, self.sockets, self.site, self.services = routes, sockets, site, services
-        self.static = StaticFiles(directory=site.directory, html=True) if site else None
+        self.static = (
+            SiteServer(
+                site,
+                security_headers(services.settings.content_security_policy),
+                lambda guard, scope: refusal(guard, scope, services),
+            )
+            if site
+            else None
+        )
 
     def match(self, method: str, path: str) -> tuple[MountedRoute | None, bool]:
         """(route, path_known): path_known means some route has this path (405, not 404)."""
@@ -157,26 +166,13 @@ class PublicGateway:
             reset_request_id(token)
 
     async def _static(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> bool:
-        if (
-            self.site is None
-            or self.static is None
-            or scope["method"] not in ("GET", "HEAD")
-            or scope["path"].startswith("/v1/")
-        ):
+        if self.static is None:
             return False
-        guard = self.site.guard_for(scope["path"])
-        refused = await refusal(guard, scope, self.services) if guard else None
-        if refused is not None:  # e.g. the admin bundle is for admins, not just any caller
-            await _envelope(send, scope, refused.status, refused.code, refused.message, request_id)
-            return True
-        try:
-            response = await self.static.get_response(scope["path"].lstrip("/") or ".", scope)
-        except Exception:  # StaticFiles raises HTTPException for missing files and bad paths
-            return False
-        if response.status_code == 404:
-            return False
-        await response(scope, receive, send)
-        return True
+
+        async def envelope(to: Send, scope: Scope, status: int, code: str, message: str) -> None:
+            await _envelope(to, scope, status, code, message, request_id)
+
+        return await self.static.serve(scope, receive, send, envelope)
 
 
 class InternalFunctions:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -329,6 +330,36 @@ class Settings(AuthSettings):
         return (self.public_base_url or f"http://127.0.0.1:{self.gateway_port}").rstrip("/")
 
     @property
+    def s3_public_origin(self) -> str:
+        """The origin the browser uploads to (presigned POSTs): S3_PUBLIC_ENDPOINT_URL, else
+        the S3 endpoint, else AWS's (path-style, as `shared.platform.aws` signs them)."""
+        endpoint = self.s3_public_endpoint_url or self.s3_endpoint
+        if endpoint is None:
+            region = self.aws_region
+            return (
+                "https://s3.amazonaws.com"
+                if region == "us-east-1"
+                else f"https://s3.{region}.amazonaws.com"
+            )
+        return _origin(endpoint)
+
+    @property
+    def content_security_policy(self) -> str:
+        """The web app's Content-Security-Policy (every static answer of the gateway): its own
+        origin only, plus the WebSocket origin of PUBLIC_BASE_URL and the object store's
+        public origin (uploads go straight there), for connections."""
+        public = urlsplit(self.public_url)
+        socket_scheme = "wss" if public.scheme == "https" else "ws"
+        connect = " ".join(
+            dict.fromkeys(["'self'", f"{socket_scheme}://{public.netloc}", self.s3_public_origin])
+        )
+        return (
+            "default-src 'self'; script-src 'self'; style-src 'self'; "
+            f"img-src 'self' data: blob:; connect-src {connect}; object-src 'none'; "
+            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        )
+
+    @property
     def internal_functions_url(self) -> str:
         return f"http://127.0.0.1:{self.functions_internal_port}"
 
@@ -344,6 +375,11 @@ class Settings(AuthSettings):
     def resource_name(self, template_name: str) -> str:
         """Resolve `${AWS::StackName}` in a template's QueueName/BucketName."""
         return template_name.replace("${AWS::StackName}", self.stack_name)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 @functools.lru_cache(maxsize=1)

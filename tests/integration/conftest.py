@@ -1,5 +1,6 @@
-"""Fixtures for the model tests: the real converted SmolLM2 (loaded once per session), the
-shared inference service, and adapters published to the session's bucket and database."""
+"""Fixtures for the model tests: the real converted SmolLM2 (loaded once per session),
+adapters published to the session's bucket and database (the shared inference service is
+the session's `service` fixture, tests/conftest.py), and the gateway's app in-process."""
 
 from __future__ import annotations
 
@@ -23,12 +24,19 @@ from shared.platform.aws import s3_client
 from shared.platform.db.pool import create_pool
 from shared.platform.template import load_template
 from shared.services import Services
-from tests.helpers import free_port, project_process, wait_for, write_template_with_fixtures
+from tests.helpers import free_port, project_process, write_template_with_fixtures
 
-TOKEN = "test-inference-token"
-SLOTS, QUEUE = 2, 2
-# The shared service's adapter bank and host cache: small, so tests can fill and evict them.
-ADAPTER_SLOTS, ADAPTER_CACHE_MB = 4, 8
+# The inference service: its `service` fixture is the session's (tests/conftest.py), shared
+# with the browser tests; these names stay importable from here.
+from tests.inference import (  # noqa: F401
+    ADAPTER_CACHE_MB,
+    ADAPTER_SLOTS,
+    QUEUE,
+    SLOTS,
+    TOKEN,
+    start_inference,
+    wait_inference_ready,
+)
 
 
 @pytest.fixture(scope="session")
@@ -38,53 +46,6 @@ def lm(settings):
     state, step = forward_fn(build_model(checkpoint.config, checkpoint.tensors))
     tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
     return checkpoint.config, state, step, tokenizer
-
-
-# The inference service: one process for the whole session, shared by every test that needs it.
-def start_inference(tmp_path_factory, name: str, *, adapters: bool = False):
-    """`adapters`: with a bank and a cache (slower to start: more shapes to compile), which
-    resolve adapters in the session's database and bucket."""
-    port = free_port()
-    env = {
-        "INFERENCE_ADAPTER_SLOTS": str(ADAPTER_SLOTS if adapters else 0),
-        "INFERENCE_ADAPTER_CACHE_MB": str(ADAPTER_CACHE_MB),
-        "INFERENCE_PORT": str(port),
-        "INFERENCE_TOKEN": TOKEN,
-        "INFERENCE_SLOTS": str(SLOTS),
-        "INFERENCE_QUEUE_SIZE": str(QUEUE),
-        "INFERENCE_MAX_SEQ_LEN": "512",
-        "LOG_LEVEL": "INFO",
-    }
-    url = f"http://127.0.0.1:{port}"
-    log = tmp_path_factory.mktemp(name) / "inference.log"
-    return url, project_process(
-        ["-m", "functions.inference"], env=env, ready_url=url + "/healthz", log_path=log
-    )
-
-
-def wait_inference_ready(url: str) -> None:
-    def ready() -> bool:
-        # While weights load and shapes compile, the loop can answer late on a busy machine:
-        # a timed-out probe means "not yet", like a 503.
-        try:
-            return httpx.get(url + "/healthz", timeout=5).status_code == 200
-        except httpx.TimeoutException:
-            return False
-
-    wait_for(
-        ready,
-        timeout_s=300,
-        interval_s=0.5,
-        what="inference ready",
-    )
-
-
-@pytest.fixture(scope="session")
-def service(tmp_path_factory, migrated):
-    url, process = start_inference(tmp_path_factory, "inference", adapters=True)
-    with process:
-        wait_inference_ready(url)
-        yield url
 
 
 # --- adapters published to the session's bucket and database, for the service to load --------

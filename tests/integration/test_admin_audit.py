@@ -34,6 +34,15 @@ async def test_the_admin_api_and_bundle_are_for_admins_only(api, settings) -> No
         assert allowed.status_code == 200, path
     page = await api.get("/admin/", headers=bearer(admin["access_token"]))
     assert "Security audit log" in page.text
+    # A page of the admin bundle's own (the SPA fallback) is guarded the same way.
+    html = {"Accept": "text/html"}
+    assert (await api.get("/admin/audit/42", headers=html)).status_code == 401
+    as_user = {**html, **bearer(user["access_token"])}
+    assert (await api.get("/admin/audit/42", headers=as_user)).status_code == 403
+    as_admin = {**html, **bearer(admin["access_token"])}
+    fallback = await api.get("/admin/audit/42", headers=as_admin)
+    assert fallback.status_code == 200 and fallback.text == page.text
+    assert fallback.headers["cache-control"] == "private, no-cache"
     # The bundle through cookie mode too (how a browser loads it).
     login = {"email": admin["user"]["email"], "password": PASSWORD, "use_cookies": True}
     logged_in = await api.post("/v1/auth/login", json=login, headers={"Origin": "http://gateway"})

@@ -88,7 +88,7 @@ def test_the_function_behind_the_socket_may_manage_its_connections() -> None:
 
 def test_the_admin_bundle_guard_is_declared() -> None:
     site = _template().static_site
-    assert site is not None and site.directory == REPO_ROOT / "frontend"
+    assert site is not None and site.directory == REPO_ROOT / "frontend" / "dist"
     guard = site.guard_for("/admin/index.html")
     assert guard is not None and guard.access == "admin"
     assert site.guard_for("/admin") == guard

@@ -1,0 +1,69 @@
+// The turn's routing and workflow, in words first and then as JSON: which adapters shaped the
+// answer (gate weight, how, version), the policy's decision, each workflow node.
+import type { AppliedAdapter, TurnTrace } from "../../api/events";
+import { pretty, shortId } from "../../lib/format";
+import type { ChatMessage } from "../../state/messages";
+
+function AdapterRows({ adapters, title }: { adapters: AppliedAdapter[]; title: string }) {
+  if (adapters.length === 0) return <p class="small muted">{title}: none (the base model answered).</p>;
+  return (
+    <table class="table small">
+      <caption>{title}</caption>
+      <thead>
+        <tr><th scope="col">Adapter</th><th scope="col">Gate</th><th scope="col">How</th><th scope="col">Version</th></tr>
+      </thead>
+      <tbody>
+        {adapters.map((a) => (
+          <tr key={a.id}>
+            <td class="monospace" title={a.id}>{shortId(a.id)}</td>
+            <td>{a.weight != null ? a.weight.toFixed(2) : "—"}</td>
+            <td>{a.how ?? (a as { mode?: string }).mode ?? "—"}</td>
+            <td>{a.version ?? "—"}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+function TraceSummary({ trace }: { trace: TurnTrace }) {
+  const nodes = trace.workflow ?? [];
+  return (
+    <>
+      <p class="small">
+        Policy <strong>{trace.router?.policy ?? "—"}</strong>
+        {trace.workflow_outcome && <> · workflow {trace.workflow_outcome}</>}
+        {trace.finish_reason && <> · finished: {trace.finish_reason}</>}
+        {trace.kernel_ms != null && <> · {Math.round(trace.kernel_ms)} ms</>}
+      </p>
+      {trace.router?.adapters && <AdapterRows adapters={trace.router.adapters} title="Adapters the router chose" />}
+      {nodes.length > 0 && (
+        <ol class="small node-list">
+          {nodes.map((n, i) => (
+            <li key={`${n.node}-${i}`}>
+              <span class="monospace">{n.node}</span> {n.tool && <>({n.tool})</>} {n.outcome ?? ""}
+              {n.latency_ms != null && <span class="muted"> · {Math.round(n.latency_ms)} ms</span>}
+            </li>
+          ))}
+        </ol>
+      )}
+    </>
+  );
+}
+
+export function WhyThisAnswer({ message }: { message: ChatMessage }) {
+  const trace = message.trace;
+  return (
+    <details class="why">
+      <summary>Why this answer</summary>
+      <AdapterRows adapters={message.adapters} title="Adapters applied" />
+      {trace ? <TraceSummary trace={trace} /> : <p class="small muted">No trace was stored with this answer.</p>}
+      {trace && (
+        <details>
+          <summary class="small">Full trace (JSON)</summary>
+          <pre class="code-block small">{pretty(trace)}</pre>
+        </details>
+      )}
+    </details>
+  );
+}
