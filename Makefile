@@ -12,7 +12,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-chat bench-rag bench-load bench-personalization test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-chat bench-rag bench-load bench-personalization bench-web test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -142,6 +142,10 @@ bench-rag: install
 # adapter (Wilson 95 %), no leak to a control user, training time per job (~40 min here).
 bench-personalization: install weights
 	@$(PY) -m bench.personalization
+
+# The web app: bundle size, navigation to an interactive chat, first token in the page vs the API.
+bench-web: install frontend chromium
+	@$(PY) -m bench.web
 
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:
