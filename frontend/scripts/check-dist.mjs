@@ -49,7 +49,7 @@ for (const file of walk(dist)) {
   const rel = relative(dist, file);
   if (rel.startsWith("admin/") || !/\.(js|css)$/.test(rel)) continue;
   const text = readFileSync(file, "utf8");
-  if (text.includes("/v1/admin/audit")) problems.push(`${rel}: app asset contains admin code`);
+  if (text.includes("/v1/admin/")) problems.push(`${rel}: app asset contains admin code`);
 }
 
 if (problems.length > 0) {

@@ -67,7 +67,7 @@ describe("the app", () => {
     await flush();
     const answer = root.querySelector('[data-role="assistant"]')!;
     expect(answer.textContent).toContain("Nine minutes");
-    expect(answer.querySelector(".citations summary")?.textContent).toBe("[1] eggs.md");
+    expect(answer.querySelector(".citations button")?.textContent).toBe("[1] eggs.md");
     expect(answer.querySelector(".why")?.textContent).toContain("default_user_routing");
     expect(root.querySelector(".conv.active")?.textContent).toContain("Boiling eggs");
 
@@ -93,6 +93,7 @@ describe("the app", () => {
     await act(() => logOut());
     await flush();
     expect(auth.value.status).toBe("anonymous");
+    expect(window.location.pathname).toBe("/"); // the next login starts in the chat
     expect(root.querySelector('[role="tab"]')).toBeNull();
     expect(seen.filter((s) => s.startsWith("GET /v1/conversations?"))[0]).toBe("GET /v1/conversations?limit=30&status=open");
     render(null, root);

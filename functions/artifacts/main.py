@@ -14,9 +14,9 @@ from functions.artifacts.schemas import (
     ArtifactPage,
     ArtifactQuery,
     ArtifactUpdate,
-    VersionOut,
-    VersionPage,
-    VersionQuery,
+    ArtifactVersionOut,
+    ArtifactVersionPage,
+    ArtifactVersionQuery,
 )
 from shared.domain.adapters.objects import delete_version
 from shared.domain.artifacts import store
@@ -93,26 +93,28 @@ async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
     return {"deleted": True}
 
 
-async def list_versions(call: Call[VersionQuery], *, services: Services) -> VersionPage:
+async def list_versions(
+    call: Call[ArtifactVersionQuery], *, services: Services
+) -> ArtifactVersionPage:
     query = call.body
     async with services.db.connection() as conn:
         items, cursor = await store.versions(
             conn, call.user.user_id, call.uuid_param("id"), cursor=query.cursor,
             limit=query.limit,
         )  # fmt: skip
-    return VersionPage(
-        items=[VersionOut.model_validate(v, from_attributes=True) for v in items],
+    return ArtifactVersionPage(
+        items=[ArtifactVersionOut.model_validate(v, from_attributes=True) for v in items],
         next_cursor=cursor,
     )
 
 
-async def get_version(call: Call[Any], *, services: Services) -> VersionOut:
+async def get_version(call: Call[Any], *, services: Services) -> ArtifactVersionOut:
     raw = call.path_params.get("version", "")
     if not raw.isdigit() or not 1 <= int(raw) <= 2**31 - 1:
         raise NotFound(f"no such version: {raw[:16]!r}")
     async with services.db.connection() as conn:
         found = await store.version(conn, call.user.user_id, call.uuid_param("id"), int(raw))
-    return VersionOut.model_validate(found, from_attributes=True)
+    return ArtifactVersionOut.model_validate(found, from_attributes=True)
 
 
 ROUTES = RouteTable(
@@ -134,9 +136,9 @@ ROUTES = RouteTable(
               access=Access.USER),
         Route("GET", "/v1/artifacts/{id}/versions", list_versions,
               "The artifact's versions, newest first", access=Access.USER,
-              request_model=VersionQuery, response_model=VersionPage),
+              request_model=ArtifactVersionQuery, response_model=ArtifactVersionPage),
         Route("GET", "/v1/artifacts/{id}/versions/{version}", get_version,
-              "One version of an artifact", access=Access.USER, response_model=VersionOut),
+              "One version of an artifact", access=Access.USER, response_model=ArtifactVersionOut),
     ],
     **perimeter(),
 )  # fmt: skip

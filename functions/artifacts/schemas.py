@@ -62,7 +62,7 @@ class ArtifactQuery(BaseModel):
     limit: int = Field(default=30, ge=1, le=100)
 
 
-class VersionQuery(BaseModel):
+class ArtifactVersionQuery(BaseModel):
     cursor: str | None = Field(default=None, max_length=200)
     limit: int = Field(default=30, ge=1, le=100)
 
@@ -85,7 +85,7 @@ class ArtifactPage(BaseModel):
     next_cursor: str | None
 
 
-class VersionOut(_Aliased):
+class ArtifactVersionOut(_Aliased):
     artifact_id: str
     version: int
     body: dict[str, Any] = Field(alias="schema")
@@ -94,6 +94,6 @@ class VersionOut(_Aliased):
     created_at: datetime
 
 
-class VersionPage(BaseModel):
-    items: list[VersionOut]
+class ArtifactVersionPage(BaseModel):
+    items: list[ArtifactVersionOut]
     next_cursor: str | None

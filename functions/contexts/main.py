@@ -1,6 +1,7 @@
 """Contexts function: knowledge contexts (create, list with
 stats, get, update, delete), attaching and detaching files (attaching queues ingestion through
-the outbox), a preview of their chunks, ingestion stats, and search over them."""
+the outbox), a preview of their chunks, one chunk (a citation's passage), ingestion stats, and
+search over them."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from functions.contexts.schemas import (
     AttachIn,
     AttachOut,
+    ChunkOut,
     ChunkPage,
     ChunkQuery,
     ContextCreate,
@@ -117,6 +119,12 @@ async def list_chunks(call: Call[ChunkQuery], *, services: Services) -> ChunkPag
     return ChunkPage(items=items, next_cursor=cursor)
 
 
+async def get_chunk(call: Call[Any], *, services: Services) -> ChunkOut:
+    async with services.db.connection() as conn:
+        item = await contexts.chunk_for(conn, call.user.user_id, call.path_params["id"])
+    return ChunkOut(**item)
+
+
 async def stats(call: Call[Any], *, services: Services) -> ContextStats:
     async with services.db.connection() as conn:
         item = await contexts.get_readable(conn, call.user.user_id, call.path_params["id"])
@@ -156,6 +164,9 @@ ROUTES = RouteTable(
               "Detach a file (its chunks leave search)", access=Access.USER),
         Route("GET", "/v1/contexts/{id}/chunks", list_chunks, "A preview of the chunks",
               access=Access.USER, request_model=ChunkQuery, response_model=ChunkPage),
+        Route("GET", "/v1/chunks/{id}", get_chunk,
+              "One chunk of a context the user may read (what a citation points at)",
+              access=Access.USER, response_model=ChunkOut),
         Route("GET", "/v1/contexts/{id}/stats", stats,
               "Files by ingestion status, chunks, ingestion lag", access=Access.USER,
               response_model=ContextStats),

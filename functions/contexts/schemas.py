@@ -85,6 +85,20 @@ class ChunkPage(BaseModel):
     next_cursor: int | None = None
 
 
+class ChunkOut(BaseModel):
+    """One chunk (what a citation's `chunk_id` names), with its file's name."""
+
+    id: str
+    context_id: str
+    file_id: str | None = None
+    file_name: str
+    content: str
+    heading: str | None = None
+    page: int | None = None
+    start: int | None = None
+    end: int | None = None
+
+
 class SearchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     query: str = Field(min_length=1, max_length=2000)

@@ -14,6 +14,7 @@ from functions.files.multipart import FormReader
 from functions.files.schemas import (
     CompleteIn,
     DownloadOut,
+    DownloadQuery,
     FileOut,
     FilePage,
     FileQuery,
@@ -89,11 +90,11 @@ async def get_file(call: Call[Any], *, services: Services) -> FileOut:
         return _out(row, await store.contexts_of(conn, row.id))
 
 
-async def download(call: Call[Any], *, services: Services) -> DownloadOut:
+async def download(call: Call[DownloadQuery], *, services: Services) -> DownloadOut:
     async with (services.db).connection() as conn:
         row = await store.get(conn, call.user.user_id, call.uuid_param("id"))
-    return DownloadOut(url=service.download_url(services, services.public_s3, row),
-                       expires_in_s=services.settings.files_download_ttl_s)  # fmt: skip
+    url = service.download_url(services, services.public_s3, row, inline=call.body.inline)
+    return DownloadOut(url=url, expires_in_s=services.settings.files_download_ttl_s)
 
 
 async def delete(call: Call[Any], *, services: Services) -> dict[str, bool]:
@@ -129,8 +130,9 @@ ROUTES = RouteTable(
         Route("GET", "/v1/files/{id}", get_file, "A file's metadata and ingestion per context",
               access=Access.USER, response_model=FileOut),
         Route("GET", "/v1/files/{id}/download", download,
-              "A signed download URL (10 minutes, saved as an attachment)",
-              access=Access.USER, response_model=DownloadOut),
+              "A signed download URL (10 minutes, saved as an attachment; `inline=true`: shown by"
+              " the browser, text as plain text, PDF as PDF)",
+              access=Access.USER, request_model=DownloadQuery, response_model=DownloadOut),
         Route("DELETE", "/v1/files/{id}", delete, "Delete a file, its object and its chunks",
               access=Access.USER),
     ],

@@ -71,6 +71,12 @@ class CompleteIn(BaseModel):
     chunk_overlap: int | None = Field(default=None, ge=0, le=2000)
 
 
+class DownloadQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # Shown by the browser, not saved: text kinds as plain text (HTML as its source), PDFs as PDFs.
+    inline: bool = False
+
+
 class DownloadOut(BaseModel):
     url: str
     expires_in_s: int

@@ -92,7 +92,7 @@ class FeedbackOut(BaseModel):
     training: Decision
 
 
-class JobOut(BaseModel):
+class PersonaJobOut(BaseModel):
     id: str
     status: str
     attempt: int
@@ -115,8 +115,8 @@ class TrainingOut(BaseModel):
     cooldown_s: int
     new_events: int
     cooldown_until: datetime | None
-    active_job: JobOut | None
-    last_job: JobOut | None
+    active_job: PersonaJobOut | None
+    last_job: PersonaJobOut | None
 
 
 class PersonalizationOut(BaseModel):

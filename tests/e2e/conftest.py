@@ -11,6 +11,7 @@ markup), uncaught errors, and Content-Security-Policy violations (the policy is 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -52,10 +53,11 @@ def web_build() -> Path:
     return DIST
 
 
-@pytest.fixture(scope="module")
-def web_gateway(migrated, service, web_build, tmp_path_factory) -> Iterator[str]:
-    """A gateway process serving the build and the API on a free port; its public URL (the
-    origin its cookies, origin checks and Content-Security-Policy are for)."""
+@contextlib.contextmanager
+def gateway_process(service: str, log_dir: Path, **settings: str) -> Iterator[str]:
+    """A gateway process serving the build and the API on a free port, with `settings` (env
+    names) on top of the tests' own; its public URL (the origin its cookies, origin checks and
+    Content-Security-Policy are for)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {
@@ -65,11 +67,18 @@ def web_gateway(migrated, service, web_build, tmp_path_factory) -> Iterator[str]
         "INFERENCE_URL": service,
         "INFERENCE_TOKEN": TOKEN,
         "CHAT_MAX_TOKENS": str(ANSWER_TOKENS),
+        **settings,
     }
-    log = tmp_path_factory.mktemp("web-gateway") / "gateway.log"
     with project_process(
-        ["-m", "infra.gateway"], env=env, ready_url=url + "/healthz", log_path=log
-    ):
+        ["-m", "infra.gateway"], env=env, ready_url=url + "/healthz",
+        log_path=log_dir / "gateway.log",
+    ):  # fmt: skip
+        yield url
+
+
+@pytest.fixture(scope="module")
+def web_gateway(migrated, service, web_build, tmp_path_factory) -> Iterator[str]:
+    with gateway_process(service, tmp_path_factory.mktemp("web-gateway")) as url:
         yield url
 
 

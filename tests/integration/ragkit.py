@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from shared.platform.aws import sqs_client
+from shared.platform.settings import get_settings
 from shared.platform.template import load_template
 from tests.helpers import free_port, project_process
 from tests.integration.conftest import TOKEN
@@ -83,3 +85,25 @@ def dead_letters(settings: Any, source_id: str, *, timeout_s: float = 30) -> lis
             if json.loads(message["Body"]).get("source_id") == source_id:
                 found.append(message)
     return found
+
+
+async def chunk_row(context_id: str, file_id: str | None, content: str, *,
+                    heading: str | None = None, page: int | None = None) -> str:  # fmt: skip
+    """A knowledge_chunk row as ingestion leaves it (a constant embedding: nothing here
+    searches it); its id. For tests of the routes that read one chunk without the model."""
+    async with await psycopg.AsyncConnection.connect(
+        get_settings().postgres_dsn, autocommit=True
+    ) as conn:
+        row = await (
+            await conn.execute(
+                "INSERT INTO knowledge_chunk (context_id, fs_path, chunk_index, content, embedding,"
+                " file_id, embedding_version, char_start, char_end, token_count, heading, page)"
+                " SELECT k.id, coalesce(f.name, 'inline.txt'), 0, %s, %s::vector, f.id,"
+                " k.embedding_version, 0, %s, 8, %s, %s FROM knowledge_context k"
+                " LEFT JOIN user_file f ON f.id = %s::uuid WHERE k.id = %s RETURNING id",
+                (content, "[" + ",".join(["1"] + ["0"] * 383) + "]", len(content), heading,
+                 page, file_id, context_id),
+            )
+        ).fetchone()  # fmt: skip
+    assert row is not None
+    return str(row[0])

@@ -22,6 +22,7 @@ from shared.platform.template import load_template
 from tests.integration.adapterkit import job_row, persona_of
 from tests.integration.authkit import PASSWORD, bearer, sign_up
 from tests.integration.prefkit import seeded_feedback
+from tests.integration.ragkit import chunk_row
 
 pytestmark = pytest.mark.integration
 
@@ -88,6 +89,11 @@ async def _context_with_file(api, a: dict) -> tuple[str, dict, None]:
     return context_id, {"{file_id}": file_id}, None
 
 
+async def _chunk_of(api, a: dict) -> str:
+    context_id, file_id = await _context_of(api, a), await _file_of(api, a)
+    return await chunk_row(context_id, file_id, "A probe passage.")
+
+
 async def _preference_of(api, a: dict) -> str:
     event_id, _ = await seeded_feedback(a["user"]["id"], signal="like", notes=None)
     return str(event_id)
@@ -129,6 +135,7 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("PATCH", "/v1/contexts/{id}"): (_context_of, {"description": "changed"}),
     ("GET", "/v1/contexts/{id}/chunks"): (_context_of, None),
     ("GET", "/v1/contexts/{id}/stats"): (_context_of, None),
+    ("GET", "/v1/chunks/{id}"): (_chunk_of, None),
     ("POST", "/v1/contexts/{id}/search"): (_context_of, {"query": "probe", "mode": "text"}),
     ("POST", "/v1/contexts/{id}/files"): (_context_and_file_body, None),
     ("DELETE", "/v1/contexts/{id}/files/{file_id}"): (_context_with_file, None),

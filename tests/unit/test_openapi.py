@@ -34,3 +34,28 @@ def test_the_openapi_builder_imports_no_function() -> None:
                 for alias in node.names}  # fmt: skip
     imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not {name for name in imported if name.split(".")[0] in ("functions", "importlib")}
+
+
+def test_two_models_of_one_name_are_refused() -> None:
+    """Two functions' `VersionOut` once shared one component: one route was documented (and
+    the web app typed) with the other's shape."""
+    import pydantic
+    import pytest
+
+    from shared.platform.runtime.openapi import build_openapi
+    from shared.platform.runtime.routes import Route, RouteTable
+
+    def model(field: str) -> type[pydantic.BaseModel]:
+        return pydantic.create_model("VersionOut", **{field: (int, ...)})
+
+    async def endpoint(call: object, *, services: object) -> None:
+        return None
+
+    def table(name: str, path: str, field: str) -> RouteTable:
+        return RouteTable(name, [Route("GET", path, endpoint, "x", response_model=model(field))])
+
+    same = [table("a", "/v1/a", "version"), table("b", "/v1/b", "version")]
+    assert "VersionOut" in build_openapi(same, title="t", version="1")["components"]["schemas"]
+    clash = [table("a", "/v1/a", "version"), table("b", "/v1/b", "number")]
+    with pytest.raises(ValueError, match="'VersionOut' of GET /v1/b"):
+        build_openapi(clash, title="t", version="1")

@@ -65,3 +65,52 @@ export async function uploadFile(input: UploadInput, onProgress: (fraction: numb
     throw error;
   }
 }
+
+export interface Ingestion {
+  status: string;
+  chunks: number | null;
+  error: string | null;
+}
+
+const DONE = new Set(["ready", "failed"]);
+
+/** The ingestion of `fileId` into `contextId` as GET /v1/files/{id} reports it, read every
+ * `intervalMs` until it is ready or failed (or `signal` aborts, or `maxPolls` reads were
+ * made); each new state goes to `onState`. The last state read. */
+export async function watchIngestion(
+  fileId: string, contextId: string, onState: (state: Ingestion) => void,
+  { intervalMs = 1500, maxPolls = 400, signal, wait = (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) }:
+  { intervalMs?: number; maxPolls?: number; signal?: AbortSignal; wait?: (ms: number) => Promise<void> } = {},
+): Promise<Ingestion | null> {
+  let last: Ingestion | null = null;
+  for (let poll = 0; poll < maxPolls && !signal?.aborted; poll++) {
+    const file = await api.get("/v1/files/{id}", { path: { id: fileId }, ...(signal ? { signal } : {}) });
+    const source = (file.contexts ?? []).find((c) => c["context_id"] === contextId);
+    if (source) {
+      const state: Ingestion = {
+        status: String(source["status"]),
+        chunks: typeof source["chunks"] === "number" ? source["chunks"] : null,
+        error: typeof source["error"] === "string" ? source["error"] : null,
+      };
+      if (!last || last.status !== state.status || last.chunks !== state.chunks) onState(state);
+      last = state;
+      if (DONE.has(state.status)) return state;
+    }
+    await wait(intervalMs);
+  }
+  return last;
+}
+
+/** What the upload panel says about an ingestion state. */
+export function describeIngestion(name: string, state: Ingestion): string {
+  switch (state.status) {
+    case "ready":
+      return `${name} is ready: ${state.chunks ?? 0} passage${state.chunks === 1 ? "" : "s"} indexed.`;
+    case "failed":
+      return `${name} could not be indexed${state.error ? `: ${state.error}` : "."}`;
+    case "processing":
+      return `${name} is being indexed…`;
+    default:
+      return `${name} is waiting to be indexed…`;
+  }
+}

@@ -5,6 +5,7 @@ import { signal } from "@preact/signals";
 import { api } from "../api/client";
 import { ApiError, userMessage } from "../api/envelope";
 import type { Tokens, UserOut } from "../api/types";
+import { navigate } from "./router";
 
 export type AuthState =
   | { status: "loading" }
@@ -130,6 +131,8 @@ export async function logOut(): Promise<void> {
     // The cookies may be gone already; the local state is cleared either way.
   }
   signedOut();
+  // The next login starts in the chat, not on the page (or conversation) left behind.
+  navigate("/", { replace: true });
 }
 
 /** The current user again (after verifying the e-mail, say). */

@@ -190,16 +190,25 @@ async def mark_stored(
     return row
 
 
-def download_url(clients: Clients, public_s3: Any, row: store.FileRow) -> str:
-    """A GET URL valid for FILES_DOWNLOAD_TTL_S that makes the browser save, not render."""
+# What the browser is told a file is when shown inline: never HTML (an uploaded page is shown
+# as its source, so nothing in it runs), never a type the upload declared.
+INLINE_TYPES = {"pdf": "application/pdf"}
+INLINE_TEXT = "text/plain; charset=utf-8"
+
+
+def download_url(clients: Clients, public_s3: Any, row: store.FileRow, *,
+                 inline: bool = False) -> str:  # fmt: skip
+    """A GET URL valid for FILES_DOWNLOAD_TTL_S that makes the browser save, not render; with
+    `inline`, one the browser shows (text kinds as plain text, a PDF as a PDF)."""
     if row.status == "uploading":
         raise NotFound(f"file {row.id} has not been uploaded yet")
-    disposition = f"attachment; filename*=UTF-8''{quote(row.name, safe='')}"
+    how = "inline" if inline else "attachment"
+    disposition = f"{how}; filename*=UTF-8''{quote(row.name, safe='')}"
+    kind = INLINE_TYPES.get(row.kind, INLINE_TEXT) if inline else "application/octet-stream"
     url: str = public_s3.generate_presigned_url(
         "get_object",
         Params={"Bucket": clients.bucket(), "Key": row.object_key,
-                "ResponseContentDisposition": disposition,
-                "ResponseContentType": "application/octet-stream"},
+                "ResponseContentDisposition": disposition, "ResponseContentType": kind},
         ExpiresIn=clients.settings.files_download_ttl_s,
     )  # fmt: skip
     return url

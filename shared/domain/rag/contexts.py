@@ -243,6 +243,36 @@ async def chunks(
     return items, next_cursor
 
 
+def chunk_key(value: str) -> int:
+    """A chunk id from input (a positive integer); anything else names no chunk (404)."""
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 18 or int(text) == 0:
+        raise NotFound(f"no such chunk: {text[:64]!r}")
+    return int(text)
+
+
+async def chunk_for(conn: Any, user_id: str, chunk_id: str) -> dict[str, Any]:
+    """One chunk of a context the user may read (their own or a global one), with its file's
+    name: what a citation points at. Another user's chunk is 404, as an unknown one."""
+    row = await (
+        await conn.execute(
+            "SELECT c.id, c.context_id::text, c.file_id::text, coalesce(f.name, c.fs_path),"
+            " c.content, c.heading, c.page, c.char_start, c.char_end FROM knowledge_chunk c"
+            " JOIN knowledge_context k ON k.id = c.context_id"
+            " LEFT JOIN user_file f ON f.id = c.file_id"
+            " WHERE c.id = %s AND (k.owner_user_id = %s OR k.visibility = 'global')",
+            (chunk_key(chunk_id), user_id),
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound(f"no such chunk: {chunk_id}")
+    keys = ("id", "context_id", "file_id", "file_name", "content", "heading", "page", "start",
+            "end")  # fmt: skip
+    item = dict(zip(keys, row, strict=True))
+    item["id"] = str(item["id"])
+    return item
+
+
 async def stats(conn: Any, context_id: str) -> dict[str, Any]:
     return (await stats_of(conn, [context_id]))[context_id]
 

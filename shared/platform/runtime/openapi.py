@@ -73,11 +73,22 @@ def _success(route: Route, data: dict[str, Any]) -> dict[str, Any]:
     return {"description": "ok", "content": content}
 
 
+def _define(defs: dict[str, Any], name: str, schema: Any, route: Route) -> None:
+    """One component per name: two models of one name (in two functions) would otherwise
+    overwrite each other and document one route with the other's shape."""
+    if name in defs and defs[name] != schema:
+        raise ValueError(
+            f"OpenAPI component {name!r} of {route.method} {route.path} differs from another"
+            " model of that name: give one of them a name of its own"
+        )
+    defs[name] = schema
+
+
 def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
     def ref(model: Any) -> dict[str, Any]:
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        defs.update(schema.pop("$defs", {}))
-        defs[model.__name__] = schema
+        for name, nested in {**schema.pop("$defs", {}), model.__name__: schema}.items():
+            _define(defs, name, nested, route)
         return {"$ref": f"#/components/schemas/{model.__name__}"}
 
     data = ref(route.response_model) if route.response_model else {}

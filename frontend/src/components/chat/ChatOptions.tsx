@@ -21,7 +21,7 @@ export function ChatOptions() {
       <div class="tool-body">
         <label class="field">
           <span>Answer from context</span>
-          <select value={chosen} onChange={(e) => (contextIds.value = e.currentTarget.value ? [e.currentTarget.value] : [])}>
+          <select aria-label="Answer from context" value={chosen} onChange={(e) => (contextIds.value = e.currentTarget.value ? [e.currentTarget.value] : [])}>
             <option value="">None (no retrieval)</option>
             {contexts.value.map((c) => (
               <option key={c.id} value={c.id}>

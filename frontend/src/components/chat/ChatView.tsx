@@ -1,8 +1,10 @@
 import { useEffect } from "preact/hooks";
 import { activeId, chatError, loadConversation, loadError, loading, newConversation, path } from "../../state/chat";
+import { closeCitation } from "../../state/passage";
 import { route } from "../../state/router";
 import { ErrorNote, Loading } from "../common/Status";
 import { ChatOptions } from "./ChatOptions";
+import { CitedPassage } from "./CitedPassage";
 import { Composer } from "./Composer";
 import { MessageList } from "./MessageList";
 import { UploadPanel } from "./UploadPanel";
@@ -13,6 +15,7 @@ export function ChatView() {
   useEffect(() => {
     if (wanted && wanted !== activeId.value) void loadConversation(wanted);
     else if (!wanted && activeId.value) newConversation();
+    closeCitation();
   }, [wanted]);
 
   const empty = path.value.length === 0;
@@ -33,6 +36,7 @@ export function ChatView() {
         <UploadPanel />
       </div>
       <Composer />
+      <CitedPassage />
     </section>
   );
 }

@@ -1,7 +1,7 @@
-import { useState } from "preact/hooks";
+import { useEffect, useRef, useState } from "preact/hooks";
 import { userMessage } from "../../api/envelope";
 import { formatBytes } from "../../lib/format";
-import { checkFile, uploadFile } from "../../lib/upload";
+import { checkFile, describeIngestion, uploadFile, watchIngestion } from "../../lib/upload";
 import { contexts, ensureContexts } from "../../state/contexts";
 import { limits, loadLimits } from "../../state/files";
 
@@ -14,6 +14,8 @@ export function UploadPanel() {
   const [status, setStatus] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const lim = limits.value;
+  const watching = useRef<AbortController | null>(null);
+  useEffect(() => () => watching.current?.abort(), []);
 
   const onToggle = (open: boolean) => {
     if (!open) return;
@@ -31,10 +33,19 @@ export function UploadPanel() {
     setStatus(null);
     setProgress(0);
     try {
+      watching.current?.abort();
       const out = await uploadFile({ file, contextId: contextId || null, chunkSize: size }, setProgress);
       setStatus(
         `${out.fs_path} ${out.duplicate ? "was already stored" : "uploaded"}${out.ingestion_queued ? "; it is being indexed." : "."}`,
       );
+      if (out.context_id) {
+        // Indexing runs in the background: say when the file can be asked about.
+        const abort = (watching.current = new AbortController());
+        void watchIngestion(out.file.id, out.context_id, (state) => setStatus(describeIngestion(out.fs_path, state)), { signal: abort.signal })
+          .catch((err: unknown) => {
+            if (!abort.signal.aborted) setError(`Could not follow the indexing: ${userMessage(err)}`);
+          });
+      }
     } catch (err) {
       setError(userMessage(err));
     } finally {
@@ -57,7 +68,7 @@ export function UploadPanel() {
         </label>
         <label class="field">
           <span>Upload to context</span>
-          <select value={contextId} onChange={(e) => setContextId(e.currentTarget.value)}>
+          <select aria-label="Upload to context" value={contextId} onChange={(e) => setContextId(e.currentTarget.value)}>
             <option value="">No context (just store the file)</option>
             {contexts.value
               .filter((c) => c.visibility !== "global")

@@ -2,22 +2,30 @@ import { useState } from "preact/hooks";
 import { api } from "../../api/client";
 import type { ArtifactOut } from "../../api/types";
 import { formatDate, shortId } from "../../lib/format";
+import { pretty } from "../../lib/linediff";
 import { highlight, highlighterReady } from "../../lib/highlight";
 import { useLoad } from "../../lib/useLoad";
 import { Badge } from "../common/Badge";
 import { Empty, ErrorNote, Loading } from "../common/Status";
+import { VersionHistory } from "../artifacts/VersionHistory";
+import "../../styles/model.css";
 
 const TYPES = ["", "workflow", "policy", "tool", "adapter", "context", "memory"];
 const VISIBILITIES = ["", "private", "shared", "global"] as const;
 type Visibility = (typeof VISIBILITIES)[number];
+const OWNERS = ["all", "me", "global"] as const;
+type Owner = (typeof OWNERS)[number];
+const OWNER_LABEL: Record<Owner, string> = { all: "All I can see", me: "Mine", global: "Global" };
 
 function SchemaView({ artifact }: { artifact: ArtifactOut }) {
   void highlighterReady.value; // render again once code colours have loaded
-  const html = highlight(JSON.stringify(artifact.schema, null, 2), "json");
+  // highlight() escapes the text before colouring it (the schema is user data).
+  const html = highlight(pretty(artifact.schema), "json");
   return (
     <section class="panel" aria-label={`Artifact ${artifact.name}`}>
       <h2>
-        {artifact.name} <Badge kind="type" value={artifact.type} />
+        {artifact.name} <Badge kind="type" value={artifact.type} /> <Badge kind="visibility" value={artifact.visibility} />{" "}
+        <Badge kind="owner" value={artifact.owner} />
       </h2>
       <dl class="details">
         <dt>ID</dt><dd class="monospace">{artifact.id}</dd>
@@ -27,6 +35,7 @@ function SchemaView({ artifact }: { artifact: ArtifactOut }) {
       </dl>
       <h3>Schema</h3>
       <pre class="code-block"><code class="hljs language-json" dangerouslySetInnerHTML={{ __html: html }} /></pre>
+      <VersionHistory key={artifact.id} id={artifact.id} current={artifact.version} />
     </section>
   );
 }
@@ -34,14 +43,15 @@ function SchemaView({ artifact }: { artifact: ArtifactOut }) {
 export function ArtifactsTab() {
   const [type, setType] = useState("");
   const [visibility, setVisibility] = useState<Visibility>("");
+  const [owner, setOwner] = useState<Owner>("all");
   const [cursor, setCursor] = useState<string | null>(null);
   const [items, setItems] = useState<ArtifactOut[]>([]);
   const [selected, setSelected] = useState<ArtifactOut | null>(null);
   const page = useLoad(async () => {
-    const got = await api.get("/v1/artifacts", { query: { type: type || null, visibility: visibility || null, owner: "all", cursor, limit: 50 } });
+    const got = await api.get("/v1/artifacts", { query: { type: type || null, visibility: visibility || null, owner, cursor, limit: 50 } });
     setItems((prev) => (cursor ? [...prev, ...got.items] : got.items));
     return got;
-  }, [type, visibility, cursor]);
+  }, [type, visibility, owner, cursor]);
   const refilter = (fn: () => void) => {
     fn();
     setCursor(null);
@@ -65,6 +75,12 @@ export function ArtifactsTab() {
               {VISIBILITIES.map((v) => <option key={v} value={v}>{v || "All"}</option>)}
             </select>
           </label>
+          <label class="field inline">
+            <span>Owner</span>
+            <select value={owner} onChange={(e) => { const v = e.currentTarget.value as Owner; refilter(() => setOwner(v)); }}>
+              {OWNERS.map((o) => <option key={o} value={o}>{OWNER_LABEL[o]}</option>)}
+            </select>
+          </label>
         </div>
         <ErrorNote message={page.error} onRetry={page.reload} />
         {page.loading && <Loading />}
@@ -72,7 +88,7 @@ export function ArtifactsTab() {
         {items.length > 0 && (
           <table class="table">
             <thead>
-              <tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Visibility</th><th scope="col">Version</th><th scope="col">Updated</th></tr>
+              <tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Visibility</th><th scope="col">Owner</th><th scope="col">Version</th><th scope="col">Updated</th></tr>
             </thead>
             <tbody>
               {items.map((a) => (
@@ -85,6 +101,7 @@ export function ArtifactsTab() {
                   </td>
                   <td><Badge kind="type" value={a.type} /></td>
                   <td><Badge kind="visibility" value={a.visibility} /></td>
+                  <td><Badge kind="owner" value={a.owner} /></td>
                   <td>{a.version}</td>
                   <td>{formatDate(a.updated_at)}</td>
                 </tr>

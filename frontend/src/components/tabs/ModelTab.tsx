@@ -1,14 +1,26 @@
-import { useEffect } from "preact/hooks";
+// "Your model": the persona (what it learned, controls), the adapters the user may use, the
+// versions of the chosen one (metrics plotted), and training jobs with live progress.
+import { useEffect, useState } from "preact/hooks";
 import { api } from "../../api/client";
+import type { JobOut } from "../../api/types";
 import { formatDate, shortId } from "../../lib/format";
 import { useLoad } from "../../lib/useLoad";
 import { Badge, Progress } from "../common/Badge";
 import { Empty, ErrorNote, Loading } from "../common/Status";
+import { AdapterVersions } from "../model/AdapterVersions";
+import { Personalization } from "../model/Personalization";
+import "../../styles/model.css";
 
 const ACTIVE = new Set(["queued", "running"]);
+/** How often the jobs list is read again while a job is queued or running. */
+export const POLL_MS = 3000;
 
-function Adapters() {
+function Adapters({ selected, onSelect }: { selected: string | null; onSelect: (id: string) => void }) {
   const list = useLoad(() => api.get("/v1/adapters", { query: { owner: "all", limit: 50 } }), []);
+  const first = list.data?.items.find((a) => a.owner === "me") ?? list.data?.items[0];
+  useEffect(() => {
+    if (!selected && first) onSelect(first.id);
+  }, [selected, first?.id]);
   return (
     <section class="panel" aria-labelledby="adapters-title">
       <h2 id="adapters-title">Adapters</h2>
@@ -22,8 +34,11 @@ function Adapters() {
           </thead>
           <tbody>
             {list.data.items.map((a) => (
-              <tr key={a.id}>
-                <td title={a.id}>{a.name}<div class="small muted">{a.description ?? ""}</div></td>
+              <tr key={a.id} class={selected === a.id ? "selected" : ""}>
+                <td title={a.id}>
+                  <button type="button" class="link-button" aria-pressed={selected === a.id} onClick={() => onSelect(a.id)}>{a.name}</button>
+                  <div class="small muted">{a.description ?? ""}</div>
+                </td>
                 <td><Badge kind="type" value={a.adapter_type} /></td>
                 <td>{a.owner}</td>
                 <td>v{a.version} of {a.latest_version} {a.has_weights ? "(weights)" : "(prompt only)"}</td>
@@ -39,15 +54,19 @@ function Adapters() {
   );
 }
 
-function Jobs() {
+function useJobs() {
   const list = useLoad(() => api.get("/v1/training/jobs", { query: { limit: 20 } }), []);
   const live = list.data?.items.some((j) => ACTIVE.has(j.status)) ?? false;
   // Live progress: poll while a job is queued or running.
   useEffect(() => {
     if (!live) return undefined;
-    const timer = setInterval(list.reload, 5000);
+    const timer = setInterval(list.reload, POLL_MS);
     return () => clearInterval(timer);
   }, [live, list.reload]);
+  return list;
+}
+
+function Jobs({ list }: { list: ReturnType<typeof useJobs> }) {
   return (
     <section class="panel" aria-labelledby="jobs-title">
       <h2 id="jobs-title">Training jobs</h2>
@@ -57,11 +76,11 @@ function Jobs() {
       {list.data && list.data.items.length > 0 && (
         <table class="table">
           <thead>
-            <tr><th scope="col">Job</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Loss</th><th scope="col">Version</th><th scope="col">Created</th></tr>
+            <tr><th scope="col">Job</th><th scope="col">Status</th><th scope="col">Progress</th><th scope="col">Loss</th><th scope="col">Events</th><th scope="col">Version</th><th scope="col">Created</th></tr>
           </thead>
           <tbody>
-            {list.data.items.map((j) => (
-              <tr key={j.id}>
+            {list.data.items.map((j: JobOut) => (
+              <tr key={j.id} data-job-status={j.status}>
                 <td class="monospace" title={j.id}>{shortId(j.id)}</td>
                 <td>
                   <Badge kind="status" value={j.status} />
@@ -69,6 +88,7 @@ function Jobs() {
                 </td>
                 <td><Progress step={j.progress?.step} total={j.progress?.total} label={`Progress of job ${shortId(j.id)}`} /></td>
                 <td>{j.loss != null ? j.loss.toFixed(4) : j.progress?.loss != null ? j.progress.loss.toFixed(4) : "—"}</td>
+                <td>{j.events_used ?? "—"}</td>
                 <td>{j.new_version != null ? `v${j.new_version}${j.version_state ? ` (${j.version_state})` : ""}` : "—"}</td>
                 <td>{formatDate(j.created_at)}</td>
               </tr>
@@ -81,10 +101,15 @@ function Jobs() {
 }
 
 export function ModelTab() {
+  const [selected, setSelected] = useState<string | null>(null);
+  const [epoch, setEpoch] = useState(0);
+  const jobs = useJobs();
   return (
     <div class="tab-page">
-      <Adapters />
-      <Jobs />
+      <Personalization onChanged={() => { setEpoch((n) => n + 1); jobs.reload(); }} />
+      <Adapters key={`a${epoch}`} selected={selected} onSelect={setSelected} />
+      {selected && <AdapterVersions key={`${selected}:${epoch}`} id={selected} jobs={jobs.data?.items ?? []} />}
+      <Jobs list={jobs} />
     </div>
   );
 }

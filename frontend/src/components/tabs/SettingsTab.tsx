@@ -5,6 +5,10 @@ import { formatBytes, formatDate } from "../../lib/format";
 import { useLoad } from "../../lib/useLoad";
 import { sessionId } from "../../state/auth";
 import { ErrorNote, Loading } from "../common/Status";
+import { EmailPanel } from "../settings/EmailPanel";
+import { MfaPanel } from "../settings/MfaPanel";
+import { PasswordPanel } from "../settings/PasswordPanel";
+import "../../styles/settings.css";
 import { DraftsPanel } from "./DraftsPanel";
 import { SessionsPanel } from "./SessionsPanel";
 
@@ -71,6 +75,9 @@ export function SettingsTab({ user }: { user: UserOut }) {
           <dt>Member since</dt><dd>{formatDate(user.created_at)}</dd>
         </dl>
       </section>
+      <EmailPanel user={user} />
+      <MfaPanel enabled={user.mfa_enabled} />
+      <PasswordPanel />
       <SessionsPanel />
       <DraftsPanel />
       <Limits />
