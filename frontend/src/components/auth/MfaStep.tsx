@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
 import { userMessage } from "../../api/envelope";
 import { cancelMfa, verifyMfa } from "../../state/auth";
+import { CodeField } from "../common/CodeField";
 
 /** The login answered `mfa_required`: a code from the authenticator app (or a recovery code). */
 export function MfaStep({ email }: { email: string }) {
@@ -24,19 +25,7 @@ export function MfaStep({ email }: { email: string }) {
       <form class="card auth-card" onSubmit={(e) => void submit(e)} aria-labelledby="mfa-title">
         <h1 id="mfa-title">Two-factor authentication</h1>
         <p class="muted">Enter the code from your authenticator app for {email}, or one of your recovery codes.</p>
-        <label class="field">
-          <span>MFA code</span>
-          <input
-            inputMode="numeric"
-            autocomplete="one-time-code"
-            required
-            minLength={6}
-            maxLength={32}
-            value={code}
-            onInput={(e) => setCode(e.currentTarget.value)}
-            autoFocus
-          />
-        </label>
+        <CodeField value={code} onInput={setCode} autoFocus />
         {error && <p class="error-note" role="alert">{error}</p>}
         <div class="row">
           <button type="submit" class="primary" disabled={busy}>

@@ -6,6 +6,7 @@ import { userMessage } from "../../api/envelope";
 import type { components } from "../../api/schema";
 import { copyText, normalizeCode, recoveryText, svgDataUrl } from "../../lib/mfa";
 import { reloadUser } from "../../state/auth";
+import { CodeField } from "../common/CodeField";
 
 type Enrollment = components["schemas"]["Enrollment"];
 type Phase =
@@ -13,23 +14,6 @@ type Phase =
   | { name: "enrolling"; enrollment: Enrollment }
   | { name: "codes"; codes: string[] }
   | { name: "disabling" };
-
-function CodeField({ value, onInput }: { value: string; onInput: (v: string) => void }) {
-  return (
-    <label class="field">
-      <span>MFA code</span>
-      <input
-        inputMode="numeric"
-        autocomplete="one-time-code"
-        required
-        minLength={6}
-        maxLength={32}
-        value={value}
-        onInput={(e) => onInput(e.currentTarget.value)}
-      />
-    </label>
-  );
-}
 
 function RecoveryCodes({ codes, onDone }: { codes: string[]; onDone: () => void }) {
   const [copied, setCopied] = useState<string | null>(null);
