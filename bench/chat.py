@@ -32,7 +32,6 @@ import asyncio
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -42,10 +41,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.harness import clean, free_port, pct, signed_up_clients, start, stop, wait_ready
-from infra import stack
-from shared.platform.db.migrate import migrate
-from shared.platform.settings import Settings
+from bench.harness import pct, served, signed_up_clients
 
 TURNS = int(os.environ.get("BENCH_CHAT_TURNS", "12"))  # per conversation
 USERS = int(os.environ.get("BENCH_CHAT_USERS", "8"))
@@ -162,47 +158,24 @@ async def _run(base: str, timings: Path) -> None:
 
 
 def main() -> int:
-    settings = Settings(stack_name=STACK, pg_database=DATABASE, log_level="WARNING")
-    state = stack.up(settings)
-    procs: list[subprocess.Popen[bytes]] = []
-    try:
-        migrate(settings.postgres_dsn)
-        logs = Path(tempfile.mkdtemp(prefix="bench-chat-"))
-        inference_port, gateway_port = free_port(), free_port()
-        inference = f"http://127.0.0.1:{inference_port}"
-        service = {
-            "INFERENCE_PORT": str(inference_port),
-            "INFERENCE_TOKEN": TOKEN,
-            "INFERENCE_SLOTS": str(USERS),  # one decode slot per concurrent user
-            "INFERENCE_MAX_SEQ_LEN": "1024",  # the longest conversation fits: no summaries
-            "INFERENCE_ADAPTER_SLOTS": "0",  # bench users have no adapters to route to
-        }
-        gateway = {
-            "GATEWAY_PORT": str(gateway_port),
-            "INFERENCE_URL": inference,
-            "INFERENCE_TOKEN": TOKEN,
-            "CHAT_MAX_TOKENS": str(MAX_TOKENS),
-            "RATE_CHAT_PER_MIN": "100000",  # 60 turns/min per user would throttle a fast machine
-            "BENCH_CHAT_TIMINGS": str(logs / "timings.jsonl"),
-        }
-        procs.append(start("functions.inference", service, logs, settings=settings))
-        procs.append(start("bench.chat_gateway", gateway, logs, settings=settings))
-        # Weights load, then every prefill/decode shape compiles (minutes on a cold JAX cache);
-        # the gateway's /healthz is green only once the service is.
-        wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
-        base = f"http://127.0.0.1:{gateway_port}"
-        wait_ready(base, procs[1], logs / "bench.chat_gateway.log", 60)
+    logs = Path(tempfile.mkdtemp(prefix="bench-chat-"))
+    service = {
+        "INFERENCE_SLOTS": str(USERS),  # one decode slot per concurrent user
+        "INFERENCE_MAX_SEQ_LEN": "1024",  # the longest conversation fits: no summaries
+        "INFERENCE_ADAPTER_SLOTS": "0",  # bench users have no adapters to route to
+    }
+    gateway = {
+        "CHAT_MAX_TOKENS": str(MAX_TOKENS),
+        "RATE_CHAT_PER_MIN": "100000",  # 60 turns/min per user would throttle a fast machine
+        "BENCH_CHAT_TIMINGS": str(logs / "timings.jsonl"),
+    }
+    with served(STACK, DATABASE, token=TOKEN, logs=logs, inference_env=service,
+                gateway_env=gateway, gateway_module="bench.chat_gateway") as up:  # fmt: skip
         print(
             f"SmolLM2-135M f32 via the inference service ({USERS} slots), {os.cpu_count()} CPUs;"
             f" {TURNS} turns per conversation, {MAX_TOKENS}-token answers; logs in {logs}"
         )
-        asyncio.run(_run(base, logs / "timings.jsonl"))
-    finally:
-        for proc in reversed(procs):  # only what this bench started
-            stop(proc)
-        clean(settings)
-        if state.started:
-            stack.down(settings, only=state.started)
+        asyncio.run(_run(up.base, logs / "timings.jsonl"))
     return 0
 
 

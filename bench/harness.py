@@ -5,21 +5,26 @@ it (the inference service, a gateway), readiness waits, and clean-up of only wha
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from infra import stack
 from infra.stack.postgres import LocalPostgres
 from infra.stack.provision import delete_bucket
 from shared.platform.aws import s3_client, sqs_client
+from shared.platform.db.migrate import migrate
 from shared.platform.settings import REPO_ROOT, Settings
 
 
@@ -80,6 +85,52 @@ def clean(settings: Settings) -> None:
     for bucket in s3.list_buckets().get("Buckets", []):
         if bucket["Name"].startswith(settings.stack_name):
             delete_bucket(s3, bucket["Name"])
+
+
+@dataclass(frozen=True)
+class Served:
+    base: str  # the gateway
+    inference: str
+    logs: Path
+    settings: Settings
+
+
+@contextlib.contextmanager
+def served(
+    stack_name: str, database: str, *, token: str, logs: Path | None = None,
+    inference_env: dict[str, str] | None = None, gateway_env: dict[str, str] | None = None,
+    gateway_module: str = "infra.gateway",
+) -> Iterator[Served]:  # fmt: skip
+    """The stack (started, or reused as it is), a throwaway database migrated on it, and an
+    inference service and a gateway on free ports with `*_env` on top of their settings, ready;
+    on the way out, only what this started is stopped and the throwaway data dropped."""
+    settings = Settings(stack_name=stack_name, pg_database=database, log_level="WARNING")
+    state = stack.up(settings)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        migrate(settings.postgres_dsn)
+        logs = logs or Path(tempfile.mkdtemp(prefix=f"{stack_name}-"))
+        inference_port, gateway_port = free_port(), free_port()
+        inference = f"http://127.0.0.1:{inference_port}"
+        base = f"http://127.0.0.1:{gateway_port}"
+        service = {"INFERENCE_PORT": str(inference_port), "INFERENCE_TOKEN": token}
+        gateway = {"GATEWAY_PORT": str(gateway_port), "PUBLIC_BASE_URL": base,
+                   "INFERENCE_URL": inference, "INFERENCE_TOKEN": token}  # fmt: skip
+        procs.append(start("functions.inference", {**service, **(inference_env or {})}, logs,
+                           settings=settings))  # fmt: skip
+        procs.append(start(gateway_module, {**gateway, **(gateway_env or {})}, logs,
+                           settings=settings))  # fmt: skip
+        # Weights load, then every prefill/decode shape compiles (minutes on a cold JAX cache);
+        # the gateway's /healthz is green only once the service is.
+        wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
+        wait_ready(base, procs[1], logs / f"{gateway_module}.log", 60)
+        yield Served(base, inference, logs, settings)
+    finally:
+        for proc in reversed(procs):  # only what this bench started
+            stop(proc)
+        clean(settings)
+        if state.started:
+            stack.down(settings, only=state.started)
 
 
 PASSWORD = "bench password, long enough"  # noqa: S105 - throwaway accounts, dropped after

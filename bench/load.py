@@ -21,18 +21,13 @@ import asyncio
 import collections
 import os
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 import psycopg
 
-from bench.harness import clean, free_port, pct, signed_up_clients, start, stop, wait_ready
-from infra import stack
-from shared.platform.db.migrate import migrate
-from shared.platform.settings import Settings
+from bench.harness import pct, served, signed_up_clients
 
 USERS = int(os.environ.get("BENCH_LOAD_USERS", "10"))
 LEVELS = [int(n) for n in os.environ.get("BENCH_LOAD_LEVELS", "10,20,50").split(",")]
@@ -122,37 +117,15 @@ async def _run(base: str, dsn: str) -> bool:
 
 
 def main() -> int:
-    settings = Settings(stack_name=STACK, pg_database=DATABASE, log_level="WARNING")
-    state = stack.up(settings)
-    procs = []
-    try:
-        migrate(settings.postgres_dsn)
-        logs = Path(tempfile.mkdtemp(prefix="bench-load-"))
-        inference_port, gateway_port = free_port(), free_port()
-        inference = f"http://127.0.0.1:{inference_port}"
-        service = {"INFERENCE_PORT": str(inference_port), "INFERENCE_TOKEN": TOKEN,
-                   "INFERENCE_ADAPTER_SLOTS": "0"}  # fmt: skip
-        gateway = {"GATEWAY_PORT": str(gateway_port), "INFERENCE_URL": inference,
-                   "INFERENCE_TOKEN": TOKEN}  # fmt: skip
-        procs.append(start("functions.inference", service, logs, settings=settings))
-        procs.append(start("infra.gateway", gateway, logs, settings=settings))
-        wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
-        base = f"http://127.0.0.1:{gateway_port}"
-        wait_ready(base, procs[1], logs / "infra.gateway.log", 60)
+    with served(STACK, DATABASE, token=TOKEN, inference_env={"INFERENCE_ADAPTER_SLOTS": "0"}) as up:
         print(f"SmolLM2-135M f32, {os.cpu_count()} CPUs, inference service and gateway with"
-              f" make run's settings; logs in {logs}")  # fmt: skip
-        good = asyncio.run(_run(base, settings.postgres_dsn))
-        print(
-            "outcomes: only 200/409/429/503 with Retry-After, nothing half-written:",
-            "yes" if good else "NO",
-        )
-        return 0 if good else 1
-    finally:
-        for proc in reversed(procs):  # only what this bench started
-            stop(proc)
-        clean(settings)
-        if state.started:
-            stack.down(settings, only=state.started)
+              f" make run's settings; logs in {up.logs}")  # fmt: skip
+        good = asyncio.run(_run(up.base, up.settings.postgres_dsn))
+    print(
+        "outcomes: only 200/409/429/503 with Retry-After, nothing half-written:",
+        "yes" if good else "NO",
+    )
+    return 0 if good else 1
 
 
 if __name__ == "__main__":

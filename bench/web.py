@@ -17,18 +17,14 @@ import asyncio
 import gzip
 import os
 import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import httpx
 from playwright.async_api import Page, async_playwright, expect
 
-from bench.harness import clean, free_port, pct, start, stop, wait_ready
-from infra import stack
-from shared.platform.db.migrate import migrate
-from shared.platform.settings import REPO_ROOT, Settings
+from bench.harness import pct, served
+from shared.platform.settings import REPO_ROOT
 
 STACK, DATABASE = "acs-bench-web", "acs_bench_web"
 DIST = REPO_ROOT / "frontend" / "dist"
@@ -139,40 +135,18 @@ def main() -> int:
     print("bundle (frontend/dist):", *bundle(), sep="\n")
     if sys.argv[1:] == ["--bundle"]:  # the sizes alone: no stack, no browser
         return 0
-    settings = Settings(stack_name=STACK, pg_database=DATABASE, log_level="WARNING")
-    state = stack.up(settings)
-    procs = []
-    try:
-        migrate(settings.postgres_dsn)
-        logs = Path(tempfile.mkdtemp(prefix="bench-web-"))
-        inference_port, gateway_port = free_port(), free_port()
-        base = f"http://127.0.0.1:{gateway_port}"
-        service = {"INFERENCE_PORT": str(inference_port), "INFERENCE_TOKEN": TOKEN}
-        gateway = {"GATEWAY_PORT": str(gateway_port), "PUBLIC_BASE_URL": base,
-                   "INFERENCE_URL": f"http://127.0.0.1:{inference_port}",
-                   "INFERENCE_TOKEN": TOKEN, "CHAT_MAX_TOKENS": "32"}  # fmt: skip
-        procs.append(start("functions.inference", service, logs, settings=settings))
-        procs.append(start("infra.gateway", gateway, logs, settings=settings))
-        wait_ready(f"http://127.0.0.1:{inference_port}", procs[0],
-                   logs / "functions.inference.log", 900)  # fmt: skip
-        wait_ready(base, procs[1], logs / "infra.gateway.log", 60)
-        figures = asyncio.run(_measure(base))
-        print(f"Chromium headless, {os.cpu_count()} CPUs, {RUNS} runs, a fresh context each:")
-        for key, label in (("login", "first visit -> sign-up form ready"),
-                           ("interactive", "signed in: navigation -> chat ready"),
-                           ("page", "first token seen in the page"),
-                           ("api", "first token at the API (SSE)")):  # fmt: skip
-            values = figures[key]
-            print(f"  {label:38s} p50 {pct(values, 50):6.0f} ms   max {max(values):6.0f} ms")
-        ratio = pct(figures["page"], 50) / pct(figures["api"], 50)
-        print(f"  first token, page / API (p50): {ratio:.2f}x")
-        return 0
-    finally:
-        for proc in reversed(procs):
-            stop(proc)
-        clean(settings)
-        if state.started:
-            stack.down(settings, only=state.started)
+    with served(STACK, DATABASE, token=TOKEN, gateway_env={"CHAT_MAX_TOKENS": "32"}) as up:
+        figures = asyncio.run(_measure(up.base))
+    print(f"Chromium headless, {os.cpu_count()} CPUs, {RUNS} runs, a fresh context each:")
+    for key, label in (("login", "first visit -> sign-up form ready"),
+                       ("interactive", "signed in: navigation -> chat ready"),
+                       ("page", "first token seen in the page"),
+                       ("api", "first token at the API (SSE)")):  # fmt: skip
+        values = figures[key]
+        print(f"  {label:38s} p50 {pct(values, 50):6.0f} ms   max {max(values):6.0f} ms")
+    ratio = pct(figures["page"], 50) / pct(figures["api"], 50)
+    print(f"  first token, page / API (p50): {ratio:.2f}x")
+    return 0
 
 
 if __name__ == "__main__":
