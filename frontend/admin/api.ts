@@ -10,7 +10,13 @@ export type UserPage = S["UserPage"];
 export type UserUpdate = S["UserUpdate"];
 export type Chain = S["ChainOut"];
 export type Health = S["HealthReport"];
-export type AdapterDetail = S["AdapterDetail"];
+export type AdminJob = S["AdminJobOut"];
+export type AdminJobPage = S["AdminJobPage"];
+export type JobStatus = AdminJob["status"];
+export type AdminAdapter = S["AdminAdapterOut"];
+export type AdminAdapterPage = S["AdminAdapterPage"];
+export type AdminAdapterDetail = S["AdminAdapterDetail"];
+export type AdapterVersion = S["VersionOut"];
 
 export interface AuditEvent {
   id: number;

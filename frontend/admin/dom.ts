@@ -46,3 +46,10 @@ export function table(headers: string[], rows: Node[], caption?: string): HTMLTa
 }
 
 export const td = (...children: Child[]) => h("td", {}, ...children);
+
+/** An ISO timestamp as `YYYY-MM-DD HH:MM:SS` (UTC); the text as it is if it is not one. */
+export function when(iso: string | null | undefined): string {
+  if (!iso) return "";
+  const t = new Date(iso);
+  return Number.isNaN(t.getTime()) ? iso : t.toISOString().replace("T", " ").slice(0, 19);
+}

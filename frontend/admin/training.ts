@@ -1,8 +1,11 @@
-// Training across all users (the job counts by status from GET /v1/admin/metrics, Prometheus
-// text) and an adapter's versions with the admin actions: rollback (serve any version), approve
-// (serve a candidate), discard (a version that is not served).
-import { type AdapterDetail, call, type Discarded, get, type PointerMove } from "./api";
-import { h, message, replace, section, table, td } from "./dom";
+// Training across all users: the job counts by status (GET /v1/admin/metrics, Prometheus text)
+// and every user's jobs (GET /v1/admin/training/jobs: newest first, by status, paged), each
+// with its owner, progress and reason, and a link to its adapter's versions.
+import { type AdminJob, type AdminJobPage, get, type JobStatus, qs } from "./api";
+import { h, message, replace, section, table, td, when } from "./dom";
+
+export const STATUSES: readonly JobStatus[] = ["queued", "running", "succeeded", "rejected", "failed", "cancelled"];
+const PAGE = 50;
 
 /** `training_jobs{status="…"} N` lines of the metrics text, as {status: N}. */
 export function jobCounts(text: string): Record<string, number> {
@@ -20,91 +23,98 @@ export function gauge(text: string, name: string): number | null {
   return Number.isFinite(v) ? v : null;
 }
 
-export function trainingSection(fetcher: typeof fetch = (i, init) => globalThis.fetch(i, init)): HTMLElement {
+/** A job's progress as text: `5/24 (21 %) · loss 2.5000`; "—" when none was reported. */
+export function progressText(p: AdminJob["progress"]): string {
+  if (!p || (p.step == null && p.total == null && p.loss == null)) return "—";
+  const parts: string[] = [];
+  if (p.step != null || p.total != null) {
+    const pct = p.step != null && p.total ? ` (${Math.round((100 * p.step) / p.total)} %)` : "";
+    parts.push(`${p.step ?? "?"}/${p.total ?? "?"}${pct}`);
+  }
+  if (p.loss != null) parts.push(`loss ${p.loss.toFixed(4)}`);
+  return parts.join(" · ");
+}
+
+export interface TrainingOptions {
+  /** The metrics' fetch (Prometheus text, outside the envelope). */
+  fetcher?: typeof fetch;
+  /** Shows an adapter's versions (the adapters section). */
+  openAdapter?: (adapterId: string) => void;
+}
+
+export function trainingSection(options: TrainingOptions = {}): HTMLElement {
+  const fetcher = options.fetcher ?? ((i, init) => globalThis.fetch(i, init));
   const { root, body, status } = section("training", "Training jobs (all users)");
-  const load = () => {
+  const counts = h("div", { id: "job-counts" });
+  const jobsStatus = h("p", { class: "status", id: "jobs-status", role: "status" });
+  const tbody = h("tbody", { id: "jobs" });
+  const more = h("button", { type: "button", id: "more-jobs", disabled: true }, "More jobs");
+  const filter = h("select", { id: "job-status" },
+    h("option", { value: "" }, "any"), ...STATUSES.map((s) => h("option", { value: s }, s)));
+  let cursor: string | null = null;
+  let generation = 0; // a reload drops the answers of the loads it replaced
+
+  const loadCounts = () => {
     status.textContent = "Reading the training metrics…";
     fetcher("/v1/admin/metrics", { credentials: "same-origin", headers: { Accept: "text/plain" } })
       .then(async (r) => {
         if (!r.ok) throw new Error(`HTTP ${r.status}`);
         const text = await r.text();
-        const counts = jobCounts(text);
         const loss = gauge(text, "training_job_last_loss");
         const finished = gauge(text, "training_job_last_finished_timestamp_seconds");
         status.textContent = `Last loss: ${loss ?? "—"} · last finished: ${finished ? new Date(finished * 1000).toISOString() : "—"}`;
-        replace(body,
-          table(["Status", "Jobs"], Object.entries(counts).map(([s, n]) => h("tr", {}, td(s), td(n))), "Training jobs by status"),
-          h("p", { class: "muted" }, "A list of every user's jobs: not available yet (no admin route lists them); each user sees their own under “Your model”."),
-          h("button", { type: "button", onclick: load }, "Refresh"));
+        replace(counts, table(["Status", "Jobs"], Object.entries(jobCounts(text)).map(([s, n]) => h("tr", {}, td(s), td(n))), "Training jobs by status"));
       })
       .catch((e: unknown) => {
         status.textContent = `Could not read the training metrics: ${message(e)}`;
       });
   };
-  load();
-  return root;
-}
 
-export function adaptersSection(): HTMLElement {
-  const { root, body, status } = section("adapters", "Adapter versions");
-  const idInput = h("input", { id: "adapter-id", required: true, placeholder: "adapter id" });
-  const note = h("input", { id: "adapter-note", maxlength: 500, placeholder: "why (kept in the audit log)" });
-  const versions = h("div");
-  const manualVersion = h("input", { id: "adapter-version", type: "number", min: 1 });
+  const jobRow = (j: AdminJob): HTMLTableRowElement => {
+    const open = options.openAdapter;
+    return h("tr", { "data-job-id": j.id, "data-job-status": j.status, "data-user": j.user_email },
+      td(j.user_email, h("div", { class: "muted", title: j.user_id }, j.user_id.slice(0, 8))),
+      td(h("span", { class: `badge ${j.status}` }, j.status), j.attempt > 1 ? h("div", { class: "muted" }, `attempt ${j.attempt}/${j.max_attempts}`) : null),
+      td(progressText(j.progress)),
+      td(when(j.created_at)),
+      td(j.reason ?? ""),
+      td(j.new_version != null ? `v${j.new_version}${j.version_state ? ` (${j.version_state})` : ""}` : "",
+        open ? h("button", { type: "button", onclick: () => open(j.adapter_id), "aria-label": `Adapter of the job ${j.id}` }, "Adapter") : null));
+  };
 
-  const act = (kind: "rollback" | "approve" | "discard", version: number) => {
-    const id = idInput.value.trim();
-    const path = `/v1/admin/adapters/${encodeURIComponent(id)}`;
-    status.textContent = `${kind} v${version}…`;
-    const done =
-      kind === "rollback" ? call<PointerMove>("POST", `${path}/rollback`, { version, note: note.value.trim() || null })
-        : kind === "approve" ? call<PointerMove>("POST", `${path}/versions/${version}/approve`)
-          : call<Discarded>("DELETE", `${path}/versions/${version}`);
-    done
-      .then((r) => {
-        status.textContent = "moved" in r
-          ? (r.moved ? `Now serving v${r.version} (was v${r.previous_version}).` : `v${r.version} was already served.`)
-          : `v${r.version} discarded.`;
-        loadVersions();
+  const loadJobs = (reset: boolean) => {
+    const mine = reset ? ++generation : generation;
+    if (reset) {
+      cursor = null;
+      tbody.replaceChildren();
+    }
+    more.disabled = true;
+    jobsStatus.textContent = "Loading jobs…";
+    get<AdminJobPage>(`/v1/admin/training/jobs${qs({ limit: PAGE, cursor, status: filter.value })}`)
+      .then((page) => {
+        if (mine !== generation) return;
+        for (const j of page.items) tbody.append(jobRow(j));
+        cursor = page.next_cursor;
+        more.disabled = !cursor;
+        const n = tbody.children.length;
+        jobsStatus.textContent = `${n} job${n === 1 ? "" : "s"} shown${cursor ? "; more are older" : ""}.`;
       })
       .catch((e: unknown) => {
-        status.textContent = `${kind} v${version} failed: ${message(e)}`;
+        if (mine !== generation) return;
+        more.disabled = !cursor;
+        jobsStatus.textContent = `Could not list the jobs: ${message(e)}`;
       });
   };
 
-  const loadVersions = () => {
-    const id = idInput.value.trim();
-    if (!id) return;
-    get<AdapterDetail>(`/v1/adapters/${encodeURIComponent(id)}?limit=50`)
-      .then((d) => {
-        const rows = d.versions.items.map((v) => h("tr", { "data-version": v.version },
-          td(`v${v.version}`),
-          td(v.served ? "served" : v.candidate ? "candidate" : v.promoted === false ? "not promoted" : "kept"),
-          td(v.has_weights ? "weights" : "prompt only"),
-          td(v.created_at),
-          td(
-            v.served ? null : h("button", { type: "button", onclick: () => act("rollback", v.version) }, `Serve v${v.version}`),
-            v.candidate ? h("button", { type: "button", onclick: () => act("approve", v.version) }, `Approve v${v.version}`) : null,
-            v.served ? null : h("button", { type: "button", class: "danger", onclick: () => act("discard", v.version) }, `Discard v${v.version}`),
-          )));
-        replace(versions, h("p", {}, `${d.name} (${d.adapter_type}), serving v${d.version}`), table(["Version", "State", "Kind", "Created", "Actions"], rows));
-      })
-      .catch((e: unknown) => {
-        replace(versions, h("p", { class: "muted" },
-          `The versions cannot be listed here (${message(e)}): another user's private adapter is not readable; act on a version by number below.`));
-      });
-  };
-
-  const form = h("form", { class: "row" }, h("label", { for: "adapter-id" }, "Adapter"), idInput,
-    h("label", { for: "adapter-note" }, "Note"), note, h("button", { type: "submit" }, "Show versions"));
-  form.addEventListener("submit", (e) => {
-    e.preventDefault();
-    loadVersions();
-  });
-  const byNumber = h("div", { class: "row" }, h("label", { for: "adapter-version" }, "Version"), manualVersion,
-    ...(["rollback", "approve", "discard"] as const).map((k) =>
-      h("button", { type: "button", onclick: () => { const v = Number(manualVersion.value); if (v > 0 && idInput.value.trim()) act(k, v); } },
-        k === "rollback" ? "Serve" : k === "approve" ? "Approve" : "Discard")));
-  replace(body, form, versions, byNumber);
+  filter.addEventListener("change", () => loadJobs(true));
+  more.addEventListener("click", () => loadJobs(false));
+  const refresh = h("button", { type: "button", onclick: () => { loadCounts(); loadJobs(true); } }, "Refresh");
+  const list = table(["User", "Status", "Progress", "Created", "Reason", "Version"], [], "Every user's jobs, newest first");
+  list.querySelector("tbody")!.replaceWith(tbody);
+  replace(body, counts,
+    h("div", { class: "row" }, h("label", { for: "job-status" }, "Status"), filter, refresh),
+    jobsStatus, h("div", { class: "scroll" }, list), more);
+  loadCounts();
+  loadJobs(true);
   return root;
 }

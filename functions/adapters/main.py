@@ -1,15 +1,16 @@
 """Adapters function: what personalization made, visible. The adapters a user may use (with
 the version served, its weights and the router's state), an adapter's versions with their
 training metrics, and the user's training jobs (status, progress, metrics, reason). For
-admins: move an adapter's pointer (roll back, approve a candidate), discard a version, and the
-training metrics in Prometheus's text format. Every admin action is audited in the
-transaction of the change."""
+admins: every user's training jobs and adapters (with their owners and versions), move an
+adapter's pointer (roll back, approve a candidate), discard a version, and the training
+metrics in Prometheus's text format. Every admin action is audited in the transaction of the
+change; admin reads are not (as the admin function's user and audit lists are not)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
@@ -20,6 +21,13 @@ from functions.adapters.schemas import (
     AdapterOut,
     AdapterPage,
     AdapterQuery,
+    AdminAdapterDetail,
+    AdminAdapterOut,
+    AdminAdapterPage,
+    AdminAdapterQuery,
+    AdminJobOut,
+    AdminJobPage,
+    AdminJobQuery,
     DiscardOut,
     JobErrorOut,
     JobOut,
@@ -43,9 +51,13 @@ from shared.services import Services
 log = logging.getLogger(__name__)
 
 
-def _adapter(item: catalog.Adapter) -> AdapterOut:
+A = TypeVar("A", bound=AdapterOut)
+J = TypeVar("J", bound=JobOut)
+
+
+def _adapter(item: catalog.Adapter, out: type[A]) -> A:
     router = RouterStateOut.model_validate(item, from_attributes=True)
-    return AdapterOut.model_validate({**item.__dict__, "router": router})
+    return out.model_validate({**item.__dict__, "router": router})
 
 
 def _version(item: versions.Version, *, mine: bool) -> VersionOut:
@@ -58,7 +70,7 @@ def _number(value: Any) -> float | None:
     return float(value) if ok else None
 
 
-def _job(item: history.JobView) -> JobOut:
+def _job(item: history.JobView, out: type[J]) -> J:
     progress = None
     if item.progress is not None:
         step, total = _number(item.progress.get("step")), _number(item.progress.get("total"))
@@ -69,7 +81,7 @@ def _job(item: history.JobView) -> JobOut:
                           reason=str(e["reason"]) if e.get("reason") is not None else None)
               for e in item.errors]  # fmt: skip
     fields = {**item.__dict__, "progress": progress, "errors": errors}
-    return JobOut.model_validate(fields)
+    return out.model_validate(fields)
 
 
 async def list_adapters(call: Call[AdapterQuery], *, services: Services) -> AdapterPage:
@@ -79,7 +91,7 @@ async def list_adapters(call: Call[AdapterQuery], *, services: Services) -> Adap
             conn, call.user.user_id, adapter_type=query.type, owner=query.owner,
             cursor=query.cursor, limit=query.limit,
         )  # fmt: skip
-    return AdapterPage(items=[_adapter(a) for a in items], next_cursor=cursor)
+    return AdapterPage(items=[_adapter(a, AdapterOut) for a in items], next_cursor=cursor)
 
 
 async def get_adapter(call: Call[VersionQuery], *, services: Services) -> AdapterDetail:
@@ -88,7 +100,9 @@ async def get_adapter(call: Call[VersionQuery], *, services: Services) -> Adapte
         item = await catalog.get(conn, call.user.user_id, call.uuid_param("id"))
         kept, cursor = await versions.page(conn, item.id, cursor=query.cursor, limit=query.limit)
     page = VersionPage(items=[_version(v, mine=item.mine) for v in kept], next_cursor=cursor)
-    return AdapterDetail.model_validate({**_adapter(item).model_dump(), "versions": page})
+    return AdapterDetail.model_validate(
+        {**_adapter(item, AdapterOut).model_dump(), "versions": page}
+    )
 
 
 async def list_jobs(call: Call[JobQuery], *, services: Services) -> JobPage:
@@ -98,15 +112,50 @@ async def list_jobs(call: Call[JobQuery], *, services: Services) -> JobPage:
             conn, call.user.user_id, status=query.status, adapter_id=query.adapter_id,
             cursor=query.cursor, limit=query.limit,
         )  # fmt: skip
-    return JobPage(items=[_job(j) for j in items], next_cursor=cursor)
+    return JobPage(items=[_job(j, JobOut) for j in items], next_cursor=cursor)
 
 
 async def get_job(call: Call[Any], *, services: Services) -> JobOut:
     async with services.db.connection() as conn:
-        return _job(await history.get_job(conn, call.user.user_id, call.uuid_param("id")))
+        job = await history.get_job(conn, call.user.user_id, call.uuid_param("id"))
+    return _job(job, JobOut)
 
 
 # --- admin --------------------------------------------------------------------------------
+
+
+async def admin_list_jobs(call: Call[AdminJobQuery], *, services: Services) -> AdminJobPage:
+    query = call.body
+    async with services.db.connection() as conn:
+        items, cursor = await history.list_all_jobs(
+            conn, status=query.status, user_id=query.user_id, adapter_id=query.adapter_id,
+            cursor=query.cursor, limit=query.limit,
+        )  # fmt: skip
+    return AdminJobPage(items=[_job(j, AdminJobOut) for j in items], next_cursor=cursor)
+
+
+async def admin_list_adapters(
+    call: Call[AdminAdapterQuery], *, services: Services
+) -> AdminAdapterPage:
+    query = call.body
+    async with services.db.connection() as conn:
+        items, cursor = await catalog.list_all(
+            conn, call.user.user_id, adapter_type=query.type, owner_user_id=query.user_id,
+            cursor=query.cursor, limit=query.limit,
+        )  # fmt: skip
+    return AdminAdapterPage(items=[_adapter(a, AdminAdapterOut) for a in items],
+                            next_cursor=cursor)  # fmt: skip
+
+
+async def admin_get_adapter(call: Call[VersionQuery], *, services: Services) -> AdminAdapterDetail:
+    query = call.body
+    async with services.db.connection() as conn:
+        item = await catalog.get_any(conn, call.user.user_id, call.uuid_param("id"))
+        kept, cursor = await versions.page(conn, item.id, cursor=query.cursor, limit=query.limit)
+    page = VersionPage(items=[_version(v, mine=True) for v in kept], next_cursor=cursor)
+    return AdminAdapterDetail.model_validate(
+        {**_adapter(item, AdminAdapterOut).model_dump(), "versions": page}
+    )
 
 
 async def _point(
@@ -185,6 +234,16 @@ ROUTES = RouteTable(
         Route("GET", "/v1/training/jobs/{id}", get_job,
               "One training job: status, progress, metrics, reason, attempts",
               access=Access.USER, response_model=JobOut),
+        Route("GET", "/v1/admin/training/jobs", admin_list_jobs,
+              "Every user's training jobs, newest first, with their owners",
+              access=Access.ADMIN, request_model=AdminJobQuery, response_model=AdminJobPage),
+        Route("GET", "/v1/admin/adapters", admin_list_adapters,
+              "Every adapter with its owner and the version served", access=Access.ADMIN,
+              request_model=AdminAdapterQuery, response_model=AdminAdapterPage),
+        Route("GET", "/v1/admin/adapters/{id}", admin_get_adapter,
+              "Any adapter with its owner and a page of its versions (metrics, jobs, which one "
+              "is served)", access=Access.ADMIN, request_model=VersionQuery,
+              response_model=AdminAdapterDetail),
         Route("POST", "/v1/admin/adapters/{id}/rollback", rollback,
               "Serve another existing version of an adapter (files are never overwritten)",
               access=Access.ADMIN, request_model=RollbackIn, response_model=PointerOut),

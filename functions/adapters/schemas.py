@@ -165,3 +165,44 @@ class DiscardOut(BaseModel):
     version: int
     discarded: bool
     files_removed: bool = Field(description="false: the version had no files")
+
+
+# --- admin: every user's jobs and adapters ----------------------------------------------------
+
+
+class AdminJobQuery(JobQuery):
+    user_id: str | None = Field(default=None, pattern=UUID_PATTERN, description="the owner")
+
+
+class AdminJobOut(JobOut):
+    user_id: str = Field(description="the owner")
+    user_email: str
+
+
+class AdminJobPage(BaseModel):
+    items: list[AdminJobOut]
+    next_cursor: str | None
+
+
+class AdminAdapterQuery(_Strict):
+    type: AdapterType | None = Field(default=None, description="the adapter type")
+    user_id: str | None = Field(default=None, pattern=UUID_PATTERN, description="the owner")
+    cursor: str | None = Field(default=None, max_length=200)
+    limit: int = Field(default=30, ge=1, le=100)
+
+
+class AdminAdapterOut(AdapterOut):
+    owner: Literal["me", "shared", "global", "private"] = Field(  # type: ignore[assignment]
+        description="relative to the admin; `private`: another user's private adapter"
+    )
+    owner_user_id: str | None = Field(description="null: a global adapter nobody owns")
+    owner_email: str | None
+
+
+class AdminAdapterPage(BaseModel):
+    items: list[AdminAdapterOut]
+    next_cursor: str | None
+
+
+class AdminAdapterDetail(AdminAdapterOut):
+    versions: VersionPage = Field(description="newest first; page with `?cursor&limit`")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, Field, RootModel, field_validator
 
@@ -110,6 +111,19 @@ class MfaVerified(RootModel[RecoveryCodes | Tokens]):
 class OAuthStarted(BaseModel):
     authorization_url: str
     state_expires_in: int
+
+
+class LoginProviderOut(BaseModel):
+    """A way to log in, as a login page shows it: a name and a label, never a secret."""
+
+    kind: Literal["password", "oidc"]
+    # "password", or the OIDC provider's name (the `{provider}` of its start route).
+    name: str
+    label: str
+
+
+class LoginProvidersOut(BaseModel):
+    providers: list[LoginProviderOut]
 
 
 class SessionOut(BaseModel):

@@ -40,6 +40,9 @@ class ChatIn(BaseModel):
     # the user message to answer again: the new answer is a sibling of the earlier ones.
     parent_id: str | None = None
     regenerate: bool = False
+    # A new version of this earlier user message (edit and resubmit): the new message takes
+    # the edited one's parent, so it is a sibling of it and the thread branches there.
+    edit_of: str | None = None
     context_ids: list[str] = Field(default_factory=list, max_length=8)
     context_id: str | None = None  # shorthand for one context
     workflow_id: str | None = None
@@ -47,7 +50,7 @@ class ChatIn(BaseModel):
     stream: bool = False
     client_request_id: str | None = Field(default=None, min_length=1, max_length=200)
 
-    @field_validator("conversation_id", "parent_id", "context_id", "workflow_id")
+    @field_validator("conversation_id", "parent_id", "edit_of", "context_id", "workflow_id")
     @classmethod
     def _ids(cls, value: str | None) -> str | None:
         return _uuid(value, "ids")
@@ -63,6 +66,12 @@ class ChatIn(BaseModel):
             raise ValueError("parent_id needs conversation_id")
         if self.regenerate and not self.parent_id:
             raise ValueError("regenerate needs parent_id (the user message to answer again)")
+        if self.edit_of and not self.conversation_id:
+            raise ValueError("edit_of needs conversation_id")
+        if self.edit_of and (self.parent_id or self.regenerate):
+            raise ValueError(
+                "edit_of takes the edited message's parent: no parent_id or regenerate"
+            )
         return self
 
     def all_context_ids(self) -> list[str]:

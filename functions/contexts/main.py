@@ -15,6 +15,9 @@ from functions.contexts.schemas import (
     ChunkPage,
     ChunkQuery,
     ContextCreate,
+    ContextFileOut,
+    ContextFilePage,
+    ContextFileQuery,
     ContextOut,
     ContextPage,
     ContextQuery,
@@ -23,6 +26,7 @@ from functions.contexts.schemas import (
     SearchIn,
     SearchOut,
 )
+from functions.files.schemas import FileOut
 from shared.domain.files import store as files
 from shared.domain.rag import contexts
 from shared.domain.rag.attach import attaching
@@ -109,6 +113,24 @@ async def detach(call: Call[Any], *, services: Services) -> dict[str, bool]:
     return {"detached": True}
 
 
+async def list_files(call: Call[ContextFileQuery], *, services: Services) -> ContextFilePage:
+    """Every file to the context's owner (and admins); anyone else who may read it (a global
+    context) sees only their own files in it: others' file names are theirs."""
+    user, query = call.user, call.body
+    async with services.db.connection() as conn:
+        item = await contexts.get_readable(conn, user.user_id, call.path_params["id"])
+        everyone = user.is_admin or item.owner_user_id == user.user_id
+        found, cursor = await files.in_context(
+            conn, item.id, owner=None if everyone else user.user_id,
+            cursor=query.cursor, limit=query.limit,
+        )  # fmt: skip
+    items = [ContextFileOut(file=FileOut.model_validate(a.file, from_attributes=True),
+                            status=a.status, error=a.error, chunks=a.chunks,
+                            attached_at=a.attached_at, ingested_at=a.ingested_at)
+             for a in found]  # fmt: skip
+    return ContextFilePage(items=items, next_cursor=cursor)
+
+
 async def list_chunks(call: Call[ChunkQuery], *, services: Services) -> ChunkPage:
     query = call.body
     async with services.db.connection() as conn:
@@ -160,6 +182,9 @@ ROUTES = RouteTable(
         Route("POST", "/v1/contexts/{id}/files", attach,
               "Attach files (queues their ingestion)", access=Access.USER,
               request_model=AttachIn, response_model=AttachOut),
+        Route("GET", "/v1/contexts/{id}/files", list_files,
+              "The files in a context, newest attachment first, with their ingestion there",
+              access=Access.USER, request_model=ContextFileQuery, response_model=ContextFilePage),
         Route("DELETE", "/v1/contexts/{id}/files/{file_id}", detach,
               "Detach a file (its chunks leave search)", access=Access.USER),
         Route("GET", "/v1/contexts/{id}/chunks", list_chunks, "A preview of the chunks",

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from functions.files.schemas import FileOut
+
 
 class ContextSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -71,6 +73,29 @@ class AttachIn(BaseModel):
 
 class AttachOut(BaseModel):
     attached: list[dict[str, Any]]
+
+
+class ContextFileQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    cursor: str | None = Field(default=None, max_length=512)
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class ContextFileOut(BaseModel):
+    """A file in the context and its ingestion there (`status`: pending, processing, ready or
+    failed; `chunks`: how many it has in the context)."""
+
+    file: FileOut
+    status: str
+    error: str | None = None
+    chunks: int
+    attached_at: datetime
+    ingested_at: datetime | None = None
+
+
+class ContextFilePage(BaseModel):
+    items: list[ContextFileOut]
+    next_cursor: str | None = None
 
 
 class ChunkQuery(BaseModel):

@@ -65,6 +65,9 @@ class AuthSettings(BaseSettings):
     oidc_provider_name: str = "oidc"
     oidc_scopes: str = "openid email profile"
     oidc_redirect_uri: str | None = None
+    # What the web app's button says: "Continue with <OIDC_PROVIDER_LABEL>" (public, as is
+    # OIDC_PROVIDER_NAME: `GET /v1/auth/providers` answers both); unset: the name, title-cased.
+    oidc_provider_label: str | None = Field(default=None, max_length=64)
 
     # Outgoing mail. Without SMTP_HOST the local stack runs a loopback SMTP sink that writes
     # each message to <data_dir>/mail/ (dev and tests read mail there).
@@ -77,3 +80,14 @@ class AuthSettings(BaseSettings):
     mail_from: str = "Adaptive Chat <no-reply@localhost>"
     # Where links in mail point (the SPA); defaults to the local gateway.
     public_base_url: str | None = None
+
+    @property
+    def oidc_configured(self) -> bool:
+        """OIDC login is on: an issuer and a client id are set."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    @property
+    def oidc_label(self) -> str:
+        """The provider's name as a login button shows it."""
+        label = (self.oidc_provider_label or "").strip()
+        return label or self.oidc_provider_name.replace("_", " ").replace("-", " ").title()

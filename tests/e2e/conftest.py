@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -132,16 +133,21 @@ class Tab:
             await self.page.screenshot(path=self.screenshots / f"{name}-{size['width']}.png")
         await self.page.set_viewport_size(WIDE)
 
-    async def api(self, path: str) -> dict:
-        """A GET of the API from the page (its session cookie, as the app sends it)."""
+    async def api(self, path: str, method: str = "GET", body: Any = None) -> Any:
+        """An API call from the page (its session cookie and origin, as the app sends them;
+        a POST with an Idempotency-Key); the data of a 2xx answer."""
         answer = await self.page.evaluate(
-            """async (path) => {
-                 const r = await fetch(path, {credentials: "same-origin"});
+            """async ([method, path, body]) => {
+                 const headers = {"Content-Type": "application/json", Accept: "application/json"};
+                 if (method === "POST") headers["Idempotency-Key"] = crypto.randomUUID();
+                 const sent = body === null ? undefined : JSON.stringify(body);
+                 const r = await fetch(path, {method, credentials: "same-origin", headers,
+                                              body: sent});
                  return {status: r.status, body: await r.json()};
                }""",
-            path,
+            [method, path, body],
         )
-        assert answer["status"] == 200, answer
+        assert 200 <= answer["status"] < 300, answer
         return answer["body"]["data"]
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from playwright.async_api import expect
@@ -51,30 +50,14 @@ def web_gateway(migrated, service, web_build, tmp_path_factory) -> Iterator[str]
         yield url
 
 
-async def call(tab: Tab, method: str, path: str, body: Any = None) -> Any:
-    """An API call from the page (its session cookie, as the app sends it); the data."""
-    answer = await tab.page.evaluate(
-        """async ([method, path, body]) => {
-             const headers = {"Content-Type": "application/json", Accept: "application/json"};
-             if (method === "POST") headers["Idempotency-Key"] = crypto.randomUUID();
-             const r = await fetch(path, {method, credentials: "same-origin", headers,
-                                          body: body === null ? undefined : JSON.stringify(body)});
-             return {status: r.status, body: await r.json()};
-           }""",
-        [method, path, body],
-    )
-    assert 200 <= answer["status"] < 300, answer
-    return answer["body"]["data"]
-
-
 async def test_the_artifacts_tab_shows_the_diff_of_two_versions(tab: Tab) -> None:
     page = tab.page
     await sign_up(tab)
     name = f"tool-{uuid.uuid4().hex[:8]}"
-    made = await call(tab, "POST", "/v1/artifacts", {"name": name, "schema": TOOL})
+    made = await tab.api("/v1/artifacts", "POST", {"name": name, "schema": TOOL})
     assert made["version"] == 1
-    changed = await call(
-        tab, "PATCH", f"/v1/artifacts/{made['id']}",
+    changed = await tab.api(
+        f"/v1/artifacts/{made['id']}", "PATCH",
         {"schema": {**TOOL, "timeout_ms": 3000}, "change_note": "a longer timeout"},
     )  # fmt: skip
     assert changed["version"] == 2
@@ -110,7 +93,7 @@ async def test_your_model_shows_a_training_job_and_its_progress(tab: Tab, settin
                 conn, me["id"], made.id, sender="assistant", parent_id=asked.id, meta={},
                 content="It is about three miles.",
             )  # fmt: skip
-        feedback = await call(tab, "POST", "/v1/preferences", {
+        feedback = await tab.api("/v1/preferences", "POST", {
             "conversation_id": made.id, "message_id": said.id, "explicit_signal": "dislike",
             "corrected_text": "It is about 4.8 km.",
         })  # fmt: skip
@@ -176,4 +159,84 @@ async def test_an_admin_sees_the_users_and_the_audit_chain_check(tab: Tab, setti
     await page.get_by_role("button", name="Filter", exact=True).click()
     await expect(page.locator("#events")).to_contain_text(me["id"])
     await tab.shoot("admin-console")
+    tab.assert_clean()
+
+
+async def test_an_admin_sees_another_users_training_job_and_its_adapter(
+    tab: Tab, browser, settings
+) -> None:
+    """Another user's correction queues a job for their persona; the admin console's all-jobs
+    table shows it with its owner, keeps it under the `queued` filter, and its "Adapter" button
+    shows that user's adapter versions (which the admin could not read through the user
+    routes)."""
+    page = tab.page
+    other = await browser.new_context(base_url=tab.base_url)  # the other user: bearer tokens
+    pool = create_pool(settings)
+    await pool.open()
+    try:
+        owner = f"e2e-{uuid.uuid4().hex[:12]}@example.test"
+        signed = await other.request.post(
+            "/v1/auth/signup", data={"email": owner, "password": PASSWORD}
+        )
+        assert signed.ok, await signed.text()
+        data = (await signed.json())["data"]
+        owner_id = data["user"]["id"]
+        async with pool.connection() as conn:
+            made = await conversations.create(conn, owner_id, title="units")
+            asked = await conversations.append_message(
+                conn, owner_id, made.id, sender="user", content="How far?", meta={}
+            )
+            said = await conversations.append_message(
+                conn, owner_id, made.id, sender="assistant", parent_id=asked.id,
+                content="About three miles.", meta={},
+            )  # fmt: skip
+        sent = await other.request.post(
+            "/v1/preferences",
+            data={"conversation_id": made.id, "message_id": said.id,
+                  "explicit_signal": "dislike", "corrected_text": "About 4.8 km."},
+            headers={"Authorization": f"Bearer {data['access_token']}",
+                     "Idempotency-Key": str(uuid.uuid4())},
+        )  # fmt: skip
+        assert sent.ok, await sent.text()
+        training = (await sent.json())["data"]["training"]
+        assert training["outcome"] == "queued", training
+        job_id = training["job_id"]
+    finally:
+        await pool.close()
+        await other.close()
+
+    admin = await sign_up(tab)
+    await promote(settings, admin)
+    await page.context.clear_cookies()  # a new session carries the new role
+    await page.goto("/")
+    await page.get_by_label("Email", exact=True).fill(admin)
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Log in", exact=True).click()
+    await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
+
+    await page.goto("/admin/")
+    await expect(page.get_by_role("heading", name="Training jobs (all users)")).to_be_visible()
+    row = page.locator(f'#jobs tr[data-job-id="{job_id}"]')
+    await expect(row).to_be_visible()
+    await expect(row).to_have_attribute("data-job-status", "queued")
+    await expect(row).to_contain_text(owner)
+    status = page.get_by_label("Status", exact=True)
+    await status.select_option("failed")
+    await expect(page.locator("#jobs-status")).to_contain_text("shown")
+    await expect(row).to_have_count(0)
+    await status.select_option("queued")
+    await expect(row).to_be_visible()
+
+    await row.get_by_role("button").click()
+    detail = page.locator("#adapter-detail")
+    await expect(detail).to_contain_text(owner)
+    served = detail.locator('#versions tr[data-version="1"]')
+    await expect(served).to_have_attribute("data-state", "served")
+    # The adapters list, filtered by that owner.
+    await page.get_by_label("Owner", exact=True).fill(owner_id)
+    await page.get_by_role("button", name="List adapters", exact=True).click()
+    listed = page.locator("#adapter-list tr")
+    await expect(listed).to_have_count(1)
+    await expect(listed).to_contain_text(owner)
+    await tab.shoot("admin-training")
     tab.assert_clean()

@@ -1,4 +1,5 @@
-"""The web app in a browser, end to end: signing up, a streamed answer, stopping one, model
+"""The web app in a browser, end to end: signing up, a streamed answer, stopping one,
+regenerating and editing (branches), model
 output that tries to be markup, the admin pages kept from a normal user, and the security
 headers the gateway serves it with. Screenshots of the main screens at 1280 and 390 px."""
 
@@ -13,7 +14,7 @@ from playwright.async_api import expect
 
 from shared.domain.chat import conversations
 from shared.platform.db.pool import create_pool
-from tests.e2e.conftest import Tab, sign_up
+from tests.e2e.conftest import NARROW, Tab, sign_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -72,6 +73,10 @@ async def test_sign_up_opens_the_chat_and_its_tabs(tab: Tab) -> None:
         )
         if shot:
             await tab.shoot(shot)
+    await page.set_viewport_size(NARROW)  # every tab in sight on a phone, none scrolled away
+    for name in ("Chat", "Contexts", "Artifacts", "Settings", "Your model"):
+        box = await page.get_by_role("tab", name=name, exact=True).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= NARROW["width"], (name, box)
     tab.assert_clean()
 
 
@@ -119,6 +124,40 @@ async def test_stop_keeps_the_partial_answer(tab: Tab) -> None:
     # What was kept is what the conversation shows when opened again.
     await page.goto(f"/c/{conversation}")
     await expect(page.locator(ASSISTANT).last).to_contain_text(words[0])
+    tab.assert_clean()
+
+
+async def test_regenerate_and_edit_make_branches_the_arrows_move_between(tab: Tab) -> None:
+    page = tab.page
+    await sign_up(tab)
+    await send(tab, "Name a colour.")
+    regenerate = page.get_by_role("button", name="Regenerate", exact=True)
+    await expect(regenerate).to_be_enabled(timeout=MODEL_TIMEOUT_MS)
+    await regenerate.click()
+    answers = page.get_by_role("group", name="Versions of this answer")
+    await expect(answers).to_contain_text("2/2", timeout=MODEL_TIMEOUT_MS)
+    await expect(regenerate).to_be_enabled(timeout=MODEL_TIMEOUT_MS)
+    await page.get_by_role("button", name="Previous answer", exact=True).click()
+    await expect(answers).to_contain_text("1/2")
+
+    question = page.locator('[data-role="user"]').last
+    await question.get_by_role("button", name="Edit", exact=True).click()
+    await page.get_by_label("Edit message", exact=True).fill("Name a fruit.")
+    await page.get_by_role("button", name="Save and submit", exact=True).click()
+    questions = page.get_by_role("group", name="Versions of this question")
+    await expect(questions).to_contain_text("2/2")
+    await expect(page.locator('[data-role="user"]')).to_have_text(re.compile("Name a fruit"))
+    await expect(regenerate).to_be_enabled(timeout=MODEL_TIMEOUT_MS)
+    await expect(page.get_by_role("group", name="Versions of this answer")).to_have_count(0)
+    await page.get_by_role("button", name="Previous question", exact=True).click()
+    await expect(page.locator('[data-role="user"]')).to_have_text(re.compile("Name a colour"))
+    await expect(answers).to_contain_text("1/2")  # the branch as it was left
+    conversation = (await tab.api("/v1/conversations"))["items"][0]["id"]
+    stored = (await tab.api(f"/v1/conversations/{conversation}/messages"))["items"]
+    asked = [m for m in stored if m["sender"] == "user"]
+    assert [m["content"] for m in asked] == ["Name a colour.", "Name a fruit."]
+    assert asked[0]["parent_id"] is None and asked[1]["parent_id"] is None
+    assert sum(m["sender"] == "assistant" for m in stored) == 3
     tab.assert_clean()
 
 

@@ -114,6 +114,61 @@ async def test_regenerate_makes_a_sibling_answer(chat_api) -> None:
     assert {m["parent_id"] for m in answers} == {first["user_message_id"]}
 
 
+async def test_an_edit_is_a_sibling_of_the_edited_question_with_its_own_answer(chat_api) -> None:
+    _, headers = await user(chat_api)
+    first = await _turn(chat_api, headers, PROBES[0][0])
+    second = await chat_api.post(
+        "/v1/chat", headers=headers,
+        json={"conversation_id": first["conversation_id"], "message": {"content": "And Italy?"}},
+    )  # fmt: skip
+    assert second.status_code == 200, second.text
+    question = second.json()["data"]["user_message_id"]
+    edited = await chat_api.post(
+        "/v1/chat", headers=headers,
+        json={"conversation_id": first["conversation_id"], "edit_of": question,
+              "message": {"content": PROBES[1][0]}},
+    )  # fmt: skip
+    assert edited.status_code == 200, edited.text
+    answer = edited.json()["data"]
+    assert PROBES[1][1] in answer["content"].lower()
+    assert answer["trace"]["memory"]["turns"] == 2  # the first turn, not the edited question
+    stored = {m["id"]: m for m in await _messages(chat_api, headers, first["conversation_id"])}
+    new_question = stored[answer["user_message_id"]]
+    assert new_question["parent_id"] == stored[question]["parent_id"] == first["message_id"]
+    assert stored[answer["message_id"]]["parent_id"] == new_question["id"]
+    # The first question has no parent: its edit starts a second root, a new first turn.
+    root = await chat_api.post(
+        "/v1/chat", headers=headers,
+        json={"conversation_id": first["conversation_id"], "edit_of": first["user_message_id"],
+              "message": {"content": PROBES[2][0]}},
+    )  # fmt: skip
+    assert root.status_code == 200, root.text
+    assert root.json()["data"]["trace"]["memory"]["turns"] == 0
+    roots = [m for m in await _messages(chat_api, headers, first["conversation_id"])
+             if m["parent_id"] is None]  # fmt: skip
+    assert len(roots) == 2
+
+
+async def test_an_edit_of_an_answer_or_of_anothers_message_is_refused(chat_api) -> None:
+    _, mine = await user(chat_api)
+    _, theirs = await user(chat_api)
+    first = await _turn(chat_api, mine, "Hello")
+    their_first = await _turn(chat_api, theirs, "Hi")
+    answer = await chat_api.post(
+        "/v1/chat", headers=mine,
+        json={"conversation_id": first["conversation_id"], "edit_of": first["message_id"],
+              "message": {"content": "x"}},
+    )  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    foreign = await chat_api.post(
+        "/v1/chat", headers=mine,
+        json={"conversation_id": first["conversation_id"],
+              "edit_of": their_first["user_message_id"], "message": {"content": "x"}},
+    )  # fmt: skip
+    assert foreign.status_code == 404, foreign.text
+    assert len(await _messages(chat_api, mine, first["conversation_id"])) == 2
+
+
 async def test_idempotent_replay_returns_the_same_answer(chat_api) -> None:
     _, headers = await user(chat_api)
     keyed = {**headers, "Idempotency-Key": str(uuid.uuid4())}
@@ -155,6 +210,8 @@ async def test_another_user_cannot_cancel_or_continue_my_turns(chat_api) -> None
         {"message": {"content": "x" * 40_000}},
         {"message": {"content": "hi"}, "conversation_id": "not-a-uuid"},
         {"message": {"content": "hi"}, "regenerate": True},
+        {"message": {"content": "hi"}, "edit_of": str(uuid.UUID(int=1))},
+        {"message": {"content": "hi"}, "edit_of": "nope", "conversation_id": str(uuid.uuid4())},
         {"message": {"content": "hi"}, "unknown": 1},
     ],
 )

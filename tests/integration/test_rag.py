@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from shared.domain.rag import contexts
+from shared.platform.db.pool import create_pool
 from shared.services import Services
 from tests.integration.chatkit import chat_api, user  # noqa: F401 - fixture
 from tests.integration.ragkit import (
@@ -136,6 +138,13 @@ async def test_detach_and_context_settings(chat_api):  # noqa: F811
     file_id = (await upload(api, headers, "contacts.md", text.encode(),
                             context_id=context_id)).json()["data"]["file"]["id"]  # fmt: skip
     await wait_ingested(api, headers, context_id)
+    listed = (await api.get(f"/v1/contexts/{context_id}/files", headers=headers)).json()["data"]
+    [held] = listed["items"]
+    assert held["file"]["id"] == file_id and held["file"]["name"] == "contacts.md"
+    assert held["status"] == "ready" and held["chunks"] > 3 and held["ingested_at"]
+    _, other = await user(api)
+    refused = await api.get(f"/v1/contexts/{context_id}/files", headers=other)
+    assert refused.status_code == 404
     page = (await api.get(f"/v1/contexts/{context_id}/chunks", headers=headers)).json()["data"]
     contents = " ".join(c["content"] for c in page["items"])
     assert "[EMAIL]" in contents and "jane.doe" not in contents and "[PHONE]" in contents
@@ -148,3 +157,29 @@ async def test_detach_and_context_settings(chat_api):  # noqa: F811
     stats = (await api.get(f"/v1/contexts/{context_id}/stats", headers=headers)).json()["data"]
     assert (stats["files"], stats["chunks"]) == (0, 0)
     assert await search(api, headers, context_id, "apple trees") == []
+    after = await api.get(f"/v1/contexts/{context_id}/files", headers=headers)
+    assert after.json()["data"]["items"] == []
+
+
+async def test_a_global_contexts_files_are_listed_to_their_owner_only(chat_api, settings):  # noqa: F811
+    api = chat_api
+    owner_id, owner = await user(api)
+    _, reader = await user(api)
+    pool = create_pool(settings)
+    await pool.open()
+    try:
+        async with pool.connection() as conn:  # as an admin would make it
+            shared = await contexts.create(
+                conn, owner_id, name="handbook", description=None, visibility="global",
+                settings={}, embedding_version=settings.rag_embedding_version, is_admin=True,
+            )  # fmt: skip
+        await upload(api, owner, "guide.md", context_id=shared.id)
+        await wait_ingested(api, owner, shared.id)
+        mine = await api.get(f"/v1/contexts/{shared.id}/files", headers=owner)
+        assert [i["file"]["name"] for i in mine.json()["data"]["items"]] == ["guide.md"]
+        theirs = await api.get(f"/v1/contexts/{shared.id}/files", headers=reader)
+        assert theirs.status_code == 200 and theirs.json()["data"]["items"] == []
+    finally:
+        async with pool.connection() as conn:
+            await conn.execute("DELETE FROM knowledge_context WHERE id = %s", (shared.id,))
+        await pool.close()

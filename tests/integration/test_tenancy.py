@@ -134,6 +134,7 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("GET", "/v1/contexts/{id}"): (_context_of, None),
     ("PATCH", "/v1/contexts/{id}"): (_context_of, {"description": "changed"}),
     ("GET", "/v1/contexts/{id}/chunks"): (_context_of, None),
+    ("GET", "/v1/contexts/{id}/files"): (_context_of, None),
     ("GET", "/v1/contexts/{id}/stats"): (_context_of, None),
     ("GET", "/v1/chunks/{id}"): (_chunk_of, None),
     ("POST", "/v1/contexts/{id}/search"): (_context_of, {"query": "probe", "mode": "text"}),
@@ -152,6 +153,7 @@ OTHER_PARAMS = {"{version}": "1"}
 # Routes on any user's object that only admins reach (B, a plain user, gets 403).
 ADMIN_ONLY = {
     ("PATCH", "/v1/admin/users/{id}"): {"role": "user"},
+    ("GET", "/v1/admin/adapters/{id}"): None,
     ("POST", "/v1/admin/adapters/{id}/rollback"): {"version": 1},
     ("POST", "/v1/admin/adapters/{id}/versions/{version}/approve"): None,
     ("DELETE", "/v1/admin/adapters/{id}/versions/{version}"): None,

@@ -5,11 +5,12 @@ import { signal } from "@preact/signals";
 import { api } from "../api/client";
 import { ApiError, userMessage } from "../api/envelope";
 import type { Tokens, UserOut } from "../api/types";
+import { loadProviders, NOT_SIGNED_IN, takeLoginReturn } from "./oidc";
 import { navigate } from "./router";
 
 export type AuthState =
   | { status: "loading" }
-  | { status: "anonymous"; reason?: string }
+  | { status: "anonymous"; reason?: string; error?: string }
   | { status: "mfa"; ticket: string; email: string }
   | { status: "signed-in"; user: UserOut };
 
@@ -73,20 +74,26 @@ async function learnSessionId(): Promise<void> {
 }
 
 export async function bootstrap(): Promise<void> {
-  if (!hinted()) {
-    auth.value = { status: "anonymous" };
+  void loadProviders();
+  // Back from an OIDC login: the callback's fragment says how it went (read once).
+  const back = takeLoginReturn();
+  const failed = back.error ? { error: back.error } : {};
+  if (!hinted() && (back.error || !(back.signedIn || back.pending))) {
+    auth.value = { status: "anonymous", ...failed };
     return;
   }
   try {
     const user = await api.get("/v1/me");
+    setHint(true);
     auth.value = { status: "signed-in", user };
     void learnSessionId();
   } catch (error) {
     const unauthorized = error instanceof ApiError && error.status === 401;
     if (unauthorized) setHint(false);
+    const lost = back.signedIn ? { error: NOT_SIGNED_IN } : failed;
     auth.value = unauthorized
-      ? { status: "anonymous" }
-      : { status: "anonymous", reason: `Could not check your session: ${userMessage(error)}` };
+      ? { status: "anonymous", ...lost }
+      : { status: "anonymous", reason: `Could not check your session: ${userMessage(error)}`, ...failed };
   }
 }
 

@@ -143,6 +143,27 @@ export function answerAgain(questionId: string | null): void {
   });
 }
 
+/** Edit and resubmit: `text` as a new version of a stored question. It becomes a sibling of
+ *  the original (the thread branches there, the original and its answers stay reachable with
+ *  the ‹ › arrows) and is answered at once. */
+export function editQuestion(question: ChatMessage, text: string): boolean {
+  const conversationId = activeId.value;
+  if (!text.trim() || !conversationId || streaming.value || question.role !== "user" || isLocalId(question.id)) return false;
+  void runTurn({
+    body: {
+      conversation_id: conversationId,
+      edit_of: question.id,
+      message: { content: text },
+      context_ids: contextIds.value,
+      workflow_id: workflowId.value.trim() || null,
+      client_request_id: newId(),
+    },
+    question: { content: text, parentId: question.parentId },
+    keepRefused: true,
+  });
+  return true;
+}
+
 export function stop(): void {
   const s = streaming.value;
   if (!s || s.stopping) return;

@@ -14,6 +14,8 @@ export interface TurnSpec {
   /** The new question (shown at once), or null when answering an existing one again. */
   question: { content: string; parentId: string | null } | null;
   questionId?: string;
+  /** A refused question is not put back into the composer (an edit: it was typed elsewhere). */
+  keepRefused?: boolean;
 }
 
 function patch(id: string, change: Partial<ChatMessage>): void {
@@ -133,7 +135,7 @@ function failed(error: StreamErrorData, questionId: string, answerId: string, sp
     if (spec.question && !stored) {
       // Refused before anything was stored: the question goes back into the composer.
       delete next[questionId];
-      if (!composerText.value.trim()) composerText.value = spec.question.content;
+      if (!spec.keepRefused && !composerText.value.trim()) composerText.value = spec.question.content;
     }
     messages.value = next;
     if (spec.question && stored) patch(questionId, { status: "done", error: error.message });

@@ -2,7 +2,7 @@
 global ones, each with the version served (the pointer, `artifact.version`), whether that
 version has weights, how many versions are kept, and the router's state (usage, success
 score, when it was last used and last trained). Another user's private adapter is not found,
-never forbidden."""
+never forbidden. Admins read every adapter with its owner (`list_all`, `get_any`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Adapter:
     adapter_type: str
     mode: str | None
     visibility: str
-    owner: str  # "me" | "shared" | "global": never another user's id
+    owner: str  # "me" | "shared" | "global" ("private": another's, for admins only)
     version: int  # the one served
     latest_version: int
     version_count: int
@@ -46,22 +46,39 @@ class Adapter:
         return self.owner == "me"
 
 
-# What the user may read: their own, and the shared and global ones.
-_ADAPTER = """
+@dataclass(frozen=True)
+class OwnedAdapter(Adapter):
+    """Any adapter with its owner, as an admin sees it (`owner` is relative to the admin:
+    another user's private adapter is `private`)."""
+
+    owner_user_id: str | None  # None: a global adapter nobody owns
+    owner_email: str | None
+
+
+_COLUMNS = """
 SELECT a.id::text, a.name, a.description, a.schema, a.visibility,
        CASE WHEN a.owner_user_id = %(user)s::uuid THEN 'me'
             WHEN a.visibility = 'global' OR a.owner_user_id IS NULL THEN 'global'
-            ELSE 'shared' END,
+            WHEN a.visibility = 'shared' THEN 'shared'
+            ELSE 'private' END,
        a.version, coalesce(v.latest, a.version), coalesce(v.kept, 0),
        coalesce(s.usage_count, 0), s.success_score, s.last_used_at, s.last_trained_at,
-       a.created_at, a.updated_at
+       a.created_at, a.updated_at"""
+_FROM = """
   FROM artifact a
   LEFT JOIN adapter_router_state s ON s.artifact_id = a.id
   LEFT JOIN LATERAL (SELECT max(version) AS latest, count(*) AS kept FROM artifact_version
-                      WHERE artifact_id = a.id) v ON true
- WHERE a.type = 'adapter.lora'
-   AND (a.owner_user_id = %(user)s::uuid OR a.visibility IN ('shared', 'global'))
-"""
+                      WHERE artifact_id = a.id) v ON true"""
+# What the user may read: their own, and the shared and global ones (never `private`).
+_ADAPTER = (
+    _COLUMNS + _FROM + "\n WHERE a.type = 'adapter.lora'"
+    "\n   AND (a.owner_user_id = %(user)s::uuid OR a.visibility IN ('shared', 'global'))\n"
+)
+# Every adapter, with its owner (admins only: the caller checks the role).
+_ANY_ADAPTER = (
+    _COLUMNS + ", a.owner_user_id::text, u.email::text" + _FROM
+    + "\n  LEFT JOIN app_user u ON u.id = a.owner_user_id\n WHERE a.type = 'adapter.lora'\n"
+)  # fmt: skip
 
 
 def _adapter(row: tuple[Any, ...]) -> Adapter:
@@ -85,32 +102,81 @@ async def list_for(
     """The adapters the user may use, most recently changed first (a pointer move counts)."""
     if owner not in OWNERS:
         raise ValidationError(f"owner must be one of {', '.join(OWNERS)}")
-    if adapter_type is not None and adapter_type not in ADAPTER_TYPES:
-        raise ValidationError(f"type must be one of {', '.join(ADAPTER_TYPES)}")
-    where, params = [], {"user": user_id}
+    where, params = _type_filter(adapter_type)
     if owner == "me":
         where.append("a.owner_user_id = %(user)s::uuid")
     elif owner == "global":
         where.append("(a.visibility = 'global' OR a.owner_user_id IS NULL)")
-    if adapter_type:
-        where.append("coalesce(a.schema->>'adapter_type', 'persona') = %(type)s")
-        params["type"] = adapter_type
     return await newest_first(
-        conn, _ADAPTER + "".join(f" AND {w}" for w in where), params,
+        conn, _ADAPTER + "".join(f" AND {w}" for w in where), {**params, "user": user_id},
         order=("a.updated_at", "a.id"), cursor=cursor, limit=limit, row=_adapter,
         key=lambda a: (a.updated_at, a.id),
     )  # fmt: skip
 
 
-async def get(conn: Connection, user_id: str, adapter_id: str) -> Adapter:
-    """One adapter the user may use; NotFound for anything else (no existence leak)."""
+def _type_filter(adapter_type: str | None) -> tuple[list[str], dict[str, Any]]:
+    if adapter_type is None:
+        return [], {}
+    if adapter_type not in ADAPTER_TYPES:
+        raise ValidationError(f"type must be one of {', '.join(ADAPTER_TYPES)}")
+    return ["coalesce(a.schema->>'adapter_type', 'persona') = %(type)s"], {"type": adapter_type}
+
+
+def _key(adapter_id: str) -> str:
     try:
-        key = str(uuid.UUID(adapter_id))
+        return str(uuid.UUID(adapter_id))
     except ValueError:
         raise NotFound("no such adapter") from None
+
+
+async def get(conn: Connection, user_id: str, adapter_id: str) -> Adapter:
+    """One adapter the user may use; NotFound for anything else (no existence leak)."""
     row = await (
-        await conn.execute(_ADAPTER + " AND a.id = %(id)s", {"user": user_id, "id": key})
+        await conn.execute(
+            _ADAPTER + " AND a.id = %(id)s", {"user": user_id, "id": _key(adapter_id)}
+        )
     ).fetchone()
     if row is None:
         raise NotFound("no such adapter")
     return _adapter(row)
+
+
+# --- admins: every user's adapters, with their owners ---------------------------------------
+
+
+def _owned(row: tuple[Any, ...]) -> OwnedAdapter:
+    *adapter, owner_user_id, email = row
+    return OwnedAdapter(**_adapter(tuple(adapter)).__dict__, owner_user_id=owner_user_id,
+                        owner_email=email)  # fmt: skip
+
+
+async def list_all(
+    conn: Connection, admin_id: str, *, adapter_type: str | None = None,
+    owner_user_id: str | None = None, cursor: str | None = None, limit: int = 30,
+) -> tuple[list[OwnedAdapter], str | None]:  # fmt: skip
+    """Every adapter (or `owner_user_id`'s), most recently changed first; `owner` is relative
+    to `admin_id`. For admins only (the caller checks the role)."""
+    where, params = _type_filter(adapter_type)
+    if owner_user_id is not None:
+        try:
+            params["owner"] = str(uuid.UUID(owner_user_id))
+        except ValueError as exc:
+            raise ValidationError("user_id must be a UUID") from exc
+        where.append("a.owner_user_id = %(owner)s::uuid")
+    return await newest_first(
+        conn, _ANY_ADAPTER + "".join(f" AND {w}" for w in where), {**params, "user": admin_id},
+        order=("a.updated_at", "a.id"), cursor=cursor, limit=limit, row=_owned,
+        key=lambda a: (a.updated_at, a.id),
+    )  # fmt: skip
+
+
+async def get_any(conn: Connection, admin_id: str, adapter_id: str) -> OwnedAdapter:
+    """Any adapter, with its owner (admins only); NotFound when there is none."""
+    row = await (
+        await conn.execute(
+            _ANY_ADAPTER + " AND a.id = %(id)s", {"user": admin_id, "id": _key(adapter_id)}
+        )
+    ).fetchone()
+    if row is None:
+        raise NotFound("no such adapter")
+    return _owned(row)

@@ -52,6 +52,7 @@ class TurnRequest:
     conversation_id: str | None = None
     parent_id: str | None = None
     regenerate: bool = False
+    edit_of: str | None = None
     context_ids: tuple[str, ...] = ()
     workflow_id: str | None = None
 
@@ -141,6 +142,7 @@ class ChatKernel:
                     raise ValidationError("regenerate needs parent_id = a user message")
                 return TurnResult(req.conversation_id, asked.id, user_message=asked,
                                   workflow=workflow)  # fmt: skip
+            edited = await self._edited(conn, req)
             async with conn.transaction():
                 if req.conversation_id is None:
                     title = " ".join(req.content.split())[:TITLE_CHARS] or None
@@ -148,12 +150,28 @@ class ChatKernel:
                     conversation_id, parent = made.id, None
                 else:
                     conversation_id = req.conversation_id
-                    parent = req.parent_id or await conversations.latest_id(conn, conversation_id)
+                    parent = (
+                        edited.parent_id if edited
+                        else req.parent_id or await conversations.latest_id(conn, conversation_id)
+                    )  # fmt: skip
                 written = await conversations.append_message(
                     conn, req.user_id, conversation_id, sender="user", content=req.content,
                     parent_id=parent, meta={"request_id": req.request_id},
                 )  # fmt: skip
         return TurnResult(conversation_id, written.id, user_message=written, workflow=workflow)
+
+    @staticmethod
+    async def _edited(conn: Any, req: TurnRequest) -> conversations.Message | None:
+        """The user message an edit replaces (owner-checked: 404 else); None without edit_of."""
+        if req.edit_of is None:
+            return None
+        assert req.conversation_id is not None  # ChatIn: edit_of needs one
+        edited = await conversations.get_message(
+            conn, req.user_id, req.conversation_id, req.edit_of
+        )
+        if edited.sender != "user":
+            raise ValidationError("edit_of must name a user message")
+        return edited
 
     async def _check_contexts(self, conn: Any, req: TurnRequest) -> None:
         """Every named context must be one this user may read (own or global): 404 else."""

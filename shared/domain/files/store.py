@@ -9,7 +9,13 @@ from typing import Any
 
 from psycopg.rows import class_row
 
-from shared.platform.db.cursor import decode_cursor, encode_cursor, keyset_page, probe_size
+from shared.platform.db.cursor import (
+    decode_cursor,
+    encode_cursor,
+    keyset_page,
+    newest_first,
+    probe_size,
+)
 from shared.platform.db.pool import Connection
 from shared.platform.errors import NotFound
 
@@ -126,6 +132,46 @@ async def contexts_of(conn: Any, file_id: str) -> list[dict[str, Any]]:
     ).fetchall()
     keys = ("context_id", "status", "error", "chunks", "ingested_at")
     return [dict(zip(keys, row, strict=True)) for row in rows]
+
+
+@dataclass(frozen=True)
+class Attached:
+    """A file in a context, with that attachment's ingestion."""
+
+    file: FileRow
+    source_id: str
+    status: str
+    error: str | None
+    chunks: int
+    attached_at: datetime
+    ingested_at: datetime | None
+
+
+_FILE_COLUMNS = ", ".join(f"f.{column.strip()}" for column in COLUMNS.split(","))
+_IN_CONTEXT = (
+    f"SELECT {_FILE_COLUMNS}, s.id::text, s.status, s.error, s.chunk_count, s.created_at,"  # noqa: S608 - constant columns
+    " s.ingested_at FROM context_source s JOIN user_file f ON f.id = s.file_id"
+    " WHERE s.context_id = %(context)s"
+)
+
+
+def _attached(row: Any) -> Attached:
+    width = len(COLUMNS.split(","))
+    return Attached(FileRow(*row[:width]), *row[width:])
+
+
+async def in_context(
+    conn: Connection, context_id: str, *, owner: str | None, cursor: str | None, limit: int
+) -> tuple[list[Attached], str | None]:
+    """The files attached to a context, the newest attachment first, each with its ingestion
+    there; only `owner`'s files when given (the caller has checked the context is readable)."""
+    query, params = _IN_CONTEXT, {"context": context_id}
+    if owner is not None:
+        query, params = query + " AND f.owner_user_id = %(owner)s", {**params, "owner": owner}
+    return await newest_first(
+        conn, query, params, order=("s.created_at", "s.id"), cursor=cursor, limit=limit,
+        row=_attached, key=lambda a: (a.attached_at, a.source_id),
+    )  # fmt: skip
 
 
 async def delete(conn: Any, owner: str, file_id: str) -> FileRow:

@@ -6,7 +6,7 @@ reports (`meta.progress`: step, total, loss), the reason it failed or was cancel
 (the job's `meta.metrics`, else what the version's schema recorded), `promoted` (the version's
 schema says, else a job that `succeeded` with a version was promoted) and `version_state`
 (`served`, `kept` while not served, `discarded` once its row is gone). Another user's job is
-not found, never forbidden.
+not found, never forbidden; admins list every user's (`list_all_jobs`, each with its owner).
 
 `stats` reads the whole table when the metrics are scraped, so the figures are right whatever
 process ran the jobs (a train container, another instance) and need no shared counter.
@@ -53,14 +53,28 @@ class JobView:
     updated_at: datetime
 
 
-_JOB = """
+@dataclass(frozen=True)
+class OwnedJob(JobView):
+    """A job with its owner, as an admin sees every user's."""
+
+    user_id: str
+    user_email: str
+
+
+_COLUMNS = """
 SELECT j.id::text, j.adapter_id::text, j.status, j.meta, j.num_events, j.loss, j.new_version,
-       v.schema, a.version, j.created_at, j.started_at, j.finished_at, j.updated_at
+       v.schema, a.version, j.created_at, j.started_at, j.finished_at, j.updated_at"""
+_FROM = """
   FROM training_job j
   LEFT JOIN artifact a ON a.id = j.adapter_id
-  LEFT JOIN artifact_version v ON v.artifact_id = j.adapter_id AND v.version = j.new_version
- WHERE j.user_id = %(user)s
-"""
+  LEFT JOIN artifact_version v ON v.artifact_id = j.adapter_id AND v.version = j.new_version"""
+# The user's own jobs.
+_JOB = _COLUMNS + _FROM + "\n WHERE j.user_id = %(user)s\n"
+# Every user's, with the owner (admins only: the caller checks the role).
+_ANY_JOB = (
+    _COLUMNS + ", j.user_id::text, u.email::text" + _FROM
+    + "\n  JOIN app_user u ON u.id = j.user_id\n WHERE TRUE\n"
+)  # fmt: skip
 
 
 def _int(value: Any) -> int | None:
@@ -105,26 +119,60 @@ def _view(row: tuple[Any, ...]) -> JobView:
     )  # fmt: skip
 
 
+def _uuid(value: str, name: str) -> str:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError as exc:
+        raise ValidationError(f"{name} must be a UUID") from exc
+
+
+def _filters(
+    status: str | None, adapter_id: str | None, user_id: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """The ` AND …` conditions of a job list, and their parameters."""
+    if status is not None and status not in STATUSES:
+        raise ValidationError(f"status must be one of {', '.join(STATUSES)}")
+    where, params = [], {}
+    if status:
+        where.append("j.status = %(status)s")
+        params["status"] = status
+    if adapter_id:
+        params["adapter"] = _uuid(adapter_id, "adapter_id")
+        where.append("j.adapter_id = %(adapter)s")
+    if user_id:
+        params["owner"] = _uuid(user_id, "user_id")
+        where.append("j.user_id = %(owner)s")
+    return "".join(f" AND {w}" for w in where), params
+
+
 async def list_jobs(
     conn: Connection, user_id: str, *, status: str | None = None, adapter_id: str | None = None,
     cursor: str | None = None, limit: int = 20,
 ) -> tuple[list[JobView], str | None]:  # fmt: skip
     """The user's jobs, newest first (keyset on (created_at, id))."""
-    if status is not None and status not in STATUSES:
-        raise ValidationError(f"status must be one of {', '.join(STATUSES)}")
-    where, params = [], {"user": user_id}
-    if status:
-        where.append("j.status = %(status)s")
-        params["status"] = status
-    if adapter_id:
-        try:
-            params["adapter"] = str(uuid.UUID(adapter_id))
-        except ValueError as exc:
-            raise ValidationError("adapter_id must be a UUID") from exc
-        where.append("j.adapter_id = %(adapter)s")
+    where, params = _filters(status, adapter_id)
     return await newest_first(
-        conn, _JOB + "".join(f" AND {w}" for w in where), params,
+        conn, _JOB + where, {**params, "user": user_id},
         order=("j.created_at", "j.id"), cursor=cursor, limit=limit, row=_view,
+        key=lambda j: (j.created_at, j.id),
+    )  # fmt: skip
+
+
+def _owned(row: tuple[Any, ...]) -> OwnedJob:
+    *job, user_id, email = row
+    return OwnedJob(**_view(tuple(job)).__dict__, user_id=user_id, user_email=email)
+
+
+async def list_all_jobs(
+    conn: Connection, *, status: str | None = None, user_id: str | None = None,
+    adapter_id: str | None = None, cursor: str | None = None, limit: int = 20,
+) -> tuple[list[OwnedJob], str | None]:  # fmt: skip
+    """Every user's jobs (or `user_id`'s), newest first, each with its owner: for admins
+    only (the caller checks the role)."""
+    where, params = _filters(status, adapter_id, user_id)
+    return await newest_first(
+        conn, _ANY_JOB + where, params,
+        order=("j.created_at", "j.id"), cursor=cursor, limit=limit, row=_owned,
         key=lambda j: (j.created_at, j.id),
     )  # fmt: skip
 

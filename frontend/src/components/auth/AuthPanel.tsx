@@ -1,16 +1,18 @@
-// Log in or sign up (one form, two submit buttons), the MFA code step, and the request for a
-// password-reset mail.
+// Log in or sign up (one form, two submit buttons), "Continue with <provider>" when OIDC is
+// configured, the MFA code step, and the request for a password-reset mail.
 import { useState } from "preact/hooks";
 import { userMessage } from "../../api/envelope";
 import { auth, logIn, signUp } from "../../state/auth";
 import { ForgotPassword } from "./ForgotPassword";
 import { MfaStep } from "./MfaStep";
+import { OidcButton } from "./OidcButton";
 
 export function AuthPanel() {
   const state = auth.value;
   const [email, setEmail] = useState(state.status === "mfa" ? state.email : "");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<string | null>(null);
+  // An OIDC login that came back refused shows why, like a failed password login.
+  const [error, setError] = useState<string | null>(state.status === "anonymous" ? (state.error ?? null) : null);
   const [busy, setBusy] = useState(false);
   const [forgot, setForgot] = useState(false);
 
@@ -61,6 +63,7 @@ export function AuthPanel() {
             Sign up
           </button>
         </div>
+        <OidcButton disabled={busy} />
         <button type="button" class="link-button" onClick={() => setForgot(true)}>
           Forgot your password?
         </button>

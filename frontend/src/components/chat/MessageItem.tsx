@@ -3,6 +3,7 @@ import { answerAgain, path, streaming } from "../../state/chat";
 import { AnswerActions } from "./AnswerActions";
 import { BranchNav } from "./BranchNav";
 import { Citations } from "./Citations";
+import { UserQuestion } from "./UserQuestion";
 import { Markdown } from "./Markdown";
 
 const ROLE_LABEL: Record<ChatMessage["role"], string> = {
@@ -26,7 +27,7 @@ export function MessageItem({ message: m, isLatestAnswer }: { message: ChatMessa
       </header>
       <div class="message-body">
         {role === "user" ? (
-          <p class="plain">{m.content}</p>
+          <UserQuestion message={m} />
         ) : m.content ? (
           <Markdown text={m.content} />
         ) : writing ? (

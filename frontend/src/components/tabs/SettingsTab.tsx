@@ -1,9 +1,10 @@
+import { useEffect } from "preact/hooks";
 import { api } from "../../api/client";
 import { ApiError } from "../../api/envelope";
 import type { HealthReport, UserOut } from "../../api/types";
 import { formatBytes, formatDate } from "../../lib/format";
 import { useLoad } from "../../lib/useLoad";
-import { sessionId } from "../../state/auth";
+import { reloadUser, sessionId } from "../../state/auth";
 import { ErrorNote, Loading } from "../common/Status";
 import { EmailPanel } from "../settings/EmailPanel";
 import { MfaPanel } from "../settings/MfaPanel";
@@ -62,6 +63,10 @@ function Limits() {
 
 export function SettingsTab({ user }: { user: UserOut }) {
   const sid = sessionId.value;
+  // Sign-up and log-in answers leave the MFA state out: ask /v1/me once, for "on"/"off".
+  useEffect(() => {
+    if (user.mfa_enabled == null) reloadUser().catch(() => undefined);
+  }, [user.id]);
   return (
     <div class="tab-page grid">
       <section class="panel" aria-labelledby="session-title">
