@@ -17,7 +17,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-chat bench-rag bench-load bench-personalization bench-web test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -147,6 +147,14 @@ bench-load: install
 # Retrieval recall@5/MRR (dense, full-text, hybrid), ingestion throughput, query latency.
 bench-rag: install
 	@$(PY) -m bench.rag
+
+# A ConfigOps dry-run's cost: the router and workflow replayed over 200 stored turns (issue 20).
+bench-dry-run: install
+	@$(PY) -m bench.dry_run
+
+# Clustering time and quality: 1k MiniLM events on 5 topics, 100k synthetic (issue 20).
+bench-clusters: install
+	@$(PY) -m bench.clusters
 
 # Simulated users teach their personas through the API: satisfaction base / instructions /
 # adapter (Wilson 95 %), no leak to a control user, training time per job (~40 min here).

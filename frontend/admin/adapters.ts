@@ -13,7 +13,7 @@ import {
   type PointerMove,
   qs,
 } from "./api";
-import { h, message, replace, section, table, td, when } from "./dom";
+import { h, message, pagedRows, replace, section, table, td, when } from "./dom";
 
 const KINDS = ["persona", "skill", "domain", "style"] as const;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -64,8 +64,6 @@ export function adaptersSection(): AdaptersPanel {
   const detail = h("div", { id: "adapter-detail" });
   const actionStatus = h("p", { class: "status", id: "adapter-action", role: "status" });
   const moreVersions = h("button", { type: "button", id: "more-versions", disabled: true }, "More versions");
-  let cursor: string | null = null;
-  let generation = 0;
   let shown: string | null = null; // the adapter whose versions are shown
   let versionCursor: string | null = null;
 
@@ -79,33 +77,18 @@ export function adaptersSection(): AdaptersPanel {
       td(when(a.updated_at)),
       td(h("button", { type: "button", onclick: () => show(a.id) }, `Versions of ${a.name}`)));
 
+  const listPage = pagedRows<AdminAdapter>({
+    tbody, more, status: listStatus, what: "adapters", row: adapterRow,
+    fetch: (cursor) => get<AdminAdapterPage>(`/v1/admin/adapters${qs({ limit: PAGE, cursor, type: kind.value, user_id: owner.value.trim() })}`),
+    shown: (n) => `${n} adapter${n === 1 ? "" : "s"} shown.`,
+  });
   const loadList = (reset: boolean) => {
     const ownerId = owner.value.trim();
     if (ownerId && !UUID.test(ownerId)) {
       listStatus.textContent = "The owner must be a user id (a UUID).";
       return;
     }
-    const mine = reset ? ++generation : generation;
-    if (reset) {
-      cursor = null;
-      tbody.replaceChildren();
-    }
-    more.disabled = true;
-    listStatus.textContent = "Loading adapters…";
-    get<AdminAdapterPage>(`/v1/admin/adapters${qs({ limit: PAGE, cursor, type: kind.value, user_id: ownerId })}`)
-      .then((page) => {
-        if (mine !== generation) return;
-        for (const a of page.items) tbody.append(adapterRow(a));
-        cursor = page.next_cursor;
-        more.disabled = !cursor;
-        const n = tbody.children.length;
-        listStatus.textContent = `${n} adapter${n === 1 ? "" : "s"} shown.`;
-      })
-      .catch((e: unknown) => {
-        if (mine !== generation) return;
-        more.disabled = !cursor;
-        listStatus.textContent = `Could not list the adapters: ${message(e)}`;
-      });
+    listPage(reset);
   };
 
   // --- one adapter's versions and the actions --------------------------------------------------

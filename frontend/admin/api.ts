@@ -17,6 +17,16 @@ export type AdminAdapter = S["AdminAdapterOut"];
 export type AdminAdapterPage = S["AdminAdapterPage"];
 export type AdminAdapterDetail = S["AdminAdapterDetail"];
 export type AdapterVersion = S["VersionOut"];
+// ConfigOps patches (functions/config) and clusters (functions/cluster).
+export type Patch = S["PatchOut"];
+export type PatchPage = S["PatchPage"];
+export type PatchStatus = Patch["status"];
+export type Artifact = S["ArtifactOut"];
+export type ArtifactVersion = S["ArtifactVersionOut"];
+export type ArtifactVersionPage = S["ArtifactVersionPage"];
+export type AdminCluster = S["AdminClusterOut"];
+export type AdminClusterPage = S["AdminClusterPage"];
+export type RunQueued = S["RunQueued"];
 
 export interface AuditEvent {
   id: number;

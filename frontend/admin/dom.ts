@@ -53,3 +53,48 @@ export function when(iso: string | null | undefined): string {
   const t = new Date(iso);
   return Number.isNaN(t.getTime()) ? iso : t.toISOString().replace("T", " ").slice(0, 19);
 }
+
+export interface Page<T> {
+  items: T[];
+  next_cursor?: string | null;
+}
+
+/** A keyset-paged table body, and its loader: `load(true)` starts again from the newest (the
+ *  answers of loads it replaced are dropped), `load(false)` appends the next page. `shown`
+ *  words the status line for `n` rows; `loaded` sees each page's items. */
+export function pagedRows<T>(opts: {
+  tbody: HTMLElement;
+  more: HTMLButtonElement;
+  status: HTMLElement;
+  what: string;
+  fetch: (cursor: string | null) => Promise<Page<T>>;
+  row: (item: T) => Node;
+  shown: (n: number, more: boolean) => string;
+  loaded?: (items: T[]) => void;
+}): (reset: boolean) => void {
+  let cursor: string | null = null;
+  let generation = 0;
+  return (reset) => {
+    const mine = reset ? ++generation : generation;
+    if (reset) {
+      cursor = null;
+      opts.tbody.replaceChildren();
+    }
+    opts.more.disabled = true;
+    opts.status.textContent = `Loading ${opts.what}…`;
+    opts.fetch(cursor)
+      .then((page) => {
+        if (mine !== generation) return;
+        for (const item of page.items) opts.tbody.append(opts.row(item));
+        cursor = page.next_cursor ?? null;
+        opts.more.disabled = !cursor;
+        opts.status.textContent = opts.shown(opts.tbody.children.length, cursor !== null);
+        opts.loaded?.(page.items);
+      })
+      .catch((e: unknown) => {
+        if (mine !== generation) return;
+        opts.more.disabled = !cursor;
+        opts.status.textContent = `Could not list the ${opts.what}: ${message(e)}`;
+      });
+  };
+}

@@ -1,11 +1,14 @@
 // The admin console (served only to admins under /admin/): the stack's health, users, the audit
 // log with its chain check, every user's training jobs, and every user's adapters with their
-// versions; the ConfigOps patch queue's place. Self-contained on purpose: nothing here is shared with the app's bundle (see
+// versions, the ConfigOps patch queue (diff, dry-run, decide, apply, roll back), and the clusters
+// with the skill adapters. Self-contained on purpose: nothing here is shared with the app's bundle (see
 // vite.config.ts and scripts/check-dist.mjs).
 import "./admin.css";
 import { adaptersSection } from "./adapters";
 import { auditSection } from "./audit";
-import { h, section } from "./dom";
+import { clustersSection } from "./clusters";
+import { configOpsSection } from "./configops";
+import { h } from "./dom";
 import { healthSection } from "./health";
 import { trainingSection } from "./training";
 import { usersSection } from "./users";
@@ -17,12 +20,12 @@ if (main) {
     adapters.show(id);
     adapters.root.scrollIntoView?.({ block: "start" });
   };
-  main.append(healthSection(), usersSection(), auditSection(), trainingSection({ openAdapter }), adapters.root, configOpsSection());
-}
-
-/** The ConfigOps patch queue's place: its API (propose, validate, approve, apply) is not built. */
-function configOpsSection(): HTMLElement {
-  const { root, body } = section("configops", "ConfigOps patches");
-  body.append(h("p", { class: "muted" }, "Not available yet: behaviour changes through reviewed patches (propose → validate → approve → apply) come with the ConfigOps API."));
-  return root;
+  main.append(healthSection(), usersSection(), auditSection(), trainingSection({ openAdapter }), adapters.root,
+    configOpsSection().root, clustersSection());
+  // The two newer sections in the page's navigation (before "Back to the app").
+  const nav = document.querySelector("header nav");
+  const back = nav?.querySelector('a[href="/"]') ?? null;
+  for (const [id, text] of [["configops", "Patches"], ["clusters", "Clusters"]] as const) {
+    if (nav && !nav.querySelector(`a[href="#${id}"]`)) nav.insertBefore(h("a", { href: `#${id}` }, text), back);
+  }
 }

@@ -2,7 +2,7 @@
 // and every user's jobs (GET /v1/admin/training/jobs: newest first, by status, paged), each
 // with its owner, progress and reason, and a link to its adapter's versions.
 import { type AdminJob, type AdminJobPage, get, type JobStatus, qs } from "./api";
-import { h, message, replace, section, table, td, when } from "./dom";
+import { h, message, pagedRows, replace, section, table, td, when } from "./dom";
 
 export const STATUSES: readonly JobStatus[] = ["queued", "running", "succeeded", "rejected", "failed", "cancelled"];
 const PAGE = 50;
@@ -51,8 +51,6 @@ export function trainingSection(options: TrainingOptions = {}): HTMLElement {
   const more = h("button", { type: "button", id: "more-jobs", disabled: true }, "More jobs");
   const filter = h("select", { id: "job-status" },
     h("option", { value: "" }, "any"), ...STATUSES.map((s) => h("option", { value: s }, s)));
-  let cursor: string | null = null;
-  let generation = 0; // a reload drops the answers of the loads it replaced
 
   const loadCounts = () => {
     status.textContent = "Reading the training metrics…";
@@ -82,29 +80,11 @@ export function trainingSection(options: TrainingOptions = {}): HTMLElement {
         open ? h("button", { type: "button", onclick: () => open(j.adapter_id), "aria-label": `Adapter of the job ${j.id}` }, "Adapter") : null));
   };
 
-  const loadJobs = (reset: boolean) => {
-    const mine = reset ? ++generation : generation;
-    if (reset) {
-      cursor = null;
-      tbody.replaceChildren();
-    }
-    more.disabled = true;
-    jobsStatus.textContent = "Loading jobs…";
-    get<AdminJobPage>(`/v1/admin/training/jobs${qs({ limit: PAGE, cursor, status: filter.value })}`)
-      .then((page) => {
-        if (mine !== generation) return;
-        for (const j of page.items) tbody.append(jobRow(j));
-        cursor = page.next_cursor;
-        more.disabled = !cursor;
-        const n = tbody.children.length;
-        jobsStatus.textContent = `${n} job${n === 1 ? "" : "s"} shown${cursor ? "; more are older" : ""}.`;
-      })
-      .catch((e: unknown) => {
-        if (mine !== generation) return;
-        more.disabled = !cursor;
-        jobsStatus.textContent = `Could not list the jobs: ${message(e)}`;
-      });
-  };
+  const loadJobs = pagedRows<AdminJob>({
+    tbody, more, status: jobsStatus, what: "jobs", row: jobRow,
+    fetch: (cursor) => get<AdminJobPage>(`/v1/admin/training/jobs${qs({ limit: PAGE, cursor, status: filter.value })}`),
+    shown: (n, older) => `${n} job${n === 1 ? "" : "s"} shown${older ? "; more are older" : ""}.`,
+  });
 
   filter.addEventListener("change", () => loadJobs(true));
   more.addEventListener("click", () => loadJobs(false));

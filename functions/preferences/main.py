@@ -21,6 +21,7 @@ from functions.preferences.schemas import (
     PreferenceQuery,
     ResetIn,
 )
+from shared.domain.clusters import store as cluster_store
 from shared.domain.preferences import feedback, jobs, store
 from shared.domain.preferences.checks import check_event
 from shared.domain.preferences.schedule import TrainingPolicy
@@ -107,7 +108,9 @@ async def delete_preference(call: Call[Any], *, services: Services) -> dict[str,
 async def _view(services: Services, user_id: str) -> PersonalizationOut:
     async with services.db.connection() as conn:
         found = await feedback.view(conn, user_id, policy=_policy(services))
-    return PersonalizationOut.model_validate(found, from_attributes=True)
+        shared = await cluster_store.consent(conn, user_id)
+    view = PersonalizationOut.model_validate(found, from_attributes=True)
+    return view.model_copy(update={"global_clustering": shared})
 
 
 async def get_personalization(call: Call[Any], *, services: Services) -> PersonalizationOut:
@@ -117,6 +120,9 @@ async def get_personalization(call: Call[Any], *, services: Services) -> Persona
 async def update_personalization(
     call: Call[PersonalizationUpdate], *, services: Services
 ) -> PersonalizationOut:
+    if call.body.global_clustering is not None:
+        async with services.db.connection() as conn, conn.transaction():
+            await cluster_store.set_consent(conn, call.user.user_id, call.body.global_clustering)
     if call.body.learning_paused is not None:
         async with services.db.connection() as conn:
             decision = await feedback.set_paused(
@@ -179,7 +185,7 @@ ROUTES = RouteTable(
               "The persona, its instructions, learning and training state",
               access=Access.USER, response_model=PersonalizationOut),
         Route("PATCH", "/v1/me/personalization", update_personalization,
-              "Pause or resume learning", access=Access.USER,
+              "Pause or resume learning; allow global clustering", access=Access.USER,
               request_model=PersonalizationUpdate, response_model=PersonalizationOut,
               rate_limit="feedback"),
         Route("POST", "/v1/me/personalization/reset", reset,

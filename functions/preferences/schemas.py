@@ -127,10 +127,16 @@ class PersonalizationOut(BaseModel):
     reset_at: datetime | None
     instructions: list[InstructionOut]
     training: TrainingOut
+    global_clustering: bool = Field(
+        default=False, description="whether this user's feedback may shape global clusters"
+    )
 
 
 class PersonalizationUpdate(_Strict):
     learning_paused: bool | None = None
+    global_clustering: bool | None = Field(
+        default=None, description="allow (or withdraw) this user's feedback in global clusters"
+    )
 
 
 class ResetIn(_Strict):

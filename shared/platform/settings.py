@@ -231,6 +231,21 @@ class Settings(AuthSettings):
     # of the events it trained on (the first job sets it to that mean).
     training_centroid_ema: float = Field(default=0.3, gt=0, le=1)
 
+    # --- ConfigOps (docs/api.md, "ConfigOps") ------------------------------------------------
+    # A user's valid patch on their own private artifact is approved by this rule (and its apply
+    # queued) instead of waiting for an admin. Off: every patch waits for an admin's decision.
+    configops_auto_approve_own: bool = False
+
+    # --- The architect step (docs/configuration.md, "The architect step") --------------------
+    # The model reads recent metrics and the global routing policy and chat workflow, and may
+    # propose patches (as `system_llm`, through ConfigOps: validated, dry-run, never approved
+    # by a rule). Off: its schedule does nothing; an admin may still run it on demand.
+    architect_enabled: bool = True
+    architect_max_proposals: int = Field(default=3, ge=0, le=20)
+    architect_max_tokens: int = Field(default=384, ge=16, le=1024)
+    architect_timeout_s: float = Field(default=180.0, gt=0, le=840)
+    architect_window_s: int = Field(default=7 * 86400, ge=60)
+
     # Set per Lambda function (template.yaml): the module whose `handler` this process serves.
     function_module: str | None = None
     version: str = "0.1.0"

@@ -52,6 +52,15 @@ async def _artifact_of(api, a: dict) -> str:
     return made.json()["data"]["id"]
 
 
+async def _patch_of(api, a: dict) -> str:
+    artifact_id = await _artifact_of(api, a)
+    body = {"artifact_id": artifact_id, "justification": "tenancy probe",
+            "patch": [{"op": "add", "path": "/description", "value": "probed"}]}  # fmt: skip
+    made = await api.post("/v1/config/patches", headers=bearer(a["access_token"]), json=body)
+    assert made.status_code == 201, made.text
+    return str(made.json()["data"]["id"])
+
+
 async def _file_of(api, a: dict) -> str:
     made = await api.post("/v1/files/upload", headers=bearer(a["access_token"]),
                           files={"file": ("probe.md", uuid.uuid4().hex.encode())})  # fmt: skip
@@ -145,6 +154,7 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("DELETE", "/v1/preferences/{id}"): (_preference_of, None),
     ("GET", "/v1/adapters/{id}"): (_adapter_of, None),
     ("GET", "/v1/training/jobs/{id}"): (_job_of, None),
+    ("GET", "/v1/config/patches/{id}"): (_patch_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }
@@ -157,6 +167,8 @@ ADMIN_ONLY = {
     ("POST", "/v1/admin/adapters/{id}/rollback"): {"version": 1},
     ("POST", "/v1/admin/adapters/{id}/versions/{version}/approve"): None,
     ("DELETE", "/v1/admin/adapters/{id}/versions/{version}"): None,
+    ("POST", "/v1/config/patches/{id}/decide"): {"decision": "reject", "reason": "probe"},
+    ("POST", "/v1/config/patches/{id}/apply"): None,
 }
 # List routes: (path, how to read the ids out of `data`) and the OWNED route whose objects
 # they list.
@@ -176,9 +188,14 @@ LISTS = {
                      ("GET", "/v1/adapters/{id}")),
     "/v1/training/jobs": (lambda data: [i["id"] for i in data["items"]],
                           ("GET", "/v1/training/jobs/{id}")),
+    "/v1/config/patches": (lambda data: [str(i["id"]) for i in data["items"]],
+                           ("GET", "/v1/config/patches/{id}")),
 }  # fmt: skip
 
 NOT_LISTS = {"/v1/files/limits"}  # ends in "s" but lists nothing (the caller's plan limits)
+# Lists of objects no route names by id (so no OWNED maker); their isolation is tested where
+# the objects are made: test_clusters.py (clusters come from a cluster run, not a POST).
+NOT_LISTS |= {"/v1/clusters"}
 
 
 def _routes(settings) -> list[tuple[str, str, Access]]:

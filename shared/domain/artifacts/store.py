@@ -126,8 +126,10 @@ async def create(
     description: str | None = None,
     visibility: str = "private",
     is_admin: bool = False,
+    created_by: str = "user",
 ) -> Artifact:
-    """Version 1 of a new artifact; `type`, when given, must be the schema's kind."""
+    """Version 1 of a new artifact; `type`, when given, must be the schema's kind.
+    `created_by` (user | llm | system): who wrote it, recorded on the version."""
     if type is not None and type != kind_of(schema):
         raise fail("type and schema.kind differ", [
             problem(("kind",), f"the schema's kind must be the artifact type {type!r}")
@@ -151,8 +153,8 @@ async def create(
             assert row is not None
             await conn.execute(
                 "INSERT INTO artifact_version (artifact_id, version, schema, created_by,"
-                " change_note) VALUES (%s, 1, %s, 'user', 'created')",
-                (row[0], Jsonb(schema)),
+                " change_note) VALUES (%s, 1, %s, %s, 'created')",
+                (row[0], Jsonb(schema), created_by),
             )
             return await _get(conn, user_id, row[0])
     except psycopg.errors.UniqueViolation as exc:
@@ -208,9 +210,10 @@ async def update(
     change_note: str | None = None,
     base_version: int | None = None,
     is_admin: bool = False,
+    created_by: str = "user",
 ) -> Artifact:
     """Applies a JSON Patch (RFC 6902) or a whole new schema and/or new metadata. A changed
-    schema is validated and checked again and becomes version N+1 (created_by 'user');
+    schema is validated and checked again and becomes version N+1 (created_by as given);
     `base_version`, when given, must still be the current version (else 409 stale_version)."""
     if patch is not None and schema is not None:
         raise ValidationError("send either a JSON Patch or a whole schema, not both")
@@ -247,8 +250,8 @@ async def update(
             if changed:
                 await conn.execute(
                     "INSERT INTO artifact_version (artifact_id, version, schema, created_by,"
-                    " change_note) VALUES (%s, %s, %s, 'user', %s)",
-                    (artifact_id, version + 1, Jsonb(final), change_note),
+                    " change_note) VALUES (%s, %s, %s, %s, %s)",
+                    (artifact_id, version + 1, Jsonb(final), created_by, change_note),
                 )
             return await _get(conn, user_id, artifact_id)
     except psycopg.errors.UniqueViolation as exc:

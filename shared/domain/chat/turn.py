@@ -25,8 +25,10 @@ from typing import Any
 
 from shared.domain.chat import conversations, memory, sources
 from shared.domain.chat.content import normalize
+from shared.domain.clusters import store as cluster_store
 from shared.domain.llm.backend import GenerationParams, LLMBackend, Message
 from shared.domain.rag import contexts
+from shared.domain.routing import recorded
 from shared.domain.routing.engine import MODES_BY_BACKEND, RoutingContext, route
 from shared.domain.tools.base import Emit, LlmLedger, ToolContext, ToolRunner
 from shared.domain.tools.builtins import (
@@ -36,6 +38,7 @@ from shared.domain.tools.builtins import (
     transcript,
 )
 from shared.domain.workflow.engine import WorkflowFailed, run_workflow
+from shared.domain.workflow.recorded import RecordingRunner
 from shared.platform.db.pool import Pool
 from shared.platform.errors import AppError, Unavailable, ValidationError
 from shared.platform.runtime.outages import as_unavailable
@@ -96,6 +99,8 @@ class PreparedTurn:
     memory_trace: dict[str, Any]
     mem: memory.WorkingMemory
     inputs: dict[str, Any]
+    # What routing read, for the trace: a dry-run replays policies over it (routing.recorded).
+    routing_inputs: dict[str, Any] = field(default_factory=dict)
 
 
 class ChatKernel:
@@ -196,9 +201,11 @@ class ChatKernel:
         prepared: PreparedTurn | None = None
         failure: Exception | None = None
         finish_reason: str | None = None
+        tools = RecordingRunner(self.tools)  # tool results, digested, for dry-run replays
         try:
             prepared = await self._prepare(req, turn, collect, ledger)
             trace.update(router=prepared.router_trace, memory=prepared.memory_trace)
+            trace["inputs"] = _replay_inputs(prepared, turn.workflow, tools)
             await emit("trace", {"stage": "router", "router": prepared.router_trace})
 
             async def node_done(entry: dict[str, Any]) -> None:
@@ -206,7 +213,7 @@ class ChatKernel:
                 await emit("trace", {"stage": "workflow", "node": entry})
 
             result = await run_workflow(
-                turn.workflow.schema, inputs=prepared.inputs, runner=self.tools,
+                turn.workflow.schema, inputs=prepared.inputs, runner=tools,
                 ctx=prepared.ctx, on_trace=node_done,
                 generation_budget_s=self.generation_budget_s,
             )  # fmt: skip
@@ -280,13 +287,17 @@ class ChatKernel:
                 default_name=sources.DEFAULT_POLICY,
             )  # fmt: skip
             candidates = await sources.adapter_candidates(conn, req.user_id)
-        routed = route(
-            policy.schema,
-            RoutingContext(ctx_embedding=vector, candidates=candidates,
-                           variables={"message": user_message.content}),
-            supported_modes=self.modes,
-        )  # fmt: skip
-        router_trace = {**routed.trace, "policy_id": policy.id, "policy_version": policy.version}
+            # The turn's nearest clusters (the user's and global): `clusters` in expressions.
+            near = await cluster_store.nearest(conn, req.user_id, vector)
+        variables = {"message": user_message.content, "clusters": near}
+        routing = RoutingContext(ctx_embedding=vector, candidates=candidates,
+                                 variables=variables)  # fmt: skip
+        routed = route(policy.schema, routing, supported_modes=self.modes)
+        routing_inputs = recorded.record(
+            routing, supported_modes=self.modes, message=user_message.content
+        )
+        router_trace = {**routed.trace, "policy_id": policy.id, "policy_version": policy.version,
+                        "clusters": near}  # fmt: skip
         inputs = {
             "message": user_message.content, "context_ids": list(req.context_ids),
             "conversation_id": turn.conversation_id,
@@ -295,7 +306,7 @@ class ChatKernel:
             ctx, adapters=routed.adapters, history=mem.messages(),
             system_prompt=mem.system_prompt(self.system_prompt),
         )  # fmt: skip
-        return PreparedTurn(ctx, router_trace, memory_trace, mem, inputs)
+        return PreparedTurn(ctx, router_trace, memory_trace, mem, inputs, routing_inputs)
 
     async def _summarize(self, ctx: ToolContext, summary: str | None, turns: Sequence[Any]) -> str:
         """The fold's turns through `memory.summarize_v1`, in as many calls as the window
@@ -360,6 +371,21 @@ class ChatKernel:
             log.warning("turn %s not stored: %s", req.request_id, exc)
             raise outage from exc
         turn.message_id, turn.message_seq = written.id, written.seq
+
+
+def _replay_inputs(
+    prepared: PreparedTurn, workflow: sources.LoadedArtifact, tools: RecordingRunner
+) -> dict[str, Any]:
+    """`trace.inputs`: what routing and the workflow's branches read, so a dry-run replays
+    them without a model call. The question itself is the parent message; `tools` fills in
+    (by reference) as the workflow's nodes return."""
+    return {
+        "routing": prepared.routing_inputs,
+        "workflow": {
+            "id": workflow.id, "version": workflow.version,
+            "input": {"context_ids": prepared.inputs["context_ids"]}, "tools": tools.outcomes,
+        },
+    }  # fmt: skip
 
 
 def _cause(exc: BaseException) -> str | None:

@@ -84,9 +84,16 @@ def _len(value: Any) -> int:
 
 
 def _cluster_label_contains(cluster: Any, text: Any) -> bool:
-    """`cluster` is a label or a mapping with a "label"; no cluster or label contains nothing."""
+    """`cluster` is a label or a mapping with a "label" (and maybe "keywords", its fallback
+    label's terms, which count too); no cluster or label contains nothing. A list of them (the
+    turn's nearest `clusters`) holds when any of them does."""
     if not isinstance(text, str):
         raise ExpressionError(f"cluster_label_contains needs a string, got {kind(text)}")
+    if isinstance(cluster, list | tuple):
+        return any(_cluster_label_contains(c, text) for c in cluster)
+    words = cluster.get("keywords") if isinstance(cluster, Mapping) else None
+    if isinstance(words, list | tuple) and any(_cluster_label_contains(w, text) for w in words):
+        return True
     label = cluster.get("label") if isinstance(cluster, Mapping) else cluster
     if label is None:
         return False

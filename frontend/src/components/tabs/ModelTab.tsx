@@ -9,6 +9,7 @@ import { Badge, Progress } from "../common/Badge";
 import { Empty, ErrorNote, Loading } from "../common/Status";
 import { AdapterVersions } from "../model/AdapterVersions";
 import { Personalization } from "../model/Personalization";
+import { Topics } from "../model/Topics";
 import "../../styles/model.css";
 
 const ACTIVE = new Set(["queued", "running"]);
@@ -107,6 +108,7 @@ export function ModelTab() {
   return (
     <div class="tab-page">
       <Personalization onChanged={() => { setEpoch((n) => n + 1); jobs.reload(); }} />
+      <Topics />
       <Adapters key={`a${epoch}`} selected={selected} onSelect={setSelected} />
       {selected && <AdapterVersions key={`${selected}:${epoch}`} id={selected} jobs={jobs.data?.items ?? []} />}
       <Jobs list={jobs} />

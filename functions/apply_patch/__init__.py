@@ -1,0 +1,1 @@
+"""The apply-patch queue function: an approved ConfigOps patch becomes an artifact version."""

@@ -1,0 +1,1 @@
+"""The architect function: the model proposes ConfigOps patches from recent metrics."""

@@ -1,0 +1,1 @@
+"""The config function: ConfigOps patches, proposed, listed, decided and applied."""
