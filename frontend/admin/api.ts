@@ -20,6 +20,7 @@ export type AdapterVersion = S["VersionOut"];
 // ConfigOps patches (functions/config) and clusters (functions/cluster).
 export type Patch = S["PatchOut"];
 export type PatchPage = S["PatchPage"];
+export type PatchPreview = S["PreviewOut"];
 export type PatchStatus = Patch["status"];
 export type Artifact = S["ArtifactOut"];
 export type ArtifactVersion = S["ArtifactVersionOut"];

@@ -7,17 +7,17 @@
 // /v1/config/propose_patch {artifact_id, restore_version}, validated and dry-run like any).
 import {
   type Artifact,
-  type ArtifactVersion,
   type ArtifactVersionPage,
   call,
   get,
   type Patch,
   type PatchPage,
+  type PatchPreview,
   type PatchStatus,
   qs,
 } from "./api";
 import { h, message, pagedRows, replace, section, table, td, when } from "./dom";
-import { applyPatch, lineDiff, type Op, pretty } from "./patchdiff";
+import { lineDiff, type Op, pretty } from "./patchdiff";
 
 export const PATCH_STATUSES: readonly PatchStatus[] = ["pending", "approved", "rejected", "applying", "applied", "failed"];
 /** How often a patch being applied is read again. */
@@ -224,30 +224,22 @@ export function configOpsSection(options: ConfigOpsOptions = {}): ConfigOpsPanel
   };
 
   // --- one patch ---------------------------------------------------------------------------------
+  // The patch's effect comes from the server (GET …/preview): its base version is shown to
+  // whoever may see the patch, even on another user's private artifact.
   const diffPart = (p: Patch): HTMLElement => {
     const out = h("div", { class: "patch-diff" }, h("h4", {}, "What it changes"));
     const ops = p.patch as Op[];
-    if (!p.artifact_id) {
-      const base = { kind: p.kind ?? "" };
-      const after = applyPatch(base, ops);
-      out.append(after.ok ? diffView(base, after.doc, "The new artifact's schema") : h("p", { class: "muted" }, `The operations do not apply: ${after.error}`));
-      out.append(opsTable(ops));
-      return out;
-    }
-    const place = h("div", {}, h("p", { class: "muted" }, `Reading v${p.base_version ?? "?"} of the artifact…`));
+    const place = h("div", {}, h("p", { class: "muted" }, p.artifact_id ? `Reading v${p.base_version ?? "?"} of the artifact…` : "Reading the new artifact's schema…"));
     out.append(place, opsTable(ops));
-    const base = p.base_version != null
-      ? get<ArtifactVersion>(`/v1/artifacts/${encodeURIComponent(p.artifact_id)}/versions/${p.base_version}`).then((v) => v.schema)
-      : get<Artifact>(`/v1/artifacts/${encodeURIComponent(p.artifact_id)}`).then((a) => a.schema);
-    base
-      .then((before) => {
-        const after = applyPatch(before, ops);
-        replace(place, after.ok
-          ? diffView(before, after.doc, `Changes from v${p.base_version ?? "current"} to the patched schema`)
-          : h("p", { class: "muted" }, `The operations do not apply to v${p.base_version}: ${after.error}`));
+    get<PatchPreview>(`/v1/config/patches/${p.id}/preview`)
+      .then((view) => {
+        const caption = p.artifact_id ? `Changes from v${view.base_version ?? "current"} to the patched schema` : "The new artifact's schema";
+        replace(place, view.after != null
+          ? diffView(view.before, view.after, caption)
+          : h("p", { class: "muted" }, `The operations do not apply: ${view.problems.map((x) => String(x["message"] ?? "")).join("; ")}`));
       })
       .catch((e: unknown) => {
-        replace(place, h("p", { class: "muted" }, `The base version is not readable here (${message(e)}; another user's private artifact is not shown to admins): the operations are below.`));
+        replace(place, h("p", { class: "muted" }, `Could not show what it changes (${message(e)}): the operations are below.`));
       });
     return out;
   };

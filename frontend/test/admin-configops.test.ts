@@ -3,7 +3,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { clusterName, clustersSection, sizeText } from "../admin/clusters";
 import { configOpsSection, dryRunHeadline, problemsOf, proposerText, targetText } from "../admin/configops";
-import { applyPatch, lineDiff } from "../admin/patchdiff";
+import { lineDiff } from "../admin/patchdiff";
 import { fail, ok } from "./helpers";
 
 const flush = async (n = 8) => {
@@ -44,28 +44,7 @@ function patch(id: number, over: Record<string, unknown> = {}) {
   };
 }
 
-describe("JSON Patch and the line diff (admin's own copy)", () => {
-  it("applies RFC 6902 operations without changing the base", () => {
-    const base = { a: 1, list: [1, 2], o: { "x/y": 1, "t~": 2 } };
-    const r = applyPatch(base, [
-      { op: "add", path: "/list/-", value: 3 },
-      { op: "add", path: "/list/0", value: 0 },
-      { op: "replace", path: "/a", value: 2 },
-      { op: "remove", path: "/o/x~1y" },
-      { op: "copy", from: "/o/t~0", path: "/c" },
-      { op: "move", from: "/c", path: "/d" },
-      { op: "test", path: "/d", value: 2 },
-    ]);
-    expect(r).toEqual({ ok: true, doc: { a: 2, list: [0, 1, 2, 3], o: { "t~": 2 }, d: 2 } });
-    expect(base).toEqual({ a: 1, list: [1, 2], o: { "x/y": 1, "t~": 2 } });
-    const bad = applyPatch(base, [{ op: "replace", path: "/missing", value: 1 }]);
-    expect(bad.ok).toBe(false);
-    expect(!bad.ok && bad.error).toContain("operation 0 (replace /missing)");
-    expect(applyPatch(base, [{ op: "test", path: "/a", value: 9 }]).ok).toBe(false);
-    expect(applyPatch(base, [{ op: "frobnicate", path: "/a" }]).ok).toBe(false);
-    expect(applyPatch([1], [{ op: "add", path: "/5", value: 1 }]).ok).toBe(false);
-  });
-
+describe("the line diff (admin's own copy)", () => {
   it("diffs lines, removed before added", () => {
     expect(lineDiff("a\nb\nc", "a\nB\nc\nd")).toEqual([
       { op: "same", text: "a" }, { op: "removed", text: "b" }, { op: "added", text: "B" },
@@ -119,7 +98,7 @@ describe("admin ConfigOps patch queue", () => {
         return ok(patch(7, { status: state, applied_version: state === "applied" ? 3 : null }));
       }
       if (input === "/v1/config/patches/6") return ok(patch(6, { status: "rejected", dry_run: null, validation: { ok: false, problems: [{ path: "/rules/1/when", message: "unknown name" }] } }));
-      if (input === `/v1/artifacts/${ART}/versions/2`) return ok({ artifact_id: ART, version: 2, schema: BASE, created_by: "user", change_note: null, created_at: T });
+      if (input === "/v1/config/patches/7/preview") return ok({ patch_id: 7, base_version: 2, before: BASE, after: { ...BASE, rules: [...BASE.rules, OPS[0]!.value] }, problems: [] });
       if (input === `/v1/artifacts/${ART}`) return ok({ id: ART, type: "policy.routing", name: "default routing", description: null, schema: BASE, visibility: "global", version: 3, owner: "global", created_at: T, updated_at: T });
       if (input.startsWith(`/v1/artifacts/${ART}/versions?`)) {
         return ok({ items: [3, 2, 1].map((v) => ({ artifact_id: ART, version: v, schema: BASE, created_by: "user", change_note: v === 2 ? "good one" : null, created_at: T })), next_cursor: null });
@@ -157,7 +136,7 @@ describe("admin ConfigOps patch queue", () => {
     expect(detail.textContent).toContain("adapters gained 2, lost 0");
     expect(detail.textContent).toContain("persona × 1 → persona × 1, skill-cooking × 0.5 · rules flipped: r2");
     expect(detail.textContent).toContain("2 × no stored routing inputs");
-    expect(calls).toContain(`GET /v1/artifacts/${ART}/versions/2`);
+    expect(calls).toContain("GET /v1/config/patches/7/preview");
     const added = [...detail.querySelectorAll(".diff-line.added")].map((l) => l.textContent);
     expect(added.some((l) => l!.includes('"id": "r2"'))).toBe(true);
     expect(detail.querySelector("pre.diff")?.getAttribute("aria-label")).toBe("Changes from v2 to the patched schema");
@@ -227,7 +206,7 @@ describe("admin ConfigOps patch queue", () => {
     root.remove();
   });
 
-  it("rejects with a reason, shows a new artifact's schema, and says when the base is not readable", async () => {
+  it("rejects with a reason, shows a new artifact's schema, and says when the change cannot be shown", async () => {
     const calls: string[] = [];
     const create = patch(9, { artifact_id: null, kind: "adapter.lora", new_name: "cooking", new_visibility: "global", base_version: null, proposer: "system_llm", proposed_by: null,
       patch: [{ op: "add", path: "/name", value: "cooking" }, { op: "add", path: "/cluster_id", value: "c-1" }], dry_run: { skipped: "a new artifact has no traffic to replay" } });
@@ -236,8 +215,9 @@ describe("admin ConfigOps patch queue", () => {
       if (input.startsWith("/v1/config/patches?")) return ok({ items: [create], next_cursor: null });
       if (input === "/v1/config/patches/9") return ok(create);
       if (input === "/v1/config/patches/9/decide") return ok({ ...create, status: "rejected", decision_reason: "not yet" });
+      if (input === "/v1/config/patches/9/preview") return ok({ patch_id: 9, base_version: null, before: { kind: "adapter.lora" }, after: { kind: "adapter.lora", name: "cooking", cluster_id: "c-1" }, problems: [] });
       if (input === "/v1/config/patches/4") return ok(patch(4, { owner_user_id: ADMIN }));
-      if (input.startsWith("/v1/artifacts/")) return fail(404, "not_found", "no such artifact");
+      if (input === "/v1/config/patches/4/preview") return fail(503, "unavailable", "the database is away");
       return fail(404, "not_found", `unexpected ${input}`);
     }));
     const { root, show } = configOpsSection();
@@ -261,7 +241,7 @@ describe("admin ConfigOps patch queue", () => {
 
     show(4);
     await flush();
-    expect(root.querySelector("#patch-detail")?.textContent).toContain("The base version is not readable here (no such artifact");
+    expect(root.querySelector("#patch-detail")?.textContent).toContain("Could not show what it changes (the database is away");
     expect(root.querySelector("#patch-detail")?.textContent).toContain("/rules/-"); // the operations still shown
     root.remove();
   });

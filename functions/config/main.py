@@ -7,9 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from functions.config.schemas import ApplyIn, DecideIn, PatchOut, PatchPage, PatchQuery, ProposeIn
+from functions.config.schemas import (
+    ApplyIn,
+    DecideIn,
+    PatchOut,
+    PatchPage,
+    PatchQuery,
+    PreviewOut,
+    ProposeIn,
+)
 from shared.domain.configops import lifecycle, store
 from shared.domain.configops.models import NewArtifact, Patch, Proposer
+from shared.domain.configops.preview import preview
 from shared.domain.configops.propose import Proposal, propose
 from shared.platform import outbox
 from shared.platform.auth.perimeter import client_of, perimeter
@@ -72,6 +81,14 @@ async def get_patch(call: Call[Any], *, services: Services) -> PatchOut:
         return _out(await store.get(conn, _patch_id(call.path_params["id"]), viewer))
 
 
+async def get_preview(call: Call[Any], *, services: Services) -> PreviewOut:
+    user = call.user
+    async with services.db.connection() as conn:
+        viewer = store.Viewer(user.user_id, user.is_admin)
+        shown = await preview(conn, _patch_id(call.path_params["id"]), viewer)
+    return PreviewOut.model_validate(shown, from_attributes=True)
+
+
 async def decide(call: Call[DecideIn], *, services: Services) -> PatchOut:
     user = call.user
     async with services.db.connection() as conn:
@@ -115,6 +132,9 @@ ROUTES = RouteTable(
         Route("GET", "/v1/config/patches/{id}", get_patch,
               "One patch with its validation and dry-run", access=Access.USER,
               response_model=PatchOut),
+        Route("GET", "/v1/config/patches/{id}/preview", get_preview,
+              "What the patch does: its base version's schema and the patched one",
+              access=Access.USER, response_model=PreviewOut),
         Route("POST", "/v1/config/patches/{id}/decide", decide,
               "Approve or reject a pending patch, with the reason", access=Access.ADMIN,
               request_model=DecideIn, response_model=PatchOut),

@@ -99,3 +99,15 @@ class PatchOut(BaseModel):
 class PatchPage(BaseModel):
     items: list[PatchOut]
     next_cursor: str | None
+
+
+class PreviewOut(BaseModel):
+    """A patch's effect: `before` (its base version's schema; a new artifact's is
+    `{"kind": …}`) and `after` (the patched schema; null with `problems` when it does not
+    apply, or when the base version is no longer kept)."""
+
+    patch_id: int
+    base_version: int | None
+    before: Any
+    after: Any
+    problems: list[dict[str, Any]]

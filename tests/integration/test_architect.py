@@ -98,7 +98,7 @@ def _assert_counted(report: ArchitectReport) -> None:
     assert no_json + report.empty <= report.answered
     assert report.items == (
         report.unparsable - no_json + report.over_limit + report.rate_limited + report.refused
-        + report.proposed
+        + report.duplicate + report.proposed
     )  # fmt: skip
     assert report.proposed == report.rejected_invalid + report.pending + report.unexpected
     assert report.unexpected == 0 and len(report.patch_ids) == report.proposed
@@ -213,6 +213,10 @@ async def test_a_scripted_valid_proposal_is_pending_and_an_invalid_one_rejected(
     assert {k: r["version"] for k, r in after.items()} == {
         k: r["version"] for k, r in before.items()
     }
+    # Asked again, the same answer: the patch still awaiting a decision is not put twice.
+    again = await architect.run(pool, model, redis=redis, settings=architect_services.settings)
+    _assert_counted(again)
+    assert (again.duplicate, again.pending, again.rejected_invalid) == (1, 0, 1)
 
 
 async def test_the_budget_the_lock_and_the_switch(architect_services) -> None:
@@ -227,12 +231,13 @@ async def test_the_budget_the_lock_and_the_switch(architect_services) -> None:
     _assert_counted(report)
     assert (report.proposed, report.pending, report.rate_limited) == (1, 1, 2)
     assert report.empty == 1  # the workflow's answer: `[]`
-    # At most ARCHITECT_MAX_PROPOSALS are submitted; the rest are counted.
+    # At most ARCHITECT_MAX_PROPOSALS are submitted; the rest are counted (the one submitted
+    # is the pending patch of the first run: a duplicate, not proposed again).
     await redis.delete(BUDGET_KEY)
     one = architect_services.settings.model_copy(update={"architect_max_proposals": 1})
     report = await architect.run(pool, model, redis=redis, settings=one)
     _assert_counted(report)
-    assert (report.proposed, report.over_limit) == (1, 2)
+    assert (report.duplicate, report.proposed, report.over_limit) == (1, 0, 2)
     # One run at a time: the schedule skips, an admin is told 409; off, the schedule skips.
     await redis.set(architect.LOCK_KEY, "someone", ex=60)
     try:

@@ -169,6 +169,16 @@ async def test_who_may_propose(api, settings) -> None:
     # ... which the owner then sees among their patches.
     seen = (await api.get("/v1/config/patches", headers=owner)).json()["data"]["items"]
     assert by_admin["id"] in {p["id"] for p in seen}
+    # What it does, to whoever may see the patch (the admin, though the artifact is private):
+    # the base version and the patched schema; to anyone else, nothing.
+    for viewer in (boss, owner):
+        shown = await api.get(f"/v1/config/patches/{by_admin['id']}/preview", headers=viewer)
+        assert shown.status_code == 200, shown.text
+        view = shown.json()["data"]
+        assert view["base_version"] == 1 and view["before"]["rules"] == POLICY["rules"]
+        assert view["after"]["rules"] == [*POLICY["rules"], NEW_RULE] and view["problems"] == []
+    hidden = await api.get(f"/v1/config/patches/{by_admin['id']}/preview", headers=other)
+    assert hidden.status_code == 404
 
 
 async def test_a_non_admin_cannot_decide_or_apply(api) -> None:

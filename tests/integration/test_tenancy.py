@@ -155,6 +155,7 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("GET", "/v1/adapters/{id}"): (_adapter_of, None),
     ("GET", "/v1/training/jobs/{id}"): (_job_of, None),
     ("GET", "/v1/config/patches/{id}"): (_patch_of, None),
+    ("GET", "/v1/config/patches/{id}/preview"): (_patch_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }

@@ -15,7 +15,8 @@ with a prompt cut down until it fits the model's window with room for an answer.
 model most answers are not usable proposals, so every outcome is counted: targets = asked +
 too_long; asked = answered + model_failed; an answer holds no JSON (counted `unparsable`,
 reason NO_JSON), or `[]`, or `items`: each unparsable (with its reason), over the run's
-limit, rate-limited, refused (an error before it was stored) or proposed; proposed =
+limit, rate-limited, refused (an error before it was stored), a duplicate (the same
+operations already await a decision) or proposed; proposed =
 rejected_invalid + pending + unexpected.
 """
 
@@ -29,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from shared.domain.configops import architect_metrics, architect_prompt
+from shared.domain.configops import architect_metrics, architect_prompt, store
 from shared.domain.configops.architect_prompt import Candidate, Target
 from shared.domain.configops.models import Proposer
 from shared.domain.configops.propose import Proposal, propose
@@ -76,6 +77,7 @@ class ArchitectReport:
     over_limit: int = 0  # usable, but past ARCHITECT_MAX_PROPOSALS
     rate_limited: int = 0  # refused by the `configops` budget: not stored
     refused: int = 0  # another error before it was stored (say, the artifact vanished)
+    duplicate: int = 0  # the same operations already await a decision: not proposed again
     proposed: int = 0  # stored through ConfigOps
     rejected_invalid: int = 0
     problem_kinds: dict[str, int] = field(default_factory=dict)
@@ -218,6 +220,10 @@ async def _submit(
         )  # fmt: skip
         try:
             async with pool.connection() as conn:
+                same = await store.pending_same(conn, candidate.target.artifact_id, candidate.patch)
+                if same is not None:
+                    report.duplicate += 1
+                    continue
                 patch = await propose(conn, proposal, proposer=Proposer.system(), actor=actor,
                                       redis=redis, settings=settings)  # fmt: skip
         except RateLimited:

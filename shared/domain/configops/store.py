@@ -27,6 +27,19 @@ class Viewer:
         return {"user": self.user_id, "admin": self.is_admin or self.user_id is None}
 
 
+async def pending_same(conn: Connection, artifact_id: str, ops: Any) -> int | None:
+    """A patch still awaiting a decision with exactly these operations on this artifact (the
+    architect does not put the same question to the admins twice)."""
+    row = await (
+        await conn.execute(
+            "SELECT id FROM config_patch WHERE artifact_id = %s AND status = 'pending'"
+            " AND patch = %s ORDER BY id LIMIT 1",
+            (artifact_id, Jsonb(ops)),
+        )
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 async def insert(conn: Connection, **fields: Any) -> int:
     """One new row; `fields` are column names (JSON columns as plain values)."""
     json_columns = {"patch", "validation", "dry_run", "meta"}
