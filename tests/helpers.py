@@ -104,3 +104,22 @@ class Collector:
         assert self.finished.wait(timeout), "request did not finish"
         assert self.done is not None
         return self.done
+
+
+@contextlib.contextmanager
+def worker_processes(logs: Path) -> Iterator[Path]:
+    """The internal function host and the dispatcher (queue polling + outbox relay), so queued
+    work (mail, ingestion, an applied patch) really runs; their logs under `logs`."""
+    port = free_port()
+    env = {"FUNCTIONS_INTERNAL_PORT": str(port), "DISPATCHER_WAIT_S": "1",
+           "OUTBOX_RELAY_INTERVAL_S": "0.3", "LOG_LEVEL": "INFO"}  # fmt: skip
+    with (
+        project_process(
+            ["-m", "infra.gateway", "--internal"],
+            env=env,
+            ready_url=f"http://127.0.0.1:{port}",
+            log_path=logs / "internal.log",
+        ),
+        project_process(["-m", "infra.dispatcher"], env=env, log_path=logs / "dispatcher.log"),
+    ):
+        yield logs

@@ -19,7 +19,7 @@ from playwright.async_api import expect
 
 from infra.admin import promote
 from tests.e2e.conftest import PASSWORD, Tab, sign_up
-from tests.helpers import free_port, project_process
+from tests.helpers import worker_processes
 from tests.integration.configkit import ADD_RULE, POLICY
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -29,19 +29,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 def apply_workers(migrated, tmp_path_factory) -> Iterator[Path]:
     """The internal function host and the dispatcher (queue polling + outbox relay), so an
     applied patch really reaches the apply-patch function (as tests/integration's `workers`)."""
-    logs = tmp_path_factory.mktemp("configops-workers")
-    port = free_port()
-    env = {"FUNCTIONS_INTERNAL_PORT": str(port), "DISPATCHER_WAIT_S": "1",
-           "OUTBOX_RELAY_INTERVAL_S": "0.3", "LOG_LEVEL": "INFO"}  # fmt: skip
-    with (
-        project_process(
-            ["-m", "infra.gateway", "--internal"],
-            env=env,
-            ready_url=f"http://127.0.0.1:{port}",
-            log_path=logs / "internal.log",
-        ),  # fmt: skip
-        project_process(["-m", "infra.dispatcher"], env=env, log_path=logs / "dispatcher.log"),
-    ):
+    with worker_processes(tmp_path_factory.mktemp("configops-workers")) as logs:
         yield logs
 
 

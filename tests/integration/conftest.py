@@ -24,7 +24,7 @@ from shared.platform.aws import s3_client
 from shared.platform.db.pool import create_pool
 from shared.platform.template import load_template
 from shared.services import Services
-from tests.helpers import free_port, project_process, write_template_with_fixtures
+from tests.helpers import worker_processes, write_template_with_fixtures
 
 # The inference service: its `service` fixture is the session's (tests/conftest.py), shared
 # with the browser tests; these names stay importable from here.
@@ -139,19 +139,7 @@ def workers(migrated, tmp_path_factory):
     """The internal function host and the dispatcher (queue polling + outbox relay), so queued
     work such as account mail really runs. Per module: a dispatcher left running would also
     relay other modules' outbox rows for queues its template lacks (the fixture queues)."""
-    logs = tmp_path_factory.mktemp("workers")
-    port = free_port()
-    env = {"FUNCTIONS_INTERNAL_PORT": str(port), "DISPATCHER_WAIT_S": "1",
-           "OUTBOX_RELAY_INTERVAL_S": "0.3", "LOG_LEVEL": "INFO"}  # fmt: skip
-    with (
-        project_process(
-            ["-m", "infra.gateway", "--internal"],
-            env=env,
-            ready_url=f"http://127.0.0.1:{port}",
-            log_path=logs / "internal.log",
-        ),
-        project_process(["-m", "infra.dispatcher"], env=env, log_path=logs / "dispatcher.log"),
-    ):
+    with worker_processes(tmp_path_factory.mktemp("workers")) as logs:
         yield logs
 
 
