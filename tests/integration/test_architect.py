@@ -6,7 +6,9 @@ apply to the system), and that the artifacts are left as they were."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -25,6 +27,7 @@ from tests.inference import TOKEN
 from tests.integration.authkit import bearer, sign_up
 from tests.integration.configkit import admin
 from tests.integration.conftest import gateway_client
+from tests.integration.queuekit import queue_url
 
 pytestmark = pytest.mark.integration
 BUDGET_KEY = "rate:configops:system"
@@ -134,11 +137,28 @@ async def test_the_real_model_run_by_an_admin_only_proposes(settings, architect_
         assert turn.status_code == 200, turn.text  # a traced turn for the metrics
         started = await api.post("/v1/admin/architect/run", headers=headers)
         assert started.status_code == 202, started.text
-        counts = started.json()["data"]
+        run = started.json()["data"]["run"]
+        assert started.json()["data"]["queued"] is True and run["status"] == "queued"
+        # Asked again while it waits: the same run, nothing more queued.
+        again = await api.post("/v1/admin/architect/run", headers=headers)
+        assert again.status_code == 202, again.text
+        assert again.json()["data"] == {"run": run, "queued": False}
         member = await sign_up(api)
-        refused = await api.post("/v1/admin/architect/run",
-                                 headers=bearer(member["access_token"]))  # fmt: skip
-        assert refused.status_code == 403
+        for method, path in (("POST", "/v1/admin/architect/run"),
+                             ("GET", "/v1/admin/architect/runs"),
+                             ("GET", f"/v1/admin/architect/runs/{run['id']}")):  # fmt: skip
+            refused = await api.request(method, path, headers=bearer(member["access_token"]))
+            assert refused.status_code == 403, (path, refused.text)
+        # Its one message, from the real ArchitectQueue, through the function's /events.
+        await _deliver_queued(architect_services, run["id"])
+        ended = await api.get(f"/v1/admin/architect/runs/{run['id']}", headers=headers)
+        assert ended.status_code == 200, ended.text
+        assert ended.json()["data"]["status"] == "done", ended.text
+        listed = await api.get("/v1/admin/architect/runs?limit=1", headers=headers)
+        assert [r["id"] for r in listed.json()["data"]["items"]] == [run["id"]]
+        assert (await api.get("/v1/admin/architect/runs/999999999",
+                              headers=headers)).status_code == 404  # fmt: skip
+    counts = ended.json()["data"]["report"]
     report = ArchitectReport(**counts)
     print("architect run on the real model:", json.dumps(counts, sort_keys=True))
     assert report.skipped is None and report.targets == 2 and report.asked >= 1
@@ -155,6 +175,32 @@ async def test_the_real_model_run_by_an_admin_only_proposes(settings, architect_
             "SELECT details FROM audit_event WHERE event = 'configops.architect_run'"
             " ORDER BY id DESC LIMIT 1")).fetchone()  # fmt: skip
     assert audited is not None and audited[0]["patch_ids"] == report.patch_ids
+
+
+async def _deliver_queued(services: Services, run_id: int) -> None:
+    """Receives the run's message from ArchitectQueue and hands it to the function's /events
+    as the dispatcher would (an SQS batch of one), then deletes it."""
+    url = queue_url(services.sqs, services.template, "ArchitectQueue")
+    deadline, found = time.monotonic() + 30, None
+    while found is None and time.monotonic() < deadline:
+        got = await asyncio.to_thread(services.sqs.receive_message, QueueUrl=url,
+                                      MaxNumberOfMessages=10, WaitTimeSeconds=1)  # fmt: skip
+        for message in got.get("Messages", []):
+            if json.loads(message["Body"]) == {"run_id": run_id}:
+                found = message
+    assert found is not None, "the run's message never reached ArchitectQueue"
+    name = services.template.queue_name("ArchitectQueue")
+    record = {"messageId": found["MessageId"], "receiptHandle": found["ReceiptHandle"],
+              "body": found["Body"], "attributes": {"ApproximateReceiveCount": "1"},
+              "eventSourceARN": f"arn:aws:sqs:us-east-1:000000000000:{name}"}  # fmt: skip
+    app = internal_app(services.settings, services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://internal") as client:
+        done = await client.post("/functions/ArchitectFunction/events",
+                                 json={"Records": [record]}, timeout=600)  # fmt: skip
+    assert done.status_code == 200 and done.json()["batchItemFailures"] == [], done.text
+    await asyncio.to_thread(services.sqs.delete_message, QueueUrl=url,
+                            ReceiptHandle=found["ReceiptHandle"])  # fmt: skip
 
 
 def _valid(rule_id: str) -> dict:
@@ -282,7 +328,9 @@ async def test_the_schedule_runs_it_through_the_function(architect_services) -> 
             async with httpx.AsyncClient(transport=transport, base_url="http://internal") as c:
                 done = await c.post("/functions/ArchitectFunction/events", json=tick)
             assert done.status_code == 200, done.text
-            assert done.json()["data"]["skipped"] == why and done.json()["data"]["asked"] == 0
+            ran = done.json()["data"]
+            assert ran["status"] == "skipped" and ran["trigger"] == "schedule", ran
+            assert ran["report"]["skipped"] == why and ran["report"]["asked"] == 0
     finally:
         await redis.delete(architect.LOCK_KEY)
         await off_services.aclose()
