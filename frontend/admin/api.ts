@@ -28,6 +28,11 @@ export type ArtifactVersionPage = S["ArtifactVersionPage"];
 export type AdminCluster = S["AdminClusterOut"];
 export type AdminClusterPage = S["AdminClusterPage"];
 export type RunQueued = S["RunQueued"];
+export type SkillReview = S["SkillReviewOut"];
+// The architect step's runs (functions/architect).
+export type ArchitectRun = S["ArchitectRunOut"];
+export type ArchitectRunPage = S["RunPage"];
+export type RunRequested = S["RunRequested"];
 
 export interface AuditEvent {
   id: number;

@@ -1,11 +1,11 @@
 // Clusters of feedback (functions/cluster): every live cluster, global and per user (GET
-// /v1/admin/clusters by scope and owner, paged) with its label, keywords, size and
-// positive/negative counts; "Run clustering now" (POST /v1/admin/clusters/run: queues the due
-// runs, which the cluster function does in the background); and the skill adapters (GET
-// /v1/admin/adapters?type=skill) with the cluster each is bound to (the adapter artifact's
-// `cluster_id`, read where the admin may read the artifact: global and shared ones).
-import { type AdminAdapter, type AdminAdapterPage, type AdminCluster, type AdminClusterPage, type Artifact, call, get, qs, type RunQueued } from "./api";
+// /v1/admin/clusters by scope and owner, paged) with its label, keywords, size,
+// positive/negative counts and owner; "Run clustering now" (POST /v1/admin/clusters/run: queues
+// the due runs, which the cluster function does in the background); and the skill adapters
+// (skills.ts) with the cluster each serves.
+import { type AdminCluster, type AdminClusterPage, call, get, qs, type RunQueued } from "./api";
 import { h, message, pagedRows, replace, section, table, td, when } from "./dom";
+import { skillsPanel } from "./skills";
 
 const PAGE = 50;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -35,14 +35,14 @@ export function clustersSection(options: ClustersOptions = {}): HTMLElement {
   const tbody = h("tbody", { id: "cluster-list" });
   const more = h("button", { type: "button", id: "more-clusters", disabled: true }, "More clusters");
   const runButton = h("button", { type: "button", id: "run-clustering" }, "Run clustering now");
-  const skills = h("div", { id: "skill-adapters" });
   const known = new Map<string, AdminCluster>(); // every cluster listed so far, by id
+  const skills = skillsPanel({ known });
 
   const clusterRow = (c: AdminCluster): HTMLTableRowElement =>
     h("tr", { "data-cluster-id": c.id, "data-scope": c.scope },
       td(clusterName(c), c.description ? h("div", { class: "muted" }, c.description) : null,
         c.labeled_by ? h("div", { class: "muted" }, `labelled by ${c.labeled_by === "model" ? "the model" : "keywords"}`) : null),
-      td(c.scope, c.user_id ? h("div", { class: "muted", title: c.user_id }, h("code", {}, c.user_id.slice(0, 8))) : null),
+      td(c.scope, c.user_id ? h("div", { class: "muted", title: c.user_id }, c.owner_email ?? h("code", {}, c.user_id.slice(0, 8))) : null),
       td(c.keywords.join(", ")),
       td(c.size),
       td(c.positive_count),
@@ -57,10 +57,7 @@ export function clustersSection(options: ClustersOptions = {}): HTMLElement {
       : `${n} cluster${n === 1 ? "" : "s"} shown${older ? "; more are older" : ""}.`),
     loaded: (items) => {
       for (const c of items) known.set(c.id, c);
-      for (const cell of skills.querySelectorAll<HTMLElement>("[data-bound-cluster]")) {
-        const c = known.get(cell.dataset.boundCluster ?? "");
-        if (c) cell.textContent = `${clusterName(c)} (${c.scope}, ${c.size})`;
-      }
+      skills.clustersKnown(known);
     },
   });
   const loadList = (reset: boolean) => {
@@ -70,52 +67,6 @@ export function clustersSection(options: ClustersOptions = {}): HTMLElement {
       return;
     }
     listPage(reset);
-  };
-
-  // --- skill adapters -----------------------------------------------------------------------------
-  const boundCell = (a: AdminAdapter): HTMLTableCellElement => {
-    const cell = td("…");
-    get<Artifact>(`/v1/artifacts/${encodeURIComponent(a.id)}`)
-      .then((art) => {
-        const id = typeof art.schema.cluster_id === "string" ? art.schema.cluster_id : null;
-        if (!id) {
-          cell.textContent = "no cluster";
-          return;
-        }
-        cell.dataset.boundCluster = id;
-        const c = known.get(id);
-        replace(cell, c ? `${clusterName(c)} (${c.scope}, ${c.size})` : h("code", { title: id }, id.slice(0, 8)));
-      })
-      .catch(() => {
-        cell.textContent = "not readable (another user's private adapter)";
-      });
-    return cell;
-  };
-
-  const loadSkills = () => {
-    replace(skills, h("h3", {}, "Skill adapters"), h("p", { class: "muted" }, "Loading skill adapters…"));
-    get<AdminAdapterPage>(`/v1/admin/adapters${qs({ type: "skill", limit: PAGE })}`)
-      .then((page) => {
-        if (page.items.length === 0) {
-          replace(skills, h("h3", {}, "Skill adapters"),
-            h("p", { id: "skills-none" }, "None yet. A skill adapter is created when a large, well-liked cluster's proposal is approved in the patch queue."));
-          return;
-        }
-        const rows = page.items.map((a) =>
-          h("tr", { "data-adapter-id": a.id },
-            td(a.name, a.description ? h("div", { class: "muted" }, a.description) : null),
-            td(a.owner_email ?? a.owner_user_id ?? "global", h("div", { class: "muted" }, a.visibility)),
-            boundCell(a),
-            td(`v${a.version}`, h("div", { class: "muted" }, a.has_weights ? "weights" : "prompt only")),
-            td(`${a.router.usage_count ?? 0}×`),
-            td(when(a.updated_at))));
-        replace(skills, h("h3", {}, "Skill adapters"),
-          h("div", { class: "scroll" }, table(["Name", "Owner", "Cluster", "Serving", "Used", "Updated"], rows, "Adapters of type skill")),
-          page.next_cursor ? h("p", { class: "muted" }, `The first ${page.items.length} are shown; the Adapters section lists them all (Kind: skill).`) : null);
-      })
-      .catch((e: unknown) => {
-        replace(skills, h("h3", {}, "Skill adapters"), h("p", { class: "muted" }, `Could not list the skill adapters: ${message(e)}`));
-      });
   };
 
   runButton.addEventListener("click", () => {
@@ -129,7 +80,7 @@ export function clustersSection(options: ClustersOptions = {}): HTMLElement {
         if (r.queued > 0 && rereadMs > 0) {
           setTimeout(() => {
             loadList(true);
-            loadSkills();
+            skills.load();
           }, rereadMs);
         }
       })
@@ -151,10 +102,10 @@ export function clustersSection(options: ClustersOptions = {}): HTMLElement {
   });
   scope.addEventListener("change", () => loadList(true));
   more.addEventListener("click", () => loadList(false));
-  const list = table(["Label", "Scope", "Keywords", "Size", "Positive", "Negative", "Updated"], [], "Live clusters, most recently changed first");
+  const list = table(["Label", "Scope and owner", "Keywords", "Size", "Positive", "Negative", "Updated"], [], "Live clusters, most recently changed first");
   list.querySelector("tbody")!.replaceWith(tbody);
-  replace(body, filters, listStatus, h("div", { class: "scroll" }, list), more, skills);
+  replace(body, filters, listStatus, h("div", { class: "scroll" }, list), more, skills.root);
   loadList(true);
-  loadSkills();
+  skills.load();
   return root;
 }

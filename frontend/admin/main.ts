@@ -1,10 +1,11 @@
 // The admin console (served only to admins under /admin/): the stack's health, users, the audit
 // log with its chain check, every user's training jobs, and every user's adapters with their
-// versions, the ConfigOps patch queue (diff, dry-run, decide, apply, roll back), and the clusters
-// with the skill adapters. Self-contained on purpose: nothing here is shared with the app's bundle (see
+// versions, the ConfigOps patch queue (diff, dry-run, decide, apply, roll back), the architect's runs, and the clusters
+// with the skill adapters (status, usage, "Review skills now"). Self-contained on purpose: nothing here is shared with the app's bundle (see
 // vite.config.ts and scripts/check-dist.mjs).
 import "./admin.css";
 import { adaptersSection } from "./adapters";
+import { architectSection } from "./architect";
 import { auditSection } from "./audit";
 import { clustersSection } from "./clusters";
 import { configOpsSection } from "./configops";
@@ -21,11 +22,11 @@ if (main) {
     adapters.root.scrollIntoView?.({ block: "start" });
   };
   main.append(healthSection(), usersSection(), auditSection(), trainingSection({ openAdapter }), adapters.root,
-    configOpsSection().root, clustersSection());
-  // The two newer sections in the page's navigation (before "Back to the app").
+    configOpsSection().root, architectSection().root, clustersSection());
+  // The newer sections in the page's navigation (before "Back to the app").
   const nav = document.querySelector("header nav");
   const back = nav?.querySelector('a[href="/"]') ?? null;
-  for (const [id, text] of [["configops", "Patches"], ["clusters", "Clusters"]] as const) {
+  for (const [id, text] of [["configops", "Patches"], ["architect", "Architect"], ["clusters", "Clusters"], ["skill-adapters", "Skills"]] as const) {
     if (nav && !nav.querySelector(`a[href="#${id}"]`)) nav.insertBefore(h("a", { href: `#${id}` }, text), back);
   }
 }

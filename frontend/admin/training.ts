@@ -70,8 +70,12 @@ export function trainingSection(options: TrainingOptions = {}): HTMLElement {
 
   const jobRow = (j: AdminJob): HTMLTableRowElement => {
     const open = options.openAdapter;
-    return h("tr", { "data-job-id": j.id, "data-job-status": j.status, "data-user": j.user_email },
-      td(j.user_email, h("div", { class: "muted", title: j.user_id }, j.user_id.slice(0, 8))),
+    // A global skill's job has no single user.
+    const owner = j.user_id
+      ? td(j.user_email ?? "", h("div", { class: "muted", title: j.user_id }, j.user_id.slice(0, 8)))
+      : td("global", h("div", { class: "muted" }, "skill"));
+    return h("tr", { "data-job-id": j.id, "data-job-status": j.status, "data-user": j.user_email ?? "global" },
+      owner,
       td(h("span", { class: `badge ${j.status}` }, j.status), j.attempt > 1 ? h("div", { class: "muted" }, `attempt ${j.attempt}/${j.max_attempts}`) : null),
       td(progressText(j.progress)),
       td(when(j.created_at)),

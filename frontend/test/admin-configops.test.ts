@@ -4,11 +4,8 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { clusterName, clustersSection, sizeText } from "../admin/clusters";
 import { configOpsSection, dryRunHeadline, problemsOf, proposerText, targetText } from "../admin/configops";
 import { lineDiff } from "../admin/patchdiff";
-import { fail, ok } from "./helpers";
+import { fail, flush, ok } from "./helpers";
 
-const flush = async (n = 8) => {
-  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
-};
 /** Waits (real timers) until `check` holds, or fails after ~1 s. */
 async function until(check: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 5));
@@ -273,6 +270,7 @@ const SKILL = {
   owner: "global", version: 1, latest_version: 1, version_count: 1, has_weights: true, base_model: "m",
   router: { usage_count: 4, success_score: null, last_used_at: null, last_trained_at: null },
   created_at: T, updated_at: T, owner_user_id: null, owner_email: null,
+  status: "active", merged_into: null, cluster_id: "c-1", cluster_label: "Cooking",
 };
 
 describe("admin clusters and skill adapters", () => {
@@ -293,7 +291,6 @@ describe("admin clusters and skill adapters", () => {
       }
       if (input === "/v1/admin/clusters/run") return ok({ queued: 3 }, 202);
       if (input.startsWith("/v1/admin/adapters?")) return ok({ items: [SKILL], next_cursor: null });
-      if (input === "/v1/artifacts/sk-1") return ok({ id: "sk-1", type: "adapter.lora", name: "cooking-skill", description: null, schema: { kind: "adapter.lora", cluster_id: "c-1" }, visibility: "global", version: 1, owner: "global", created_at: T, updated_at: T });
       return fail(404, "not_found", `unexpected ${input}`);
     }));
     const root = clustersSection({ rereadMs: 0 });

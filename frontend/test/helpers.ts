@@ -35,3 +35,8 @@ export function header(call: Call, name: string): string | undefined {
   const h = call.init.headers as Record<string, string> | undefined;
   return h?.[name];
 }
+
+/** Lets pending promises and zero-delay timers run `n` times over (a DOM under a fake API). */
+export const flush = async (n = 8): Promise<void> => {
+  for (let i = 0; i < n; i++) await new Promise((r) => setTimeout(r, 0));
+};

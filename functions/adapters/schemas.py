@@ -133,6 +133,12 @@ class JobOut(BaseModel):
     promoted: bool | None
     version_state: Literal["served", "kept", "discarded"] | None
     trigger: str | None
+    kind: Literal["persona", "skill"] = Field(
+        default="persona", description="a persona's job (one user's feedback) or a skill's"
+    )
+    cluster_ids: list[str] = Field(
+        default_factory=list, description="a skill's job: the clusters whose events it trains on"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
@@ -175,8 +181,8 @@ class AdminJobQuery(JobQuery):
 
 
 class AdminJobOut(JobOut):
-    user_id: str = Field(description="the owner")
-    user_email: str
+    user_id: str | None = Field(description="the owner (null: a global skill's job)")
+    user_email: str | None
 
 
 class AdminJobPage(BaseModel):
@@ -197,6 +203,12 @@ class AdminAdapterOut(AdapterOut):
     )
     owner_user_id: str | None = Field(description="null: a global adapter nobody owns")
     owner_email: str | None
+    status: Literal["active", "disabled"] = Field(
+        default="active", description="disabled: pruned, or merged into another (SPEC §7.4)"
+    )
+    merged_into: str | None = Field(default=None, description="the adapter it was merged into")
+    cluster_id: str | None = Field(default=None, description="the cluster a skill serves")
+    cluster_label: str | None = Field(default=None, description="that cluster's label")
 
 
 class AdminAdapterPage(BaseModel):

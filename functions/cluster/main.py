@@ -1,7 +1,10 @@
-"""Cluster function (SPEC §7.1-7.2): the ClusterQueue consumer that clusters one scope's
-preference events (a user's, or the consenting users' globally) and labels the clusters;
-on its hourly schedule it queues the runs that are due; an admin may queue runs on demand.
-Users read their own clusters; admins every cluster."""
+"""Cluster function (SPEC §7.1-7.4): the ClusterQueue consumer that clusters one scope's
+preference events (a user's, or the consenting users' globally), labels the clusters and
+proposes a skill adapter for each that qualifies; on its hourly schedule it queues the runs
+that are due and reviews the skill adapters (disable the idle ones, merge near-duplicates);
+an admin may queue runs, or review the skills, on demand. Every skill change is a ConfigOps
+patch proposed by the system, for an admin to decide. Users read their own clusters; admins
+every cluster."""
 
 from __future__ import annotations
 
@@ -18,10 +21,15 @@ from functions.cluster.schemas import (
     RunIn,
     RunMessage,
     RunQueued,
+    SkillReviewOut,
 )
 from shared.domain.clusters import run, store
+from shared.domain.configops import pruning, skills
+from shared.domain.preferences import skill_jobs
+from shared.domain.preferences.schedule import TrainingPolicy
 from shared.platform import outbox
-from shared.platform.auth.perimeter import perimeter
+from shared.platform.audit import Actor
+from shared.platform.auth.perimeter import client_of, perimeter
 from shared.platform.runtime.batch import SqsBatch, SqsRecord, process_batch
 from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
@@ -33,6 +41,26 @@ async def handle(record: SqsRecord, *, services: Services) -> None:
     message = RunMessage.model_validate(record.payload())
     report = await run.run(services.db, services.llm, message.user_id)
     log.info("clustered", extra=report.as_dict())
+    try:  # the clusters are committed: a failed review must not run them again
+        await skills.review(services.db, scope=message.user_id, redis=services.redis,
+                            settings=services.settings)  # fmt: skip
+        await _retrain_skills(services, message.user_id)
+    except Exception:
+        log.exception("skill review after the cluster run failed")
+
+
+async def _retrain_skills(services: Services, owner_user_id: str | None) -> None:
+    """The scope's skills whose clusters gained enough events since they trained get a job
+    (the events are mapped to clusters by the run just made)."""
+    settings = services.settings
+    async with services.db.connection() as conn, conn.transaction():
+        queued = await skill_jobs.retrain_due(
+            conn, owner_user_id=owner_user_id, threshold=settings.skill_retrain_events,
+            policy=TrainingPolicy.from_settings(settings), step_budget=settings.skill_step_budget,
+        )  # fmt: skip
+    if queued:
+        log.info("skills queued for retraining", extra={"jobs": queued})
+        await outbox.flush(services.db, services.sqs, services.queues)
 
 
 async def _queue(services: Services, user_ids: list[str | None], key: str | None) -> int:
@@ -56,7 +84,15 @@ async def events(call: Call[Events], *, services: Services) -> Any:
         batch = SqsBatch(Records=call.body.Records)
         return await process_batch(batch, lambda r: handle(r, services=services), services)
     hour = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H")
-    return {"queued": await _queue(services, await _due(services), hour)}
+    queued = await _queue(services, await _due(services), hour)
+    try:  # the runs are queued: a failed review waits for the next hour
+        review = await pruning.review(services.db, redis=services.redis,
+                                      settings=services.settings, scheduled=True)  # fmt: skip
+        reviewed: dict[str, Any] = {"proposed": review.proposed, "skipped": review.skipped}
+    except Exception:
+        log.exception("the scheduled skill review failed")
+        reviewed = {"failed": True}
+    return {"queued": queued, "skill_review": reviewed}
 
 
 async def run_now(call: Call[RunIn], *, services: Services) -> RunQueued:
@@ -68,6 +104,17 @@ async def run_now(call: Call[RunIn], *, services: Services) -> RunQueued:
     else:
         targets = await _due(services)
     return RunQueued(queued=await _queue(services, targets, None))
+
+
+async def review_skills(call: Call[Any], *, services: Services) -> SkillReviewOut:
+    """Proposes skills for every live scope's qualifying clusters, then the disable and merge
+    proposals, now (what the cluster runs and the schedule do)."""
+    actor: Actor = client_of(call.request, call.user.user_id)
+    redis, settings = services.redis, services.settings
+    made = await skills.review(services.db, scope=skills.ALL_SCOPES, redis=redis,
+                               settings=settings, actor=actor)  # fmt: skip
+    pruned = await pruning.review(services.db, redis=redis, settings=settings, actor=actor)
+    return SkillReviewOut.model_validate({"skills": made.as_dict(), "pruning": pruned.as_dict()})
 
 
 async def admin_list(call: Call[AdminClusterQuery], *, services: Services) -> AdminClusterPage:
@@ -97,6 +144,10 @@ ROUTES = RouteTable(
         Route("POST", "/v1/admin/clusters/run", run_now,
               "Queue cluster runs now: one user's, the global one, or all that are due",
               access=Access.ADMIN, request_model=RunIn, response_model=RunQueued, status=202),
+        Route("POST", "/v1/admin/skills/review", review_skills,
+              "Review the skill adapters now: propose skills for qualifying clusters, and "
+              "disabling or merging skills, as ConfigOps patches for an admin to decide",
+              access=Access.ADMIN, response_model=SkillReviewOut),
         Route("GET", "/v1/admin/clusters", admin_list,
               "Every live cluster with its label, keywords, size and scope",
               access=Access.ADMIN, request_model=AdminClusterQuery,

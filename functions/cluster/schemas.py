@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -82,6 +82,7 @@ class ClusterOut(BaseModel):
 
 class AdminClusterOut(ClusterOut):
     user_id: str | None = Field(description="the owner of a user cluster; null: global")
+    owner_email: str | None = Field(default=None, description="the owner's e-mail; null: global")
 
 
 class ClusterPage(BaseModel):
@@ -92,3 +93,39 @@ class ClusterPage(BaseModel):
 class AdminClusterPage(BaseModel):
     items: list[AdminClusterOut]
     next_cursor: str | None
+
+
+# --- the system's skill review (shared.domain.configops.skills, .pruning) -----------------
+
+
+class ReviewOutcome(BaseModel):
+    """What became of a review's proposals: proposed = pending + rejected_invalid + unexpected."""
+
+    proposed: int = Field(description="patches stored through ConfigOps")
+    pending: int = Field(description="valid: awaiting an admin's decision")
+    rejected_invalid: int = Field(description="stored rejected by validation")
+    unexpected: int
+    rate_limited: int = Field(description="refused by the `configops` budget: not stored")
+    refused: int = Field(description="another error before it was stored")
+    patch_ids: list[int]
+    problems: list[dict[str, Any]] = Field(description="the invalid ones' first problems")
+
+
+class SkillReportOut(ReviewOutcome):
+    scope: Literal["user", "global", "all"]
+    user_id: str | None
+    considered: int = Field(description="live clusters of the scope")
+    qualified: int = Field(description="clusters that earned a skill proposal")
+    skipped: dict[str, int] = Field(description="why the others did not: reason → clusters")
+
+
+class PruneReportOut(ReviewOutcome):
+    skipped: str | None = Field(description="why nothing was reviewed")
+    considered: int = Field(description="active skills with router state and no open patch")
+    disable: list[str] = Field(description="adapters proposed for disabling")
+    merges: list[dict[str, Any]] = Field(description="{source, into, similarity} proposed")
+
+
+class SkillReviewOut(BaseModel):
+    skills: SkillReportOut = Field(description="skills proposed for qualifying clusters")
+    pruning: PruneReportOut = Field(description="disable and merge proposals")

@@ -18,6 +18,10 @@ class NewArtifactIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
     visibility: Literal["private", "shared", "global"] = "private"
+    owner_user_id: str | None = Field(
+        default=None, pattern=UUID_PATTERN,
+        description="a new adapter.lora only: the cluster's user (null for a global skill)",
+    )  # fmt: skip
 
 
 class ProposeIn(BaseModel):

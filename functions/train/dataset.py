@@ -5,7 +5,8 @@ Each event becomes one sample (docs/model.md, "Training: the job"):
 - the **prompt** is the conversation as the chat rendered it when the rated answer was made:
   the system prompt the chat uses (with the rolling summary, if the branch has one), then the
   turns of the answer's branch up to the user message it replied to (working memory's own
-  rebuild), rendered through the inference service's chat template by `TrainingSample`;
+  rebuild, as the event's own user: a skill job's events are many users'), rendered through
+  the inference service's chat template by `TrainingSample`;
 - the **target**: a correction (preferred; the alternative is the original answer), else a
   liked (or `always`) answer (preferred), else a disliked (or `never`) answer (undesirable);
   the alternative of the last two is the base model's answer, generated for held-out events
@@ -46,6 +47,7 @@ class Row:
     sample: TrainingSample
     context: str | None
     updated_at: dt.datetime
+    user_id: str | None = None  # whose feedback
 
 
 @dataclass(frozen=True)
@@ -70,8 +72,9 @@ async def prompts_of(
     prompts: dict[int, Messages] = {}
     for event in events:
         head = parents.get(event.message_id)
-        if head is not None:
-            memory_ = await memory.rebuild(job.user_id, event.conversation_id, head)
+        owner = event.user_id or job.user_id
+        if head is not None and owner is not None:
+            memory_ = await memory.rebuild(owner, event.conversation_id, head)
             turns = tuple((t.role, t.content) for t in memory_.turns)
             system = memory_.system_prompt(system_prompt)
         elif event.context_text:
@@ -108,7 +111,7 @@ def rows_of(
         seen_messages.add(message_key)
         seen_samples.add(sample_key)
         rows.append(Row(event.id, event.conversation_id, event.message_id, event.explicit_signal,
-                        sample, event.context_text, event.updated_at))  # fmt: skip
+                        sample, event.context_text, event.updated_at, event.user_id))  # fmt: skip
     rows.reverse()
     return rows, skipped
 
@@ -152,17 +155,18 @@ def manifest(
     job: Job, rows: Sequence[Row], skipped: Sequence[Skipped], heldout: Sequence[Row],
     dataset: bytes, *, max_tokens: int, gate: float, system_prompt: str,
 ) -> bytes:  # fmt: skip
-    """Where every row came from, what was left out and why, and the split."""
+    """Where every row came from (whose feedback: a skill job's are many users'), what was
+    left out and why, and the split."""
     held = {row.event_id for row in heldout}
     body = {
         "format": FORMAT, "job_id": job.id, "adapter_id": job.adapter_id, "user_id": job.user_id,
-        "attempt": job.attempt, "base_version": job.base_version,
-        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "kind": job.kind, "cluster_ids": list(job.cluster_ids), "attempt": job.attempt,
+        "base_version": job.base_version, "created_at": dt.datetime.now(dt.UTC).isoformat(),
         "dataset_sha256": hashlib.sha256(dataset).hexdigest(), "rows": len(rows),
         "max_tokens": max_tokens, "gate": gate,
         "system_prompt_sha256": hashlib.sha256(system_prompt.encode()).hexdigest(),
         "sources": [
-            {"event_id": r.event_id, "conversation_id": r.conversation_id,
+            {"event_id": r.event_id, "user_id": r.user_id, "conversation_id": r.conversation_id,
              "message_id": r.message_id, "signal": r.signal, "kind": r.sample.kind,
              "updated_at": r.updated_at.isoformat(),
              "split": "heldout" if r.event_id in held else "train"}

@@ -13,6 +13,11 @@ retries the job through the outbox after a back-off, then ends it `failed`); any
 (a diverged run, data the model refuses, a bug) is permanent, `failed` at once with the reason.
 Either way every event is kept. A job cancelled meanwhile (a reset) stops at its next progress
 write and serves nothing.
+
+A skill adapter's job (`job.kind == "skill"`, issue 20 item 4) runs the same way over its
+clusters' events, each prompt rebuilt as its own user's, at TRAINING_GATE, and publishes under
+the skill's name, type and owner with the fields that bind it to its cluster (skill.py); a
+skill that was disabled meanwhile fails the job.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 import botocore.exceptions
 from psycopg.types.json import Jsonb
 
-from functions.train import dataset
+from functions.train import dataset, skill
 from functions.train.model import (
     Model,
     Trained,
@@ -152,8 +157,11 @@ class _Run:
         memory = MemoryStore(pool=self.services.db, redis=self.services.redis,
                              max_turns=settings.chat_memory_turns)  # fmt: skip
         async with self.services.db.connection() as conn:
+            target = await skill.target(conn, job)
+            if target.disabled:
+                raise Unusable("the adapter is disabled")
             events = await jobs.events_of(conn, job)
-            gate = await persona_gate(conn, job.user_id, default=settings.training_gate)
+            gate = await gate_of(conn, job, settings)
             served = await _served(conn, job)
         prompts = await dataset.prompts_of(
             self.services.db, memory, job, events, system_prompt=self.system_prompt
@@ -196,11 +204,12 @@ class _Run:
         files, digest = version_files(trained.result.weights, trained.result.config)
         record = await registry.publish(
             self.services.db, s3, bucket, registry.AdapterFiles(files, digest),
-            owner_user_id=job.user_id, name="persona", adapter_id=job.adapter_id,
-            adapter_type="persona", created_by="system",
+            owner_user_id=target.owner_user_id, name=target.name, adapter_id=job.adapter_id,
+            adapter_type=target.adapter_type, created_by="system",
             change_note=f"training job {job.id}: {decision.reason}", serve=False,
-            extra_schema={"job_id": job.id, "promoted": decision.promote, "metrics": metrics,
-                          "training_config": config_dict(trained.result.config)},
+            extra_schema=skill.extra_schema(
+                target, job_id=job.id, promoted=decision.promote, metrics=metrics,
+                training_config=config_dict(trained.result.config)),
         )  # fmt: skip
         return await self._finish(record.version, decision.promote, decision.reason, metrics,
                                   trained, embeddings, dataset_path)  # fmt: skip
@@ -277,6 +286,16 @@ class _Run:
             "steps": trained.result.steps, "seconds": seconds,
         })  # fmt: skip
         return Outcome(job.id, "succeeded", version, promote, reason)
+
+
+async def gate_of(conn: Any, job: jobs.Job, settings: Settings) -> float:
+    """The gate the job trains at: the one its adapter is served at."""
+    if job.kind == "skill" or job.user_id is None:
+        # The routing policy weighs a skill per turn, by its centroid's similarity to the
+        # context (the seeded `cluster_near_skill` rule: `"weight": "similarity"`), and the
+        # policy is each user's: no fixed weight to train at, so the configured default.
+        return settings.training_gate
+    return await persona_gate(conn, job.user_id, default=settings.training_gate)
 
 
 async def persona_gate(conn: Any, user_id: str, *, default: float) -> float:

@@ -236,6 +236,28 @@ class Settings(AuthSettings):
     # queued) instead of waiting for an admin. Off: every patch waits for an admin's decision.
     configops_auto_approve_own: bool = False
 
+    # --- Skill adapters, pruning and merging (docs/configuration.md, "Skill adapters") -------
+    # A live cluster with at least SKILL_MIN_SIZE events, SKILL_MIN_POSITIVE of them positive
+    # (likes, `always`, corrections) and a positive share of at least SKILL_MIN_POSITIVE_SHARE,
+    # and no adapter bound to it, gets a skill-adapter proposal (proposer `system_llm`).
+    skill_min_size: int = Field(default=20, ge=2, le=1_000_000)
+    skill_min_positive: int = Field(default=10, ge=1, le=1_000_000)
+    skill_min_positive_share: float = Field(default=0.6, ge=0, le=1)
+    # Steps a skill's training job may take (its step budget, like TRAINING_STEP_BUDGET's).
+    skill_step_budget: int = Field(default=64, ge=1, le=100_000)
+    # A skill trains again once its clusters gained this many events since it last trained
+    # (checked after each cluster run of its scope).
+    skill_retrain_events: int = Field(default=20, ge=1, le=1_000_000)
+    # Pruning: a skill adapter used fewer than PRUNE_MAX_USAGE times, rated at most
+    # PRUNE_MAX_SUCCESS (mean score, -1..1), unused and without new feedback in its cluster for
+    # PRUNE_IDLE_DAYS gets a proposal to disable it. Merging: two active skills of the same
+    # scope whose centroids' cosine is at least MERGE_MIN_SIMILARITY get a proposal to merge
+    # the less successful into the other.
+    prune_max_usage: int = Field(default=5, ge=0)
+    prune_max_success: float = Field(default=0.0, ge=-1, le=1)
+    prune_idle_days: float = Field(default=30.0, ge=0)
+    merge_min_similarity: float = Field(default=0.9, ge=0, le=1)
+
     # --- The architect step (docs/configuration.md, "The architect step") --------------------
     # The model reads recent metrics and the global routing policy and chat workflow, and may
     # propose patches (as `system_llm`, through ConfigOps: validated, dry-run, never approved

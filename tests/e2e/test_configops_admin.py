@@ -5,8 +5,8 @@ it); in the console the admin reviews it (the dry-run stored at proposal, the di
 artifact before and after), approves it with a reason and applies it; the apply-patch function
 runs under the real dispatcher (outbox → ApplyPatchQueue → the internal function host) and the
 page, polling while the patch is `applying`, shows it applied with the new version. Then
-"Roll back" proposes a patch that restores version 1. The clusters section shows, and says
-plainly when there are no skill adapters."""
+"Roll back" proposes a patch that restores version 1. The clusters section shows, says
+plainly when there are no skill adapters, and "Review skills now" reports what it proposed."""
 
 from __future__ import annotations
 
@@ -126,6 +126,11 @@ async def test_an_admin_reviews_approves_applies_and_rolls_back_a_patch(
     ).to_be_visible()
     await expect(clusters.locator("#skill-adapters")).to_contain_text(
         re.compile(r"None yet|Adapters of type skill")
+    )
+    # "Review skills now": the system's skill, disable and merge proposals, counted.
+    await clusters.get_by_role("button", name="Review skills now", exact=True).click()
+    await expect(clusters.locator("#skills-status")).to_contain_text(
+        re.compile(r"skills? proposed \(\d+ clusters? considered")
     )
     await tab.shoot("admin-configops")
     tab.assert_clean()

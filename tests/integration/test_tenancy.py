@@ -170,6 +170,7 @@ ADMIN_ONLY = {
     ("DELETE", "/v1/admin/adapters/{id}/versions/{version}"): None,
     ("POST", "/v1/config/patches/{id}/decide"): {"decision": "reject", "reason": "probe"},
     ("POST", "/v1/config/patches/{id}/apply"): None,
+    ("GET", "/v1/admin/architect/runs/{id}"): None,
 }
 # List routes: (path, how to read the ids out of `data`) and the OWNED route whose objects
 # they list.

@@ -187,6 +187,24 @@ def test_activate_by_cluster_id_and_closest() -> None:
     assert rule_trace(nothing, "r0")["changes"][0]["reason"] == "no_candidate_with_centroid"
 
 
+def test_closest_never_picks_the_persona_which_serves_no_cluster() -> None:
+    # The persona's centroid (its training contexts') may be the nearest; it is no skill.
+    trained = AdapterCandidate("persona", "persona", centroid=(0.9, 0.1))
+    closest = {"type": "activate_adapter_by_cluster", "cluster_id": "closest", "weight": 0.4}
+    candidates = (trained, DEBUG, WRITE)
+    assert weights(run(policy({"action": closest}), ctx=(0.9, 0.1), candidates=candidates)) == {
+        "debug": 0.4
+    }
+    # The seeded policy: the persona at its fixed gate, the nearest *skill* by similarity.
+    result = run(SPEC_POLICY, ctx=(0.9, 0.1), candidates=candidates)
+    assert set(weights(result)) == {"persona", "debug"}
+    changes = rule_trace(result, "cluster_near_skill")["changes"]
+    assert [c["id"] for c in changes if c["op"] == "activate"] == ["debug"]
+    alone = run(policy({"action": closest}), ctx=(0.9, 0.1), candidates=(trained,))
+    assert alone.adapters == ()
+    assert rule_trace(alone, "r0")["changes"][0]["reason"] == "no_candidate_with_centroid"
+
+
 def test_scale_touches_active_adapters_only() -> None:
     scale_skills = {"type": "scale_adapter_weight", "adapter_type": "skill", "factor": 0.5}
     scale_persona = {"type": "scale_adapter_weight", "adapter_id": "persona", "factor": 2}

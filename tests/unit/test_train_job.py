@@ -1,13 +1,15 @@
 """The train function's decisions that need no store: which failures are worth a retry, the
-gate a persona is trained at (its routing policy's weight), the run's config (the backend's
-defaults, the settings that are set, the job's step budget, the served version's rank), the
-router centroid's moving average, the files a version may have, and where the train function
-runs locally (a host of its own, never the shared internal host)."""
+gate a persona is trained at (its routing policy's weight; a skill's: the configured gate), the
+run's config (the backend's defaults, the settings that are set, the job's step budget, the
+served version's rank), the router centroid's moving average, the files a version may have,
+and where the train function runs locally (a host of its own, never the shared internal
+host)."""
 
 from __future__ import annotations
 
 import math
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import botocore.exceptions
@@ -16,7 +18,7 @@ import psycopg
 import pytest
 from pgvector import Vector
 
-from functions.train.job import persona_weight, training_config, transient
+from functions.train.job import gate_of, persona_weight, training_config, transient
 from infra.gateway.app import internal_app
 from infra.run import dedicated_hosts
 from shared.domain.adapters import objects
@@ -88,6 +90,18 @@ def test_the_run_takes_the_backends_defaults_the_settings_set_and_the_jobs_budge
     continued = training_config(small, JOB, gate=0.7, init=served, backend="gpu")
     assert (continued.max_tokens, continued.batch_size, continued.learning_rate) == (64, 3, 1e-3)
     assert (continued.rank, continued.alpha, continued.gate) == (4, 8.0, 0.7)
+
+
+async def test_a_skill_trains_at_the_configured_gate_with_the_same_config() -> None:
+    # The routing policy weighs a skill per turn (by similarity): no policy is read (no
+    # connection needed), the configured gate is the skill's.
+    skill_job = replace(JOB, user_id=None, kind="skill", cluster_ids=("c",))
+    gated = SETTINGS.model_copy(update={"training_gate": 0.25})
+    assert await gate_of(None, skill_job, gated) == 0.25
+    # Otherwise its run is configured as a persona job's with the same budget.
+    for backend in ("cpu", "gpu"):
+        assert training_config(SETTINGS, skill_job, gate=0.5, init=None, backend=backend) == (
+            training_config(SETTINGS, JOB, gate=0.5, init=None, backend=backend))  # fmt: skip
 
 
 def test_the_centroid_moves_part_of_the_way_toward_a_jobs_contexts() -> None:

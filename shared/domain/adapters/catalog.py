@@ -53,6 +53,10 @@ class OwnedAdapter(Adapter):
 
     owner_user_id: str | None  # None: a global adapter nobody owns
     owner_email: str | None
+    status: str  # "active" | "disabled" (SPEC §7.4: pruned, or merged into another)
+    merged_into: str | None  # the adapter it was merged into
+    cluster_id: str | None  # the cluster a skill adapter serves
+    cluster_label: str | None  # that cluster's label (None: no such cluster)
 
 
 _COLUMNS = """
@@ -76,8 +80,10 @@ _ADAPTER = (
 )
 # Every adapter, with its owner (admins only: the caller checks the role).
 _ANY_ADAPTER = (
-    _COLUMNS + ", a.owner_user_id::text, u.email::text" + _FROM
-    + "\n  LEFT JOIN app_user u ON u.id = a.owner_user_id\n WHERE a.type = 'adapter.lora'\n"
+    _COLUMNS + ", a.owner_user_id::text, u.email::text, c.label" + _FROM
+    + "\n  LEFT JOIN app_user u ON u.id = a.owner_user_id"
+    + "\n  LEFT JOIN semantic_cluster c ON c.id::text = a.schema->>'cluster_id'"
+    + "\n WHERE a.type = 'adapter.lora'\n"
 )  # fmt: skip
 
 
@@ -144,10 +150,19 @@ async def get(conn: Connection, user_id: str, adapter_id: str) -> Adapter:
 # --- admins: every user's adapters, with their owners ---------------------------------------
 
 
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _owned(row: tuple[Any, ...]) -> OwnedAdapter:
-    *adapter, owner_user_id, email = row
-    return OwnedAdapter(**_adapter(tuple(adapter)).__dict__, owner_user_id=owner_user_id,
-                        owner_email=email)  # fmt: skip
+    *adapter, owner_user_id, email, cluster_label = row
+    schema = adapter[3]
+    return OwnedAdapter(
+        **_adapter(tuple(adapter)).__dict__, owner_user_id=owner_user_id, owner_email=email,
+        status="disabled" if schema.get("status") == "disabled" else "active",
+        merged_into=_text(schema.get("merged_into")),
+        cluster_id=_text(schema.get("cluster_id")), cluster_label=cluster_label,
+    )  # fmt: skip
 
 
 async def list_all(

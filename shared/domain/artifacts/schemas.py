@@ -205,6 +205,9 @@ ADAPTER_LORA = _schema("adapter.lora", "LoRA adapter metadata", {
         "version": _int(1, 1_000_000),
         "current_version": _int(1, 1_000_000),
         "cluster_id": {"type": ["string", "null"], "maxLength": 64},
+        # SPEC §7.4: a disabled adapter is never routed to (pruned, or merged into another).
+        "status": {"enum": ["active", "disabled"]},
+        "merged_into": {"type": ["string", "null"], "maxLength": 64},
         "remote_model_id": _nullable_text,
         "remote_adapter_id": _nullable_text,
         "prompt_instructions": {"type": ["string", "null"], "maxLength": 20_000},

@@ -1,7 +1,7 @@
 """What a chat turn reads besides the conversation: the user's routing policy and workflow
 (their own artifact, else the global default), the adapters they may use with their router
-state, and the message's embedding (cached in Redis per text: the same message is embedded
-once however often it is routed)."""
+state (not the disabled ones, nor skills not trained yet), and the message's embedding
+(cached in Redis per text: the same message is embedded once however often it is routed)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
+from shared.domain.adapters.versions import has_weights
 from shared.domain.llm.backend import LLMBackend
 from shared.domain.preferences import persona
 from shared.domain.routing.candidates import AdapterCandidate
@@ -81,6 +82,21 @@ def _vector(text: str | None) -> tuple[float, ...] | None:
     return tuple(float(x) for x in text.strip("[]").split(",")) if text else None
 
 
+def routable(schema: dict[str, Any]) -> bool:
+    """Whether the router may choose the adapter at its served version: never a disabled one
+    (pruned, or merged into another: SPEC §7.4), nor a skill with nothing to apply yet (no
+    weights, remote id or instructions: made by ConfigOps, not trained yet). The persona is
+    always offered: `persona.shape_candidates` decides how."""
+    if schema.get("status") == "disabled":
+        return False
+    if str(schema.get("adapter_type") or "persona") == "persona":
+        return True
+    return has_weights(schema) or bool(
+        schema.get("remote_adapter_id") or schema.get("remote_model_id")
+        or schema.get("prompt_instructions")
+    )  # fmt: skip
+
+
 async def adapter_candidates(
     conn: psycopg.AsyncConnection, user_id: str
 ) -> tuple[AdapterCandidate, ...]:
@@ -88,6 +104,8 @@ async def adapter_candidates(
     out = []
     for row in await cursor.fetchall():
         schema = row["schema"]
+        if not routable(schema):
+            continue
         out.append(
             AdapterCandidate(
                 id=row["id"],

@@ -196,7 +196,8 @@ async def set_label(
 
 _LIST = """
 SELECT id::text, scope, user_id::text, label, description, labeled_by, keywords, size,
-       positive_count, negative_count, created_at, updated_at
+       positive_count, negative_count, created_at, updated_at,
+       (SELECT u.email::text FROM app_user u WHERE u.id = semantic_cluster.user_id)
   FROM semantic_cluster WHERE retired_at IS NULL
 """
 
@@ -204,7 +205,8 @@ SELECT id::text, scope, user_id::text, label, description, labeled_by, keywords,
 async def page(
     conn: Connection, *, user_id: str | None, scope: str | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Live clusters, most recently updated first; `user_id` narrows to one user's."""
+    """Live clusters, most recently updated first, with their owner's e-mail (None: global);
+    `user_id` narrows to one user's."""
     sql, params = _LIST, dict[str, Any]()
     if user_id is not None:
         sql += " AND user_id = %(user)s"
@@ -226,7 +228,8 @@ async def page(
 
 def _row(r: Any) -> dict[str, Any]:
     names = ("id", "scope", "user_id", "label", "description", "labeled_by", "keywords", "size",
-             "positive_count", "negative_count", "created_at", "updated_at")  # fmt: skip
+             "positive_count", "negative_count", "created_at", "updated_at",
+             "owner_email")  # fmt: skip
     return dict(zip(names, r, strict=True))
 
 

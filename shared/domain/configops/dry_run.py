@@ -8,6 +8,8 @@ summarise what would change, with no model or tool call.
   with its stored attributes and no centroid (counted in `candidates_gone`), so both sides
   see the same set. `reproduced` counts turns where the before-policy chose what the turn
   chose: below `replayed` means the base moved since or centroids changed.
+- `adapter.lora`: configops.adapter_dry_run (the turns a new skill would have been offered
+  for; the turns a disabled or merged adapter was active in).
 - `workflow.chat`: the node path is replayed from the stored tool outcomes
   (workflow.recorded); a branch that reads a value the trace does not keep, or a tool the
   recorded turn never ran, is `undetermined`, never guessed.
@@ -25,6 +27,7 @@ from typing import Any
 
 import psycopg
 
+from shared.domain.configops.adapter_dry_run import replay_adapter
 from shared.domain.configops.dry_run_sample import PastTurn, current_centroids, recent_turns
 from shared.domain.configops.dry_run_workflow import replay_workflow_turns
 from shared.domain.expressions.expr import ExpressionError, compile_expression
@@ -41,14 +44,20 @@ async def replay(
     conn: psycopg.AsyncConnection,
     *,
     kind: str,
-    artifact_id: str,
+    artifact_id: str | None,
     owner_user_id: str | None,
     before: dict,
     after: dict,
     sample: int = 200,
 ) -> dict:
     """A JSON-able summary of how `after` would have handled the artifact's recent turns
-    compared with `before` (module docstring). Other kinds: `{"skipped": why}`."""
+    compared with `before` (module docstring); an adapter's (`artifact_id` None: a new
+    skill) is configops.adapter_dry_run's. Other kinds: `{"skipped": why}`."""
+    if kind == "adapter.lora":
+        return await replay_adapter(conn, artifact_id=artifact_id, owner_user_id=owner_user_id,
+                                    before=before, after=after, sample=sample)  # fmt: skip
+    if artifact_id is None:
+        return {"skipped": "a new artifact has no traffic to replay"}
     if kind not in REPLAYED_KINDS:
         return {"skipped": f"no dry-run for {kind!r} artifacts (only {', '.join(REPLAYED_KINDS)})"}
     started = time.perf_counter()

@@ -20,6 +20,9 @@ _USED_BY = {
     "workflow.chat": "m.meta->'trace'->'inputs'->'workflow'->>'id'",
 }
 
+# Any routed turn: what an adapter's dry-run samples (its scope's recent traffic).
+ROUTED = "m.meta->'trace' ? 'router'"
+
 _TURNS = """
 SELECT m.id::text AS message_id, m.conversation_id::text, u.content AS question,
        m.meta->'trace'->'inputs' AS inputs,
@@ -28,7 +31,7 @@ SELECT m.id::text AS message_id, m.conversation_id::text, u.content AS question,
   FROM message m
   JOIN conversation c ON c.id = m.conversation_id
   LEFT JOIN message u ON u.id = m.parent_id
- WHERE m.sender = 'assistant' AND {used_by} = %(artifact)s
+ WHERE m.sender = 'assistant' AND {used_by}
    AND (%(owner)s::uuid IS NULL OR c.user_id = %(owner)s::uuid)
  ORDER BY m.created_at DESC, m.id DESC
  LIMIT %(limit)s
@@ -61,12 +64,26 @@ async def recent_turns(
 ) -> list[PastTurn]:
     """Newest first. A user's private artifact: that user's turns only (`owner_user_id`);
     a global one (None): every user's turns that used it."""
-    sql = _TURNS.format(used_by=_USED_BY[kind])
-    params = {
-        "artifact": artifact_id,
-        "owner": owner_user_id,
-        "limit": max(0, min(limit, MAX_SAMPLE)),
-    }
+    used_by = f"{_USED_BY[kind]} = %(artifact)s"
+    return await _turns(conn, used_by, {"artifact": artifact_id}, owner_user_id, limit)
+
+
+async def routed_turns(
+    conn: psycopg.AsyncConnection, *, owner_user_id: str | None, limit: int
+) -> list[PastTurn]:
+    """Newest first: the user's routed turns (`owner_user_id`), or every user's (None)."""
+    return await _turns(conn, ROUTED, {}, owner_user_id, limit)
+
+
+async def _turns(
+    conn: psycopg.AsyncConnection,
+    used_by: str,
+    params: dict[str, Any],
+    owner_user_id: str | None,
+    limit: int,
+) -> list[PastTurn]:
+    sql = _TURNS.format(used_by=used_by)
+    params = {**params, "owner": owner_user_id, "limit": max(0, min(limit, MAX_SAMPLE))}
     cursor = await conn.cursor(row_factory=dict_row).execute(sql, params)
     return [
         PastTurn(

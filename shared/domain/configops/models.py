@@ -47,7 +47,9 @@ class Proposer:
 @dataclass(frozen=True)
 class NewArtifact:
     """What a patch that creates an artifact makes: its kind, name, visibility and owner
-    (None: the system's own, which must then be global)."""
+    (None: the system's own, which must then be global). `owner_user_id` is read from the
+    system's proposals, and from any privileged proposer's new `adapter.lora` (a skill is its
+    cluster's user's); others own what they create."""
 
     kind: str
     name: str

@@ -15,7 +15,7 @@ import jsonpatch
 from psycopg.rows import dict_row
 
 from shared.domain.artifacts.kinds import KINDS, problem
-from shared.domain.configops import lifecycle, store, validate
+from shared.domain.configops import adapter_patches, lifecycle, store, validate
 from shared.domain.configops.models import NewArtifact, Patch, Proposer
 from shared.domain.configops.simulate import dry_run
 from shared.platform import audit
@@ -30,7 +30,8 @@ from shared.platform.settings import Settings
 class Proposal:
     """`patch` on `artifact_id` at `base_version` (None: the current one), or `restore_version`
     of it (a rollback, computed as the patch from the current schema to that version's), or
-    `patch` applied to `{"kind": create.kind}` to make a new artifact."""
+    `patch` applied to `{"kind": create.kind}` to make a new artifact (a new `adapter.lora`,
+    a skill, names its owner in `create.owner_user_id`: configops.adapter_patches)."""
 
     patch: list[dict[str, Any]] | None = None
     artifact_id: str | None = None
@@ -80,6 +81,7 @@ async def propose(
             found = await validate.problems(
                 conn, kind=target.kind, schema=after, owner_user_id=target.owner_user_id,
                 visibility=target.visibility, privileged=proposer.privileged,
+                artifact_id=target.artifact_id, base=target.base,
             )  # fmt: skip
         simulated = None
         if not found:
@@ -100,8 +102,7 @@ async def propose(
             new_visibility=create.visibility if create else None,
             validation={"ok": not found, "problems": found}, dry_run=simulated,
             decision_reason="invalid: see validation.problems" if found else None,
-            meta={"restores_version": proposal.restore_version}
-            if proposal.restore_version else {},
+            meta=_meta(proposal, target, after),
         )  # fmt: skip
         await audit.record(conn, "configops.proposed", actor=actor,
                            subject_user_id=target.owner_user_id,
@@ -115,6 +116,18 @@ async def propose(
                 " (CONFIGOPS_AUTO_APPROVE_OWN)",
             )  # fmt: skip
         return await store.get(conn, patch_id, store.Viewer(None, True))
+
+
+def _meta(proposal: Proposal, target: _Target, after: Any) -> dict[str, Any]:
+    """What the row keeps besides the patch: the version a rollback restores, and the cluster
+    a new skill adapter serves (no second open patch may create one for it)."""
+    meta: dict[str, Any] = {}
+    if proposal.restore_version:
+        meta["restores_version"] = proposal.restore_version
+    cluster_id = adapter_patches.cluster_of(after)
+    if target.artifact_id is None and target.kind == adapter_patches.KIND and cluster_id:
+        meta["cluster_id"] = cluster_id.lower()
+    return meta
 
 
 def _auto_approved(settings: Settings, proposer: Proposer, target: _Target) -> bool:
@@ -144,6 +157,8 @@ async def _target(conn: Connection, proposal: Proposal, proposer: Proposer) -> _
             raise NotFound("no such artifact")  # another user's private artifact: no leak
         if not mine or row["visibility"] != "private":
             raise Forbidden("users propose patches only for their own private artifacts")
+        if row["type"] == adapter_patches.KIND:  # the persona has its own pause and reset
+            raise Forbidden("adapters change through ConfigOps only by admins and the system")
     return _Target(row["id"], row["type"], row["owner"], row["visibility"], row["version"],
                    row["schema"])  # fmt: skip
 
@@ -152,6 +167,12 @@ def _new_target(create: NewArtifact, proposer: Proposer) -> _Target:
     if create.kind not in KINDS:
         raise ValidationError(f"create.kind must be one of {', '.join(KINDS)}")
     owner = create.owner_user_id if proposer.kind == "system_llm" else proposer.user_id
+    if create.kind == adapter_patches.KIND:
+        if not proposer.privileged:
+            raise Forbidden("skill adapters are created only by admins and the system")
+        owner = create.owner_user_id  # the cluster's user, or None (validation checks which)
+    elif create.owner_user_id is not None and proposer.kind != "system_llm":
+        raise ValidationError("create.owner_user_id is given only for a new adapter.lora")
     if not proposer.privileged and create.visibility != "private":
         raise Forbidden("users propose new artifacts only as private ones")
     if owner is None and create.visibility != "global":

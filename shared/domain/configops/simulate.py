@@ -17,6 +17,8 @@ from shared.platform.db.pool import Connection
 log = logging.getLogger(__name__)
 REPLAY_MODULE = "shared.domain.configops.dry_run"
 SAMPLE = 200
+# New artifacts whose effect on past turns can still be estimated (a skill for a cluster).
+NEW_REPLAYED = ("adapter.lora",)
 
 
 def _replay() -> Any:
@@ -37,10 +39,11 @@ async def dry_run(
     after: dict[str, Any],
     sample: int = SAMPLE,
 ) -> dict[str, Any]:
+    """The replay's summary for a patch on `artifact_id` (None: a new artifact)."""
     replay = _replay()
     if replay is None:
         return {"skipped": "dry-run not available"}
-    if artifact_id is None:
+    if artifact_id is None and kind not in NEW_REPLAYED:
         return {"skipped": "a new artifact has no traffic to replay"}
     try:
         async with conn.transaction():  # a savepoint: a failed replay leaves the proposal intact

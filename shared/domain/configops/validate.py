@@ -1,6 +1,8 @@
 """Validation of a patch: it applies (RFC 6902, with `jsonpatch`) to the base schema, the
 result fits the kind's JSON Schema (shared.domain.artifacts.kinds), and what a JSON Schema
 cannot say holds (references, expressions that compile: shared.domain.artifacts.checks).
+Adapters (`adapter.lora`) follow ConfigOps' own narrower rules (configops.adapter_patches):
+a new skill for a cluster, or a change of status, merge target or applicability, only.
 
 Problems are `{"path", "message"}` dicts, the artifacts API's own, so an approver reads the
 same words whichever path found them. `patched` is pure; `problems` reads references."""
@@ -24,6 +26,7 @@ from shared.domain.artifacts.kinds import (
     schema_problems,
     too_large,
 )
+from shared.domain.configops import adapter_patches
 from shared.platform.db.pool import Connection
 from shared.platform.errors import ValidationError
 
@@ -56,7 +59,7 @@ def shape_problems(kind: str, schema: Any) -> list[Problem]:
     """What the kind's JSON Schema and the ConfigOps rules say of the patched schema."""
     if kind_of(schema) != kind:
         return [problem(("kind",), f"the kind of an artifact never changes: must stay {kind!r}")]
-    if kind in SYSTEM_KINDS:
+    if kind in SYSTEM_KINDS and kind != adapter_patches.KIND:
         return [problem((), f"{kind} schemas are written by training and publishing;"
                         " ConfigOps does not patch them")]  # fmt: skip
     return schema_problems(schema)
@@ -70,11 +73,21 @@ async def problems(
     owner_user_id: str | None,
     visibility: str,
     privileged: bool,
+    artifact_id: str | None = None,
+    base: dict[str, Any] | None = None,
 ) -> list[Problem]:
-    """Everything wrong with the patched schema, as its owner would see it used."""
+    """Everything wrong with the patched schema, as its owner would see it used (`base`: the
+    schema patched; `artifact_id` None: a new artifact)."""
     found = shape_problems(kind, schema)
     if found:
         return found
+    if kind == adapter_patches.KIND:
+        if not privileged:
+            return [problem((), "only admins and the system change adapters through ConfigOps")]
+        return await adapter_patches.problems(
+            conn, artifact_id=artifact_id, base=base or {"kind": kind}, schema=schema,
+            owner_user_id=owner_user_id, visibility=visibility,
+        )  # fmt: skip
     if schema.get("privileged") and not privileged:
         return [problem(("privileged",), "only admins define privileged tools")]
     try:

@@ -214,12 +214,13 @@ def instruction_views(
     return views
 
 
+# The user's persona jobs (a skill adapter's jobs, even of their own skill, are not these).
 _JOB = (
     "SELECT id::text, status, coalesce((meta->>'attempt')::int, 1),"
     " coalesce((meta->>'max_attempts')::int, 1), coalesce((meta->>'priority')::int, 1),"
     " num_events, (meta->>'step_budget')::int, meta->>'not_before', meta->>'reason',"
     " meta->'progress', new_version, loss, created_at, started_at, finished_at"
-    " FROM training_job WHERE user_id = %s"
+    " FROM training_job WHERE user_id = %s AND kind = 'persona'"
 )
 
 

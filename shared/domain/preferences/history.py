@@ -7,6 +7,8 @@ reports (`meta.progress`: step, total, loss), the reason it failed or was cancel
 schema says, else a job that `succeeded` with a version was promoted) and `version_state`
 (`served`, `kept` while not served, `discarded` once its row is gone). Another user's job is
 not found, never forbidden; admins list every user's (`list_all_jobs`, each with its owner).
+A job is a persona's or a skill adapter's (`kind`, with the skill's `cluster_ids`); a user's
+list holds their private skill's jobs too, and a global skill's job has no owner (None).
 
 `stats` reads the whole table when the metrics are scraped, so the figures are right whatever
 process ran the jobs (a train container, another instance) and need no shared counter.
@@ -51,29 +53,33 @@ class JobView:
     started_at: datetime | None
     finished_at: datetime | None
     updated_at: datetime
+    kind: str  # persona | skill
+    cluster_ids: list[str]  # a skill job's clusters; empty for a persona's
 
 
 @dataclass(frozen=True)
 class OwnedJob(JobView):
-    """A job with its owner, as an admin sees every user's."""
+    """A job with its owner, as an admin sees every user's (None: a global skill's job)."""
 
-    user_id: str
-    user_email: str
+    user_id: str | None
+    user_email: str | None
 
 
 _COLUMNS = """
 SELECT j.id::text, j.adapter_id::text, j.status, j.meta, j.num_events, j.loss, j.new_version,
-       v.schema, a.version, j.created_at, j.started_at, j.finished_at, j.updated_at"""
+       v.schema, a.version, j.created_at, j.started_at, j.finished_at, j.updated_at, j.kind,
+       coalesce(j.cluster_ids::text[], '{}')"""
 _FROM = """
   FROM training_job j
   LEFT JOIN artifact a ON a.id = j.adapter_id
   LEFT JOIN artifact_version v ON v.artifact_id = j.adapter_id AND v.version = j.new_version"""
 # The user's own jobs.
 _JOB = _COLUMNS + _FROM + "\n WHERE j.user_id = %(user)s\n"
-# Every user's, with the owner (admins only: the caller checks the role).
+# Every user's, with the owner (admins only: the caller checks the role); a global skill's
+# job has none.
 _ANY_JOB = (
     _COLUMNS + ", j.user_id::text, u.email::text" + _FROM
-    + "\n  JOIN app_user u ON u.id = j.user_id\n WHERE TRUE\n"
+    + "\n  LEFT JOIN app_user u ON u.id = j.user_id\n WHERE TRUE\n"
 )  # fmt: skip
 
 
@@ -98,7 +104,7 @@ def outcome(
 
 def _view(row: tuple[Any, ...]) -> JobView:
     (id_, adapter_id, status, meta, events, loss, new_version, schema, served, created_at,
-     started_at, finished_at, updated_at) = row  # fmt: skip
+     started_at, finished_at, updated_at, kind, cluster_ids) = row  # fmt: skip
     metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else None
     if metrics is None and schema is not None and isinstance(schema.get("metrics"), dict):
         metrics = schema["metrics"]
@@ -115,7 +121,7 @@ def _view(row: tuple[Any, ...]) -> JobView:
         new_version=new_version, promoted=promoted, version_state=state,
         trigger=meta.get("trigger") if isinstance(meta.get("trigger"), str) else None,
         created_at=created_at, started_at=started_at, finished_at=finished_at,
-        updated_at=updated_at,
+        updated_at=updated_at, kind=kind, cluster_ids=list(cluster_ids),
     )  # fmt: skip
 
 

@@ -29,6 +29,11 @@ The train function, per message (each call in its own transaction, on one connec
    Every event is kept and counts as new again.
 A worker that dies mid-job leaves the job `running` with a stale heartbeat: `recover_stale`
 (the sweep, the next feedback, the dispatcher's re-drive) treats that as a transient failure.
+
+A job is a persona's (`kind` "persona": one user's feedback, under that user's lock) or a skill
+adapter's (`kind` "skill", skill_jobs.py: the events of its `cluster_ids`, any user's). The
+same calls drive both; a skill job locks only its own row, snapshots no instructions, leaves
+`preference_event.job_id` alone and schedules nothing when it ends.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from shared.domain.preferences import persona
+from shared.domain.preferences import persona, skill_jobs
 from shared.domain.preferences.schedule import (
     TRAIN_QUEUE,
     TrainingPolicy,
@@ -56,7 +61,7 @@ from shared.platform.db.pool import Connection
 @dataclass(frozen=True)
 class Job:
     id: str
-    user_id: str
+    user_id: str | None  # a skill job's: the adapter's owner, None for a global skill
     adapter_id: str
     status: str
     attempt: int
@@ -68,6 +73,8 @@ class Job:
     base_version: int
     base_has_weights: bool
     meta: dict[str, Any]
+    kind: str = "persona"  # persona | skill
+    cluster_ids: tuple[str, ...] = ()  # a skill job's clusters; empty for a persona's
 
 
 @dataclass(frozen=True)
@@ -83,71 +90,95 @@ class TrainingEvent:
     answer: str
     updated_at: dt.datetime
     context_embedding: Any = None  # the context's MiniLM vector (the router state's centroid)
+    user_id: str | None = None  # whose event (a skill job's are many users')
 
 
-async def _lock(conn: Connection, job_id: str) -> tuple[persona.Personalization, Any] | None:
-    """The job's user's personalization row, then the job row, locked in that order (the
-    order feedback takes them: no deadlock)."""
+@dataclass(frozen=True)
+class _Locked:
+    state: persona.Personalization | None  # None for a skill job: no user's lock
+    user_id: str | None
+    adapter_id: str
+    status: str
+    meta: dict[str, Any]
+    kind: str
+    cluster_ids: tuple[str, ...]
+
+
+async def _lock(conn: Connection, job_id: str) -> _Locked | None:
+    """A persona job's user's personalization row, then the job row, locked in that order (the
+    order feedback takes them: no deadlock); a skill job's row alone."""
     owner = await (
-        await conn.execute("SELECT user_id::text FROM training_job WHERE id = %s", (job_id,))
+        await conn.execute("SELECT user_id::text, kind FROM training_job WHERE id = %s", (job_id,))
     ).fetchone()
     if owner is None:
         return None
-    state = await persona.lock(conn, owner[0])
+    state = await persona.lock(conn, owner[0]) if owner[1] == "persona" else None
     row = await (
         await conn.execute(
-            "SELECT id::text, user_id::text, adapter_id::text, status, meta, updated_at"
-            " FROM training_job WHERE id = %s FOR UPDATE",
+            "SELECT user_id::text, adapter_id::text, status, meta, kind,"
+            " coalesce(cluster_ids::text[], '{}') FROM training_job WHERE id = %s FOR UPDATE",
             (job_id,),
         )
     ).fetchone()
-    return (state, row) if row is not None else None
+    if row is None:
+        return None
+    user_id, adapter_id, status, meta, kind, clusters = row
+    return _Locked(state, user_id, adapter_id, status, meta, kind, tuple(clusters))
 
 
 async def claim(conn: Connection, job_id: str) -> Job | None:
     """`queued` → `running` with the job's snapshot; None when there is nothing to run."""
     locked = await _lock(conn, job_id)
-    if locked is None or locked[1][3] != "queued":
+    if locked is None or locked.status != "queued":
         return None
-    state, (_, user_id, adapter_id, _, meta, _) = locked
-    limit = int(meta.get("max_events") or 500)
-    dataset = await trainable_ids(conn, state, limit)
+    limit = int(locked.meta.get("max_events") or 500)
+    snapshot: list[dict[str, Any]] = []
+    if locked.state is None:  # a skill job: its clusters' events, no persona instructions
+        dataset = await skill_jobs.dataset_ids(conn, locked.cluster_ids, limit)
+    else:
+        dataset = await trainable_ids(conn, locked.state, limit)
+        items = await persona.instructions(conn, locked.state.user_id)
+        snapshot = [{"id": i.id, "kind": i.kind, "text": i.text,
+                     "updated_at": i.updated_at.isoformat()} for i in items]  # fmt: skip
     artifact = await (
-        await conn.execute("SELECT version, schema FROM artifact WHERE id = %s", (adapter_id,))
+        await conn.execute(
+            "SELECT version, schema FROM artifact WHERE id = %s", (locked.adapter_id,)
+        )
     ).fetchone()
     assert artifact is not None  # the job row is deleted with its adapter
-    items = await persona.instructions(conn, user_id)
-    snapshot = [{"id": i.id, "kind": i.kind, "text": i.text,
-                 "updated_at": i.updated_at.isoformat()} for i in items]  # fmt: skip
-    meta = {**meta, "base_version": int(artifact[0]), "instructions": snapshot}
+    meta = {**locked.meta, "base_version": int(artifact[0]), "instructions": snapshot}
     await conn.execute(
         "UPDATE training_job SET status = 'running', started_at = now(), updated_at = now(),"
         " preference_event_ids = %s, num_events = %s, meta = %s WHERE id = %s",
         (dataset, len(dataset), Jsonb(meta), job_id),
     )
-    await conn.execute(
-        "UPDATE preference_event SET job_id = %s WHERE id = ANY(%s) AND job_id IS NULL",
-        (job_id, dataset),
-    )
+    if locked.state is not None:  # the persona's bookkeeping of which events are new
+        await conn.execute(
+            "UPDATE preference_event SET job_id = %s WHERE id = ANY(%s) AND job_id IS NULL",
+            (job_id, dataset),
+        )
     return Job(
-        id=job_id, user_id=user_id, adapter_id=adapter_id, status="running",
+        id=job_id, user_id=locked.user_id, adapter_id=locked.adapter_id, status="running",
         attempt=int(meta.get("attempt", 1)), max_attempts=int(meta.get("max_attempts", 3)),
         step_budget=int(meta.get("step_budget", 64)), priority=int(meta.get("priority", 1)),
         preference_event_ids=tuple(dataset), instructions=tuple(snapshot),
         base_version=int(artifact[0]), base_has_weights=persona.has_weights(artifact[1]),
-        meta=meta,
+        meta=meta, kind=locked.kind, cluster_ids=locked.cluster_ids,
     )  # fmt: skip
 
 
 async def events_of(conn: Connection, job: Job) -> list[TrainingEvent]:
-    """The job's events as they are now: deleted ones are gone, filtered ones are skipped."""
+    """The job's events as they are now: deleted ones are gone, filtered ones are skipped. A
+    persona job's are its user's only; a skill job's are any user's its snapshot names."""
+    owner = job.user_id if job.kind == "persona" else None
     cursor = await conn.execute(
         "SELECT e.id, e.conversation_id::text, e.message_id::text, e.explicit_signal, e.score,"
         " e.corrected_text, e.notes, e.context_text, m.content, e.updated_at,"
-        " e.context_embedding FROM preference_event e JOIN message m ON m.id = e.message_id"
-        " WHERE e.id = ANY(%s) AND e.user_id = %s AND e.filtered_reason IS NULL"
-        " ORDER BY e.updated_at DESC, e.id DESC",
-        (list(job.preference_event_ids), job.user_id),
+        " e.context_embedding, e.user_id::text"
+        " FROM preference_event e JOIN message m ON m.id = e.message_id"
+        " WHERE e.id = ANY(%s) AND (%s::uuid IS NULL OR e.user_id = %s::uuid)"
+        " AND e.filtered_reason IS NULL ORDER BY e.updated_at DESC, e.id DESC",
+        (list(job.preference_event_ids), owner, owner),
     )
     return [TrainingEvent(*row) for row in await cursor.fetchall()]
 
@@ -171,14 +202,15 @@ async def succeed(
     outcome: Mapping[str, Any] | None = None,
 ) -> bool:  # fmt: skip
     """Ends a running job as `succeeded` (or `rejected`), with `outcome` merged into its meta
-    (the train function's outcome: version, promotion, metrics); then checks whether the
-    events that came in meanwhile make the next job due (queued behind the cooldown)."""
+    (the train function's outcome: version, promotion, metrics); then, for a persona job,
+    checks whether the events that came in meanwhile make the next job due (queued behind the
+    cooldown)."""
     if status not in ("succeeded", "rejected"):
         raise ValueError("status must be succeeded or rejected")
     locked = await _lock(conn, job_id)
-    if locked is None or locked[1][3] != "running":
+    if locked is None or locked.status != "running":
         return False
-    state, (_, user_id, adapter_id, _, meta, _) = locked
+    state, user_id, adapter_id, meta = locked.state, locked.user_id, locked.adapter_id, locked.meta
     await conn.execute(
         "UPDATE training_job SET status = %s, new_version = %s, loss = %s, dataset_path = %s,"
         " meta = meta || %s, finished_at = now(), updated_at = now() WHERE id = %s",
@@ -197,7 +229,8 @@ async def succeed(
             "UPDATE adapter_router_state SET last_trained_at = now() WHERE artifact_id = %s",
             (adapter_id,),
         )
-    await maybe_schedule(conn, state, policy, trigger="job_ended")
+    if state is not None:
+        await maybe_schedule(conn, state, policy, trigger="job_ended")
     return True
 
 
@@ -207,10 +240,9 @@ async def fail(
     """Retry (`queued` again, after a back-off) or `failed`; returns the new status (None: the
     job was not running)."""
     locked = await _lock(conn, job_id)
-    if locked is None or locked[1][3] != "running":
+    if locked is None or locked.status != "running":
         return None
-    _, (_, _, _, _, meta, _) = locked
-    return await _fail_locked(conn, job_id, meta, reason, transient=transient, policy=policy)
+    return await _fail_locked(conn, job_id, locked.meta, reason, transient=transient, policy=policy)
 
 
 async def _fail_locked(
@@ -250,13 +282,14 @@ async def release(conn: Connection, job_id: str) -> None:
 async def cancel_active(
     conn: Connection, user_id: str, reason: str, *, running_too: bool
 ) -> list[str]:  # fmt: skip
-    """Cancels the user's queued job (and running one with `running_too`); under the user's
-    lock. A cancelled running job's `heartbeat` and `succeed` answer False."""
+    """Cancels the user's queued persona job (and running one with `running_too`); under the
+    user's lock. A cancelled running job's `heartbeat` and `succeed` answer False. Their skill
+    adapter's job, if any, goes on: a reset is the persona's."""
     statuses = ["queued", "running"] if running_too else ["queued"]
     cursor = await conn.execute(
         "UPDATE training_job SET status = 'cancelled', finished_at = now(), updated_at = now(),"
         " meta = meta || jsonb_build_object('reason', %s::text)"
-        " WHERE user_id = %s AND status = ANY(%s) RETURNING id::text",
+        " WHERE user_id = %s AND kind = 'persona' AND status = ANY(%s) RETURNING id::text",
         (reason, user_id, statuses),
     )
     ids = [row[0] for row in await cursor.fetchall()]
@@ -279,11 +312,10 @@ async def recover_stale(
     count = 0
     for (job_id,) in await cursor.fetchall():
         locked = await _lock(conn, job_id)
-        if locked is None or locked[1][3] != "running":
+        if locked is None or locked.status != "running":
             continue
-        _, (_, _, _, _, meta, _) = locked
         reason = f"no heartbeat for {policy.stale_after_s} s (the worker died?)"
-        await _fail_locked(conn, job_id, meta, reason, transient=True, policy=policy)
+        await _fail_locked(conn, job_id, locked.meta, reason, transient=True, policy=policy)
         count += 1
     return count
 

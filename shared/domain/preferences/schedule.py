@@ -15,12 +15,15 @@ transaction. Otherwise it says why not:
 The cooldown does not refuse: a job due inside it is queued now with its message held in the
 outbox until the cooldown ends (`not_before`), so no one has to come back for it.
 
+Everything here is about the user's *persona* jobs (`kind = 'persona'`): a skill adapter's job
+(skill_jobs.py, queued by ConfigOps) neither blocks nor joins nor cools down a persona's.
+
 Fair sharing and priority. SQS has no priorities, so: a user holds at most one queued or
-running job (the partial unique index), i.e. one place in the queue, whatever their volume;
-the cooldown spaces a user's jobs; and while other users' jobs are active, a job of a lower
-tier waits `TRAINING_TIER_DELAY_S[tier]` before its message becomes visible (admins, then paid
-tiers, go first). `meta.priority` (0 best) records the rank for a train function that picks
-among several queued jobs.
+running persona job (the partial unique index), i.e. one place in the queue, whatever their
+volume; the cooldown spaces a user's jobs; and while other users' jobs (or skill jobs) are
+active, a job of a lower tier waits `TRAINING_TIER_DELAY_S[tier]` before its message becomes
+visible (admins, then paid tiers, go first). `meta.priority` (0 best) records the rank for a
+train function that picks among several queued jobs.
 """
 
 from __future__ import annotations
@@ -132,10 +135,10 @@ async def new_ids(conn: Connection, state: Personalization) -> list[int]:
 
 
 async def active_job(conn: Connection, user_id: str) -> tuple[str, str] | None:
-    """(id, status) of the user's queued or running job, locked."""
+    """(id, status) of the user's queued or running persona job, locked."""
     row = await (
         await conn.execute(
-            "SELECT id::text, status FROM training_job WHERE user_id = %s"
+            "SELECT id::text, status FROM training_job WHERE user_id = %s AND kind = 'persona'"
             " AND status IN ('queued', 'running') FOR UPDATE",
             (user_id,),
         )
@@ -146,11 +149,13 @@ async def active_job(conn: Connection, user_id: str) -> tuple[str, str] | None:
 async def cooldown_until(
     conn: Connection, user_id: str, cooldown_s: int
 ) -> dt.datetime | None:  # fmt: skip
-    """When the cooldown after the user's last job that ran ends (None: no job ran yet)."""
+    """When the cooldown after the user's last persona job that ran ends (None: no job ran
+    yet)."""
     row = await (
         await conn.execute(
             "SELECT max(coalesce(finished_at, started_at)) + make_interval(secs => %s)"
-            " FROM training_job WHERE user_id = %s AND started_at IS NOT NULL",
+            " FROM training_job WHERE user_id = %s AND kind = 'persona'"
+            " AND started_at IS NOT NULL",
             (cooldown_s, user_id),
         )
     ).fetchone()
@@ -199,10 +204,11 @@ async def _queue(
     conn: Connection, state: Personalization, policy: TrainingPolicy, fresh: list[int], *,
     trigger: str,
 ) -> Decision:  # fmt: skip
+    # Skill jobs compete for the same trainer: they count as others' active jobs.
     user = await (
         await conn.execute(
             "SELECT role, plan_tier, now(), EXISTS (SELECT 1 FROM training_job"
-            " WHERE status IN ('queued', 'running') AND user_id <> %s)"
+            " WHERE status IN ('queued', 'running') AND (kind = 'skill' OR user_id <> %s))"
             " FROM app_user WHERE id = %s",
             (state.user_id, state.user_id),
         )
@@ -224,7 +230,8 @@ async def _queue(
         await conn.execute(
             "INSERT INTO training_job (adapter_id, user_id, status, num_events,"
             " preference_event_ids, meta) VALUES (%s, %s, 'queued', %s, %s, %s)"
-            " ON CONFLICT (user_id) WHERE status IN ('queued', 'running') DO NOTHING"
+            " ON CONFLICT (user_id) WHERE status IN ('queued', 'running') AND kind = 'persona'"
+            " DO NOTHING"
             " RETURNING id::text",
             (state.adapter_id, state.user_id, len(dataset), dataset, Jsonb(meta)),
         )

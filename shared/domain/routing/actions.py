@@ -20,7 +20,7 @@ from shared.domain.expressions.functions import cosine_similarity
 from shared.domain.routing.candidates import AdapterCandidate
 
 CURRENT = "current"  # adapter_id: the candidates the rule matched
-CLOSEST = "closest"  # cluster_id: the candidate whose centroid is nearest the context
+CLOSEST = "closest"  # cluster_id: the clustered candidate whose centroid is nearest the context
 SIMILARITY = "similarity"  # weight: cosine of the context and the adapter's centroid
 
 # Fields each action type must carry. scale_adapter_weight also needs adapter_id or adapter_type.
@@ -139,8 +139,10 @@ def _activate_by_cluster(
     wanted = action["cluster_id"]
     if wanted == CLOSEST:
         # A per-adapter rule narrows the choice to what it matched: "near enough, then nearest".
+        # Only adapters bound to a cluster count: the persona has a centroid (its training
+        # contexts') but serves no cluster, and is activated by its own rule.
         pool = _matched(scope) if scope.per_adapter else list(scope.candidates.values())
-        best = closest(pool, scope.ctx_embedding)
+        best = closest([c for c in pool if c.cluster_id], scope.ctx_embedding)
         if best is None:
             return [{"op": "skip", "cluster_id": CLOSEST, "reason": "no_candidate_with_centroid"}]
         return _activate([best], action, gates, scope)
