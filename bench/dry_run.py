@@ -99,8 +99,22 @@ def synthetic_turns(
     centroids = {persona: None, skill_a_id: skill_a, skill_b_id: _unit(rng)}
     candidates = (
         AdapterCandidate(persona, "persona", mode="hybrid", version=3, name="persona"),
-        AdapterCandidate(skill_a_id, "skill", version=1, name="python", cluster_label="python"),
-        AdapterCandidate(skill_b_id, "skill", version=1, name="garden", cluster_label="garden"),
+        AdapterCandidate(
+            skill_a_id,
+            "skill",
+            version=1,
+            name="python",
+            cluster_id="0c1a5e00-0000-4000-8000-00000000000a",
+            cluster_label="python",
+        ),
+        AdapterCandidate(
+            skill_b_id,
+            "skill",
+            version=1,
+            name="garden",
+            cluster_id="0c1a5e00-0000-4000-8000-00000000000b",
+            cluster_label="garden",
+        ),
     )
     live = tuple(
         AdapterCandidate(**{**c.__dict__, "centroid": centroids[c.id]}) for c in candidates

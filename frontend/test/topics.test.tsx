@@ -2,7 +2,7 @@
 import { render } from "preact";
 import { act } from "preact/test-utils";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Topics, topicName, topicSize } from "../src/components/model/Topics";
+import { skillText, switchOutcome, Topics, topicName, topicSize } from "../src/components/model/Topics";
 import { ok } from "./helpers";
 
 const T = "2030-01-01T00:00:00Z";
@@ -12,6 +12,7 @@ const topic = (id: string, over: Record<string, unknown> = {}) => ({
 });
 let personalization: Record<string, unknown>;
 let clusters: unknown;
+let patchStatus = "pending";
 const calls: string[] = [];
 
 const fetchMock = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {}) => {
@@ -19,6 +20,7 @@ const fetchMock = vi.fn(async (input: RequestInfo | URL, init: RequestInit = {})
   const method = init.method ?? "GET";
   calls.push(`${method} ${url.pathname}${url.search}${init.body ? ` ${String(init.body)}` : ""}`);
   if (url.pathname === "/v1/clusters") return ok(clusters);
+  if (url.pathname === "/v1/config/patches") return ok({ id: 9, status: patchStatus }, 201);
   if (method === "PATCH") personalization = { ...personalization, ...(JSON.parse(String(init.body)) as object) };
   return ok(personalization);
 });
@@ -84,5 +86,33 @@ describe("Your topics", () => {
     await flush();
     expect(root.textContent).toContain("No topics yet.");
     expect(root.querySelector("input[type=checkbox]")).toBeNull();
+  });
+
+  it("shows a topic's skill and lets its user switch it off, through a ConfigOps patch", async () => {
+    const skill = { adapter_id: "a-1", name: "skill-eggs", version: 2, status: "active", has_weights: true };
+    clusters = { items: [topic("t1", { skill }), topic("t2")], next_cursor: null };
+    act(() => render(<Topics />, root));
+    await flush();
+    const [withSkill, without] = [...root.querySelectorAll<HTMLTableRowElement>("tr[data-topic-id]")];
+    expect(without!.cells[3]!.textContent).toBe("—");
+    expect(withSkill!.cells[3]!.textContent).toContain("On");
+    const button = withSkill!.querySelector<HTMLButtonElement>("button")!;
+    expect(button.getAttribute("aria-label")).toBe("Switch off the skill for this topic");
+    await act(async () => button.click());
+    await flush();
+    const sent = calls.find((c) => c.startsWith("POST /v1/config/patches"))!;
+    expect(JSON.parse(sent.slice("POST /v1/config/patches ".length))).toEqual({
+      artifact_id: "a-1", base_version: 2, patch: [{ op: "add", path: "/status", value: "disabled" }],
+      justification: "switched off by its user in Your topics",
+    });
+    expect(root.querySelector('[role="status"]')?.textContent).toBe("Asked to switch the skill off: an administrator decides.");
+  });
+
+  it("words a skill's state and what switching it did", () => {
+    expect(skillText({ adapter_id: "a", name: "n", version: 1, status: "active", has_weights: false })).toBe("On · still learning");
+    expect(skillText({ adapter_id: "a", name: "n", version: 3, status: "disabled", has_weights: true })).toBe("Off");
+    expect(switchOutcome("applying", true)).toBe("Switching the skill on: it takes effect in a moment.");
+    expect(switchOutcome("rejected", false)).toBe("The skill could not be switched off.");
+    patchStatus = "pending";
   });
 });

@@ -66,6 +66,16 @@ class AdminClusterQuery(ClusterQuery):
     user_id: str | None = Field(default=None, pattern=UUID_PATTERN)
 
 
+class BoundSkillOut(BaseModel):
+    """The skill adapter bound to a cluster (SPEC §7.3)."""
+
+    adapter_id: str
+    name: str
+    version: int = Field(description="the version served")
+    status: Literal["active", "disabled"]
+    has_weights: bool = Field(description="false until its first training job is served")
+
+
 class ClusterOut(BaseModel):
     id: str
     scope: Scope
@@ -78,6 +88,7 @@ class ClusterOut(BaseModel):
     negative_count: int
     created_at: datetime
     updated_at: datetime
+    skill: BoundSkillOut | None = Field(default=None, description="its skill adapter, if any")
 
 
 class AdminClusterOut(ClusterOut):

@@ -138,9 +138,22 @@ async def test_a_qualifying_cluster_becomes_a_trained_skill_the_router_uses(e2e,
         )
         assert version == outcome.version == 2 and schema["fs_dir"] and schema["checksum"]
         assert schema["cluster_id"] == cooking["cluster_id"] and schema["adapter_type"] == "skill"
-        manifest = await fetch_one(e2e, "SELECT num_events, meta->'metrics'->'train'->>'steps'"
-                                   " FROM training_job WHERE id = %s", job_id)  # fmt: skip
+        manifest = await fetch_one(e2e, "SELECT num_events, meta->'metrics'->'train'->>'steps',"
+                                   " meta->'metrics'->>'seconds' FROM training_job WHERE id = %s",
+                                   job_id)  # fmt: skip
         assert manifest[0] == len(COOKING) and int(manifest[1]) == STEPS
+        print(
+            f"\nskill job: {manifest[0]} events, {STEPS} steps, {float(manifest[2]):.1f} s,"
+            f" promoted {outcome.promoted}"
+        )  # shown with -s
+
+        # "Your topics" shows the skill learned for the topic (and none for the other yet).
+        topics = (await api.get("/v1/clusters", headers=headers)).json()["data"]["items"]
+        skills = {t["id"]: t["skill"] for t in topics}
+        expected = {"adapter_id": skill_id, "name": applied["new_name"], "version": 2,
+                    "status": "active", "has_weights": True}  # fmt: skip
+        assert skills[cooking["cluster_id"]] == expected
+        assert skills[proposed["astronomy"]["cluster_id"]] is None
 
         # The next turn on the topic is routed to the skill (cosine to its centroid > 0.6).
         centroid = await fetch_one(

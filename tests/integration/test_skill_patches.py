@@ -257,9 +257,26 @@ async def test_disable_leaves_the_router_and_a_rollback_brings_it_back(
         assert messages["/fs_dir"].startswith(
             "training writes /fs_dir; ConfigOps may change only status, merged_into, applicability"
         )
-    # The owner may not patch their skill themselves.
-    mine = await post_proposal(api, headers, artifact_id=skill, restore_version=2)
-    assert mine.status_code == 403, mine.text
+    # The owner may switch their own skill on again (status alone), for an admin to decide;
+    # anything else of it (its applicability, a merge) is an admin's call.
+    wider = await proposed(
+        api,
+        headers,
+        artifact_id=skill,
+        patch=[
+            {"op": "add", "path": "/applicability", "value": {"natural_language": "Skill: all"}}
+        ],
+    )
+    assert wider["status"] == "rejected", wider
+    assert [p["path"] for p in wider["validation"]["problems"]] == ["/applicability"]
+    mine = await proposed(api, headers, artifact_id=skill, restore_version=2)
+    assert mine["status"] == "pending" and mine["validation"]["ok"], mine
+    declined = await api.post(
+        f"/v1/config/patches/{mine['id']}/decide",
+        headers=boss,
+        json={"decision": "reject", "reason": "an admin will do it"},
+    )
+    assert declined.status_code == 200, declined.text
     # Rolled back to version 2 (the diff touches only status): offered again.
     back = await _patch_on(api, boss, services, skill, restore_version=2)
     assert back["applied_version"] == 4 and back["meta"] == {"restores_version": 2}

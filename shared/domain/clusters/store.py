@@ -194,10 +194,18 @@ async def set_label(
 
 # --- reading -----------------------------------------------------------------------------
 
+# The skill adapter bound to a cluster (at most one: sql/020's artifact_skill_cluster_idx).
 _LIST = """
 SELECT id::text, scope, user_id::text, label, description, labeled_by, keywords, size,
        positive_count, negative_count, created_at, updated_at,
-       (SELECT u.email::text FROM app_user u WHERE u.id = semantic_cluster.user_id)
+       (SELECT u.email::text FROM app_user u WHERE u.id = semantic_cluster.user_id),
+       (SELECT jsonb_build_object(
+                 'adapter_id', a.id::text, 'name', a.name, 'version', a.version,
+                 'status', coalesce(a.schema->>'status', 'active'),
+                 'has_weights', a.schema->>'fs_dir' IS NOT NULL
+                                AND a.schema->>'checksum' IS NOT NULL)
+          FROM artifact a WHERE a.type = 'adapter.lora'
+           AND a.schema->>'cluster_id' = semantic_cluster.id::text)
   FROM semantic_cluster WHERE retired_at IS NULL
 """
 
@@ -205,8 +213,8 @@ SELECT id::text, scope, user_id::text, label, description, labeled_by, keywords,
 async def page(
     conn: Connection, *, user_id: str | None, scope: str | None, cursor: str | None, limit: int
 ) -> tuple[list[dict[str, Any]], str | None]:
-    """Live clusters, most recently updated first, with their owner's e-mail (None: global);
-    `user_id` narrows to one user's."""
+    """Live clusters, most recently updated first, with their owner's e-mail (None: global)
+    and the skill adapter bound to each (None: none yet); `user_id` narrows to one user's."""
     sql, params = _LIST, dict[str, Any]()
     if user_id is not None:
         sql += " AND user_id = %(user)s"
@@ -229,7 +237,7 @@ async def page(
 def _row(r: Any) -> dict[str, Any]:
     names = ("id", "scope", "user_id", "label", "description", "labeled_by", "keywords", "size",
              "positive_count", "negative_count", "created_at", "updated_at",
-             "owner_email")  # fmt: skip
+             "owner_email", "skill")  # fmt: skip
     return dict(zip(names, r, strict=True))
 
 

@@ -85,6 +85,19 @@ def create_shape_problems(schema: Mapping[str, Any]) -> list[Problem]:
     return found
 
 
+def is_skill(schema: Mapping[str, Any]) -> bool:
+    return schema.get("adapter_type") == SKILL
+
+
+def user_problems(base: Mapping[str, Any] | None, after: Mapping[str, Any]) -> list[Problem]:
+    """A user may switch their own private skill off and on again (`status` alone; a merge or
+    new applicability is an admin's call), never create an adapter."""
+    if base is None or not is_skill(base):
+        return [problem((), "users change only their own skill adapters, and only /status")]
+    others = [k for k in changed_keys(base, after) if k != "status"]
+    return [problem((k,), "users change only /status of their own skill") for k in others]
+
+
 def changed_keys(base: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
     return sorted(k for k in {*base, *after} if base.get(k, _MISSING) != after.get(k, _MISSING))
 

@@ -157,8 +157,9 @@ async def _target(conn: Connection, proposal: Proposal, proposer: Proposer) -> _
             raise NotFound("no such artifact")  # another user's private artifact: no leak
         if not mine or row["visibility"] != "private":
             raise Forbidden("users propose patches only for their own private artifacts")
-        if row["type"] == adapter_patches.KIND:  # the persona has its own pause and reset
-            raise Forbidden("adapters change through ConfigOps only by admins and the system")
+        if row["type"] == adapter_patches.KIND and not adapter_patches.is_skill(row["schema"]):
+            # the persona has its own pause and reset
+            raise Forbidden("users change only their own skill adapters through ConfigOps")
     return _Target(row["id"], row["type"], row["owner"], row["visibility"], row["version"],
                    row["schema"])  # fmt: skip
 

@@ -82,8 +82,10 @@ async def problems(
     if found:
         return found
     if kind == adapter_patches.KIND:
-        if not privileged:
-            return [problem((), "only admins and the system change adapters through ConfigOps")]
+        if not privileged:  # a user: only switching their own skill off or on again
+            said = adapter_patches.user_problems(base, schema)
+            if said:
+                return said
         return await adapter_patches.problems(
             conn, artifact_id=artifact_id, base=base or {"kind": kind}, schema=schema,
             owner_user_id=owner_user_id, visibility=visibility,
