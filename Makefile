@@ -17,7 +17,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -135,6 +135,11 @@ bench: install
 # SmolLM2 and MiniLM: TTFT, decode and aggregate tok/s (engine and HTTP), embeddings, RSS.
 bench-inference: install
 	@$(PY) -m bench.inference
+
+# The engine alone on random weights of SmolLM2-135M's shapes: no stack, no weights files, so the
+# same script runs on a GPU machine with JAX (and transformers' generate beside it there).
+bench-engine: install
+	@$(PY) -m bench.engine_random
 
 # Chat turns through a gateway process: kernel overhead besides model time, TTFT at 1 and 8 users.
 bench-chat: install
