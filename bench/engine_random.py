@@ -27,7 +27,6 @@ import json
 import os
 import statistics
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -37,8 +36,9 @@ import numpy as np
 from flax import nnx
 
 from bench.engine_baseline import transformers_generate
+from bench.engine_run import Run
 from shared.neural.config import LlamaConfig
-from shared.neural.engine import DoneEvent, Engine, TokenEvent
+from shared.neural.engine import Engine
 from shared.neural.lora import random_lora
 from shared.neural.model import build_model
 from shared.neural.sampling import SamplingParams
@@ -63,23 +63,6 @@ TINY = LlamaConfig(
 LORA_RANK = 8
 MAX_DEFAULT_SLOTS = 64  # as the issue's GPU run: 256 streams queue for 64 slots
 WAIT_S = 1800.0  # a stream that takes longer means the engine thread died
-
-
-class Run:
-    """Collects one request's events (as bench/inference.py's, which imports the stack)."""
-
-    def __init__(self) -> None:
-        self.submitted = time.monotonic()
-        self.token_times: list[float] = []
-        self.done = threading.Event()
-        self.result: DoneEvent | None = None
-
-    def __call__(self, event: object) -> None:
-        if isinstance(event, TokenEvent):
-            self.token_times.append(event.at)
-        elif isinstance(event, DoneEvent):
-            self.result = event
-            self.done.set()
 
 
 def _text(ids: Sequence[int]) -> str:

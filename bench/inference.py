@@ -18,15 +18,15 @@ import os
 import resource
 import statistics
 import sys
-import threading
 import time
 
 import httpx
 import jax
 
 from bench.adapters import bench_adapter_cache
+from bench.engine_run import Run
 from shared.neural.convert import ensure_weights
-from shared.neural.engine import DoneEvent, Engine, TokenEvent
+from shared.neural.engine import Engine
 from shared.neural.lora import random_lora
 from shared.neural.minilm import Embedder
 from shared.neural.model import build_model
@@ -39,23 +39,6 @@ PROMPT_TOKENS = 128
 NEW_TOKENS = int(os.environ.get("BENCH_NEW_TOKENS", "64"))
 STREAMS = [int(n) for n in os.environ.get("BENCH_STREAMS", "1,4,16").split(",")]
 TOKEN = "bench-token"  # noqa: S105 - a throwaway token for the service this script starts
-
-
-class Run:
-    """Collects one request's events."""
-
-    def __init__(self) -> None:
-        self.submitted = time.monotonic()
-        self.token_times: list[float] = []
-        self.done = threading.Event()
-        self.result: DoneEvent | None = None
-
-    def __call__(self, event: object) -> None:
-        if isinstance(event, TokenEvent):
-            self.token_times.append(event.at)
-        elif isinstance(event, DoneEvent):
-            self.result = event
-            self.done.set()
 
 
 def _line(label: str, value: str) -> None:
