@@ -97,6 +97,7 @@ def create_app(runtime: Runtime) -> Starlette:
             stop=body.stops(),
             seed=body.seed,
             max_decode_ms=body.max_decode_ms,
+            logit_bias=body.biases(),
         )
 
     async def complete(request: Request, kind: str) -> Response:
@@ -111,6 +112,9 @@ def create_app(runtime: Runtime) -> Starlette:
                 code="model_not_found",
             )
         assert runtime.tokenizer is not None
+        vocab = runtime.tokenizer.vocab_size
+        if any(token >= vocab for token, _ in body.biases()):
+            raise _BadRequest(f"logit_bias names a token id past the vocabulary ({vocab} tokens)")
         if kind == "chat":
             prompt = runtime.tokenizer.encode_chat(
                 [ChatMessage(m.role, m.content) for m in body.messages]

@@ -13,10 +13,12 @@ from shared.neural.lora import MAX_ADAPTERS_PER_REQUEST
 
 BASE_MODEL_ID = "smollm2-135m-instruct"
 EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
+# Tokens one request may bias (each costs a scatter on the host per generated token).
+MAX_LOGIT_BIAS = 1024
 
 
 class _Lenient(BaseModel):
-    # Unknown OpenAI fields (logprobs, n=1, user, ...) are accepted and ignored.
+    # Unknown OpenAI fields (logprobs, n=1, ...) are accepted and ignored.
     model_config = ConfigDict(extra="ignore")
 
 
@@ -66,6 +68,21 @@ class _Generation(_Lenient):
     stream: bool = False
     stream_options: StreamOptions | None = None
     max_decode_ms: int | None = Field(default=None, ge=1)
+    # OpenAI's: token id (as a JSON object key) → bias in [-100, 100], added to its logit.
+    logit_bias: dict[str, float] | None = Field(default=None, max_length=MAX_LOGIT_BIAS)
+
+    @field_validator("logit_bias")
+    @classmethod
+    def _token_ids_and_biases(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key, bias in (value or {}).items():
+            if not key.isdigit() or len(key) > 9:
+                raise ValueError(f"logit_bias keys are token ids, not {key[:20]!r}")
+            if not -100 <= bias <= 100:
+                raise ValueError(f"logit_bias values are in [-100, 100], not {bias}")
+        return value
+
+    def biases(self) -> tuple[tuple[int, float], ...]:
+        return tuple(sorted((int(k), float(v)) for k, v in (self.logit_bias or {}).items()))
 
     @field_validator("stop")
     @classmethod

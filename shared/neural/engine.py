@@ -422,9 +422,10 @@ class Engine:
             self._accept_token(slot, request, token)
 
     def _choose(self, request: _Request, logits: Any, chosen: Any, row: int) -> int:
-        """The next token of a batch row: the device's argmax for greedy requests, else a
-        sample on the host from that row's logits (fetched once per step, only if needed)."""
-        if request.params.temperature == 0:
+        """The next token of a batch row: the device's argmax for greedy requests without a
+        logit bias, else a sample on the host from that row's logits (fetched once per step,
+        only if needed)."""
+        if request.params.temperature == 0 and not request.params.logit_bias:
             return int(np.asarray(chosen)[row])
         return sample(np.asarray(logits)[row], request.params, request.rng)
 

@@ -1,5 +1,5 @@
-"""Per-request sampling on the host: temperature, top-k, top-p, with a generator per request so
-a seed gives the same tokens whatever else is in the batch."""
+"""Per-request sampling on the host: OpenAI's logit bias, temperature, top-k, top-p, with a
+generator per request so a seed gives the same tokens whatever else is in the batch."""
 
 from __future__ import annotations
 
@@ -17,6 +17,9 @@ class SamplingParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     max_decode_ms: int | None = None
+    # OpenAI's `logit_bias`: (token id, bias in [-100, 100]) added to that token's logit before
+    # anything else (greedy included): -100 all but bans a token, +100 all but forces it.
+    logit_bias: tuple[tuple[int, float], ...] = ()
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -25,6 +28,8 @@ class SamplingParams:
             raise ValueError("top_p must be in (0, 1]")
         if self.top_k < 0 or self.max_tokens < 1:
             raise ValueError("top_k must be >= 0 and max_tokens >= 1")
+        if any(t < 0 or not -100 <= b <= 100 for t, b in self.logit_bias):
+            raise ValueError("logit_bias maps token ids >= 0 to biases in [-100, 100]")
 
 
 # Nucleus sampling sorts only this many of the most likely tokens when they already hold the
@@ -36,6 +41,8 @@ def sample(logits: np.ndarray, params: SamplingParams, rng: np.random.Generator)
     """One token from a row of logits [V]. Exact top-k/top-p, without sorting the whole
     vocabulary: a full argsort of 49k floats per token per request costs more than the
     decode step it follows."""
+    if params.logit_bias:
+        logits = biased(logits, params.logit_bias)
     if params.temperature == 0:
         return int(np.argmax(logits))
     scaled = logits.astype(np.float64) / params.temperature
@@ -68,3 +75,14 @@ def _nucleus(probs: np.ndarray, top_p: float) -> np.ndarray:
         order = np.argsort(-probs, kind="stable")
     cumulative = np.cumsum(probs[order])
     return order[: int(np.searchsorted(cumulative, top_p)) + 1]
+
+
+def biased(logits: np.ndarray, bias: tuple[tuple[int, float], ...]) -> np.ndarray:
+    """A copy of the row with each bias added (ids past the row's end are ignored: the service
+    refuses them before they get here)."""
+    out = logits.astype(np.float64, copy=True)
+    ids = np.fromiter((t for t, _ in bias), np.int64, len(bias))
+    values = np.fromiter((b for _, b in bias), np.float64, len(bias))
+    inside = ids < out.shape[0]
+    np.add.at(out, ids[inside], values[inside])
+    return out

@@ -211,6 +211,36 @@ def test_tokenize_counts_what_the_model_is_given(client, service) -> None:
     assert httpx.post(service + "/tokenize", json={"prompt": "x"}).status_code == 401
 
 
+def test_logit_bias_bans_and_forces_tokens(client, service) -> None:
+    """OpenAI's `logit_bias` (token id → bias in [-100, 100]) on both completion endpoints,
+    greedy included."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    def ids(text: str) -> list[int]:
+        got = httpx.post(service + "/tokenize", headers=headers, timeout=30,
+                         json={"prompt": text, "return_tokens": True})  # fmt: skip
+        return list(got.json()["tokens"])
+
+    prompt = "The capital of France is"
+    plain = client.completions.create(model="smollm2-135m-instruct", prompt=prompt,
+                                      temperature=0, max_tokens=3)  # fmt: skip
+    assert "Paris" in plain.choices[0].text
+    banned = {str(t): -100 for t in ids(" Paris") + ids("Paris")}
+    without = client.completions.create(model="smollm2-135m-instruct", prompt=prompt,
+                                        temperature=0, max_tokens=3, logit_bias=banned)  # fmt: skip
+    assert "Paris" not in without.choices[0].text and without.choices[0].text
+    rome = ids(" Rome")[0]
+    forced = client.chat.completions.create(
+        model="smollm2-135m-instruct", messages=FRANCE, temperature=0, max_tokens=2,
+        logit_bias={str(rome): 100},
+    )  # fmt: skip
+    assert ids(forced.choices[0].message.content or "") == [rome, rome]
+    for bad in ({"49152": 1}, {"12": 101}, {"x": 1}):  # past the vocabulary, out of range, no id
+        with pytest.raises(openai.BadRequestError):
+            client.completions.create(model="smollm2-135m-instruct", prompt=prompt,
+                                      max_tokens=1, logit_bias=bad)  # fmt: skip
+
+
 def test_sigterm_drains_an_in_flight_stream(tmp_path_factory) -> None:
     url, process = start_inference(tmp_path_factory, "drain")
     with process as proc:

@@ -71,3 +71,24 @@ def test_a_seed_gives_the_same_tokens() -> None:
 def test_invalid_parameters_are_refused(kwargs: dict) -> None:
     with pytest.raises(ValueError):
         SamplingParams(**kwargs)
+
+
+def test_logit_bias_moves_greedy_and_sampled_choices() -> None:
+    logits = np.array([4.0, 1.0, 0.5, -2.0], np.float32)
+    forced = SamplingParams(temperature=0, logit_bias=((3, 100.0),))
+    banned = SamplingParams(temperature=0, logit_bias=((0, -100.0),))
+    assert sample(logits, forced, np.random.default_rng(0)) == 3
+    assert sample(logits, banned, np.random.default_rng(0)) == 1
+    # Sampling never draws a banned token, and the row itself is left as it was.
+    rng = np.random.default_rng(1)
+    hot = SamplingParams(temperature=1.5, logit_bias=((0, -100.0), (1, -100.0)))
+    assert {sample(logits, hot, rng) for _ in range(300)} <= {2, 3}
+    assert logits.tolist() == [4.0, 1.0, 0.5, -2.0]
+    # A bias past the row's end is ignored (the service refuses such ids before this).
+    assert sample(logits, SamplingParams(temperature=0, logit_bias=((99, 100.0),)), rng) == 0
+
+
+@pytest.mark.parametrize("bias", [((-1, 1.0),), ((0, 100.5),), ((0, -101.0),)])
+def test_invalid_logit_bias_is_refused(bias: tuple) -> None:
+    with pytest.raises(ValueError, match="logit_bias"):
+        SamplingParams(logit_bias=bias)
