@@ -37,9 +37,12 @@ def _out(run: architect_runs.ArchitectRun) -> ArchitectRunOut:
     return ArchitectRunOut.model_validate(run.__dict__)
 
 
-async def _carry_out(services: Services, run_id: int, actor: Actor, *, scheduled: bool) -> None:
-    """Runs the architect for a `running` row and records how it ended. An error is recorded
-    as `failed` and raised again (a queued run's message is retried, then dead-lettered)."""
+async def _carry_out(
+    services: Services, run_id: int, actor: Actor, *, scheduled: bool, final: bool = True
+) -> None:
+    """Runs the architect for a `running` row and records how it ended. An error is raised
+    again after it is recorded: `failed` when this was the `final` try, else `queued` again for
+    the message's next delivery."""
     try:
         report = await architect.run(
             services.db, services.llm, redis=services.redis, settings=services.settings,
@@ -48,32 +51,31 @@ async def _carry_out(services: Services, run_id: int, actor: Actor, *, scheduled
     except Conflict:  # a run started outside this table (a direct call) holds the lock
         report = architect.ArchitectReport(skipped="another architect run is in progress")
     except Exception as exc:
-        async with services.db.connection() as conn:
-            await architect_runs.finish(conn, run_id, report=None,
-                                        error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+        with contextlib.suppress(Exception):  # the database may be what failed
+            async with services.db.connection() as conn:
+                if final:
+                    await architect_runs.finish(conn, run_id, report=None,
+                                                error=f"{type(exc).__name__}: {exc}")  # fmt: skip
+                else:
+                    await architect_runs.requeue(conn, run_id)
         raise
     async with services.db.connection() as conn:
         await architect_runs.finish(conn, run_id, report=report.as_dict())
 
 
 async def handle(record: SqsRecord, *, services: Services) -> None:
-    """One queued run; a redelivered message finds it no longer queued and does nothing."""
+    """One queued run; a redelivered message finds it no longer queued and does nothing
+    (unless its worker died mid-run: then it runs again)."""
     message = RunMessage.model_validate(record.payload())
     async with services.db.connection() as conn:
-        run = await architect_runs.claim(conn, message.run_id)
+        run = await architect_runs.claim(
+            conn, message.run_id, stale_after_s=architect.max_run_s(services.settings)
+        )
     if run is None:
         log.info("architect run %s is not queued; nothing to do", message.run_id)
         return
-    try:
-        await _carry_out(services, run.id, Actor(user_id=run.requested_by), scheduled=False)
-    except Exception:
-        if not last_receive(services, record):
-            with contextlib.suppress(Exception):  # queued again for the retry
-                async with services.db.connection() as conn:
-                    await conn.execute(
-                        "UPDATE architect_run SET status = 'queued', error = NULL,"
-                        " finished_at = NULL WHERE id = %s", (run.id,))  # fmt: skip
-        raise
+    await _carry_out(services, run.id, Actor(user_id=run.requested_by), scheduled=False,
+                     final=last_receive(services, record))  # fmt: skip
 
 
 async def events(call: Call[Events], *, services: Services) -> Any:
@@ -83,7 +85,9 @@ async def events(call: Call[Events], *, services: Services) -> Any:
         batch = SqsBatch(Records=call.body.Records)
         return await process_batch(batch, lambda r: handle(r, services=services), services)
     async with services.db.connection() as conn:
-        run = await architect_runs.start_scheduled(conn)
+        run = await architect_runs.start_scheduled(
+            conn, stale_after_s=architect.max_run_s(services.settings)
+        )
     if run is None:
         return {"skipped": "another architect run is queued or running"}
     await _carry_out(services, run.id, Actor(), scheduled=True)
@@ -94,7 +98,10 @@ async def events(call: Call[Events], *, services: Services) -> Any:
 async def run_now(call: Call[Any], *, services: Services) -> RunRequested:
     actor = client_of(call.request, call.user.user_id)
     async with services.db.connection() as conn, conn.transaction():
-        run, queued = await architect_runs.request(conn, requested_by=call.user.user_id)
+        run, queued = await architect_runs.request(
+            conn, requested_by=call.user.user_id,
+            stale_after_s=architect.max_run_s(services.settings),
+        )  # fmt: skip
         if queued:
             await audit.record(conn, "configops.architect_requested", actor=actor,
                                details={"run_id": run.id})  # fmt: skip

@@ -18,7 +18,7 @@ from psycopg.rows import dict_row
 from pydantic import SecretStr
 
 from infra.gateway.app import internal_app
-from shared.domain.configops import architect
+from shared.domain.configops import architect, architect_runs
 from shared.domain.configops.architect import ArchitectReport
 from shared.domain.llm.backend import Completion, GenerationParams, Message, TokenCount, Usage
 from shared.platform.errors import Conflict
@@ -334,3 +334,28 @@ async def test_the_schedule_runs_it_through_the_function(architect_services) -> 
     finally:
         await redis.delete(architect.LOCK_KEY)
         await off_services.aclose()
+
+
+async def test_a_run_whose_worker_died_is_run_again_and_never_blocks_the_next(
+    architect_services,
+) -> None:
+    """A run left `running` past the longest a run may take: its message, back from the
+    queue, claims it again; a new request first marks it failed, so it blocks nothing."""
+    async with architect_services.db.connection() as conn:
+        run, queued = await architect_runs.request(conn, requested_by=None, stale_after_s=60)
+        assert queued and run.status == "queued"
+        assert (await architect_runs.claim(conn, run.id, stale_after_s=60)).status == "running"
+        assert await architect_runs.claim(conn, run.id, stale_after_s=60) is None  # under way
+        again, _ = await architect_runs.request(conn, requested_by=None, stale_after_s=60)
+        assert again.id == run.id  # still under way: the same run comes back
+        age = "UPDATE architect_run SET started_at = now() - interval '2 minutes' WHERE id = %s"
+        await conn.execute(age, (run.id,))
+        redriven = await architect_runs.claim(conn, run.id, stale_after_s=60)
+        assert redriven is not None and redriven.status == "running"
+        await conn.execute(age, (run.id,))
+        fresh, queued = await architect_runs.request(conn, requested_by=None, stale_after_s=60)
+        assert queued and fresh.id != run.id
+        dead = await architect_runs.get(conn, run.id)
+        assert dead.status == "failed" and "worker stopped" in (dead.error or "")
+        await architect_runs.finish(conn, fresh.id, report={"skipped": "a test run"})
+        assert (await architect_runs.get(conn, fresh.id)).status == "skipped"

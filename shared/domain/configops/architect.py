@@ -34,6 +34,7 @@ from shared.domain.configops import architect_metrics, architect_prompt, store
 from shared.domain.configops.architect_prompt import Candidate, Target
 from shared.domain.configops.models import Proposer
 from shared.domain.configops.propose import Proposal, propose
+from shared.domain.configops.system_review import exclusive
 from shared.domain.llm.backend import Completion, GenerationParams, Message, TokenCount
 from shared.platform import audit
 from shared.platform.audit import Actor
@@ -92,6 +93,12 @@ class ArchitectReport:
         return asdict(self)
 
 
+def max_run_s(settings: Settings) -> int:
+    """The longest a run may take: a model call per target, and the rest (the lock's TTL; a
+    run still `running` after this lost its worker)."""
+    return int(settings.architect_timeout_s * len(architect_metrics.TARGETS) + 300)
+
+
 async def run(
     pool: Pool,
     llm: Completer,
@@ -105,17 +112,12 @@ async def run(
     holds the lock; an admin's run (not scheduled) gets 409 then."""
     if scheduled and not settings.architect_enabled:
         return ArchitectReport(skipped="ARCHITECT_ENABLED is off")
-    token = uuid.uuid4().hex
-    ttl = int(settings.architect_timeout_s * len(architect_metrics.TARGETS) + 300)
-    if not await redis.set(LOCK_KEY, token, nx=True, ex=ttl):
-        if scheduled:
-            return ArchitectReport(skipped="another architect run is in progress")
-        raise Conflict("an architect run is in progress", details={"reason": "busy"})
-    try:
+    async with exclusive(redis, LOCK_KEY, max_run_s(settings)) as held:
+        if not held:
+            if scheduled:
+                return ArchitectReport(skipped="another architect run is in progress")
+            raise Conflict("an architect run is in progress", details={"reason": "busy"})
         report = await _run(pool, llm, redis=redis, settings=settings, actor=actor or Actor())
-    finally:
-        if await redis.get(LOCK_KEY) in (token, token.encode()):
-            await redis.delete(LOCK_KEY)
     log.info("architect run", extra={"architect": report.as_dict()})
     await audit.record(pool, "configops.architect_run", actor=actor or Actor(),
                        details=report.as_dict())  # fmt: skip

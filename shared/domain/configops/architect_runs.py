@@ -6,7 +6,10 @@ records its runs too.
 A run's life: `queued` → `running` → `done` (the report), `skipped` (the report says why: the
 switch is off, another run holds the lock) or `failed` (the error). At most one run is queued
 or running (a partial unique index): asking again while one is waits on that one. A message
-delivered twice finds its run no longer `queued` and does nothing."""
+delivered twice finds its run no longer `queued` and does nothing. A run left `running` past
+the longest a run may take lost its worker: its message, back from the queue, runs it again
+(`claim`), and a new request or schedule tick marks it `failed` first (`expire_stale`), so a
+dead worker never blocks the next run."""
 
 from __future__ import annotations
 
@@ -50,10 +53,24 @@ def message(run_id: int) -> dict[str, Any]:
     return {"run_id": run_id}
 
 
-async def request(conn: Connection, *, requested_by: str | None) -> tuple[ArchitectRun, bool]:
+async def expire_stale(conn: Connection, stale_after_s: int) -> int:
+    """Runs `running` longer than `stale_after_s` (their worker died) become `failed`."""
+    cursor = await conn.execute(
+        "UPDATE architect_run SET status = 'failed', finished_at = now(),"
+        " error = 'no end recorded within ' || %s || ' s: its worker stopped'"
+        " WHERE status = 'running' AND started_at < now() - make_interval(secs => %s)",
+        (stale_after_s, stale_after_s),
+    )
+    return cursor.rowcount
+
+
+async def request(
+    conn: Connection, *, requested_by: str | None, stale_after_s: int
+) -> tuple[ArchitectRun, bool]:
     """An admin's run: a new queued row and its message (in the caller's transaction; flush
     the outbox after commit), or the run already queued or running. (run, queued now?)"""
     async with conn.transaction():
+        await expire_stale(conn, stale_after_s)
         try:
             async with conn.transaction():  # a savepoint: a lost race leaves the outer intact
                 run = await _one(
@@ -77,11 +94,12 @@ async def request(conn: Connection, *, requested_by: str | None) -> tuple[Archit
         return run, True
 
 
-async def start_scheduled(conn: Connection) -> ArchitectRun | None:
+async def start_scheduled(conn: Connection, *, stale_after_s: int) -> ArchitectRun | None:
     """The schedule's run, `running` at once; None while another run is queued or running
     (the schedule skips that turn)."""
     try:
         async with conn.transaction():
+            await expire_stale(conn, stale_after_s)
             return await _one(
                 conn,
                 "\nINSERT INTO architect_run (trigger, status, started_at)"
@@ -92,12 +110,23 @@ async def start_scheduled(conn: Connection) -> ArchitectRun | None:
         return None
 
 
-async def claim(conn: Connection, run_id: int) -> ArchitectRun | None:
-    """`queued` → `running`; None when the run is not queued (done, or gone)."""
+async def claim(conn: Connection, run_id: int, *, stale_after_s: int) -> ArchitectRun | None:
+    """`queued` (or `running` past `stale_after_s`: its worker died) → `running`; None when
+    there is nothing to run (ended, under way, or gone)."""
     return await _one(
         conn,
-        "\nUPDATE architect_run SET status = 'running', started_at = now()"
-        " WHERE id = %s AND status = 'queued'" + _RETURNING,
+        "\nUPDATE architect_run SET status = 'running', started_at = now(), error = NULL"
+        " WHERE id = %s AND (status = 'queued' OR (status = 'running'"
+        " AND started_at < now() - make_interval(secs => %s)))" + _RETURNING,
+        (run_id, stale_after_s),
+    )
+
+
+async def requeue(conn: Connection, run_id: int) -> None:
+    """A run whose try failed goes back to `queued` for its message's next delivery."""
+    await conn.execute(
+        "UPDATE architect_run SET status = 'queued', error = NULL, finished_at = NULL"
+        " WHERE id = %s AND status = 'running'",
         (run_id,),
     )
 
