@@ -194,6 +194,13 @@ async def test_a_qualifying_cluster_becomes_a_trained_skill_the_router_uses(e2e,
         assert again[0][1].endswith("new events in its clusters"), again
         assert again[0][2] == [cooking["cluster_id"]]
 
+        # The trained version (its job, metrics and config in its schema) can be switched off.
+        off = await api.post("/v1/config/patches", headers=headers, json={
+            "artifact_id": skill_id, "base_version": 2,
+            "patch": [{"op": "add", "path": "/status", "value": "disabled"}]})  # fmt: skip
+        assert off.status_code == 201, off.text
+        assert off.json()["data"]["validation"] == {"ok": True, "problems": []}, off.text
+
 
 async def test_a_merged_skill_s_cluster_stays_in_the_survivor_s_training(e2e) -> None:
     """`clusters_of` follows `merged_into`; a queued job is widened to them, not duplicated."""

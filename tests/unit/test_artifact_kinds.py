@@ -103,6 +103,33 @@ def test_what_adapter_schema_writes_validates() -> None:
     assert schema_problems({**remote, "mode": "cloud"})[0]["path"] == "/mode"
 
 
+def test_a_trained_skill_version_validates() -> None:
+    """What the train function publishes (the registry's fields, the job's record, a skill's
+    binding) is a valid adapter.lora: ConfigOps validates it when it disables or merges one."""
+    from functions.train import skill
+
+    weights = LoraWeights(
+        rank=4, alpha=8.0,
+        tensors={(0, "q"): (np.zeros((4, 576), np.float32), np.zeros((576, 4), np.float32))},
+    )  # fmt: skip
+    adapter_id = "8c6f2d9e-5b1a-4e1f-9a53-0c6a3c1f4b2d"
+    base = adapter_schema(
+        AdapterFiles(*peft.dump_with_checksum(weights)),
+        prefix=version_prefix(None, adapter_id, 2), adapter_type="skill", version=2,
+    )  # fmt: skip
+    binding = {"cluster_id": "0c1a5e00-0000-4000-8000-00000000000a", "status": "disabled",
+               "applicability": {"natural_language": "Skill: pasta"}}  # fmt: skip
+    target = skill.Target("skill-pasta", "skill", None, binding=binding)
+    extra = skill.extra_schema(
+        target,
+        job_id=adapter_id,
+        promoted=True,
+        metrics={"heldout": {}},
+        training_config={"format": "x"},
+    )
+    assert schema_problems({**base, **extra}) == []
+
+
 def test_workflow_shapes() -> None:
     assert validate(WORKFLOW) == "workflow.chat"
     paths = lambda schema: [p["path"] for p in schema_problems(schema)]  # noqa: E731

@@ -208,6 +208,12 @@ ADAPTER_LORA = _schema("adapter.lora", "LoRA adapter metadata", {
         # SPEC §7.4: a disabled adapter is never routed to (pruned, or merged into another).
         "status": {"enum": ["active", "disabled"]},
         "merged_into": {"type": ["string", "null"], "maxLength": 64},
+        # What a trained version records (functions/train, through the registry's
+        # `extra_schema`): its job, whether it was promoted, its metrics and training config.
+        "job_id": {"type": ["string", "null"], "maxLength": 64},
+        "promoted": {"type": "boolean"},
+        "metrics": {"type": "object"},
+        "training_config": {"type": "object"},
         "remote_model_id": _nullable_text,
         "remote_adapter_id": _nullable_text,
         "prompt_instructions": {"type": ["string", "null"], "maxLength": 20_000},
