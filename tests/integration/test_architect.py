@@ -357,5 +357,6 @@ async def test_a_run_whose_worker_died_is_run_again_and_never_blocks_the_next(
         assert queued and fresh.id != run.id
         dead = await architect_runs.get(conn, run.id)
         assert dead.status == "failed" and "worker stopped" in (dead.error or "")
-        await architect_runs.finish(conn, fresh.id, report={"skipped": "a test run"})
+        skipped = ArchitectReport(skipped="a test run").as_dict()  # what a run records
+        await architect_runs.finish(conn, fresh.id, report=skipped)
         assert (await architect_runs.get(conn, fresh.id)).status == "skipped"
