@@ -15,6 +15,13 @@ holds `customization`, `attribute-access`...; `execmodel` holds `naming` and `ex
 some answers also occur verbatim in a second topic.  `relevant()` counts only the question's own
 topic.  The text changes a little between CPython releases: `check()` says when an answer no longer
 matches the running interpreter's copy.
+
+Answer faithfulness (issue 21), both files written before any decoding was tuned:
+`bench/data/rag_key_phrases.jsonl` gives every question a key phrase (`id`, `key_phrase`): a short
+exact phrase of its answer passage (a name, keyword, number or term, whitespace collapsed) that a
+correct grounded answer must contain. `bench/data/rag_no_evidence.jsonl` holds questions (`id`,
+`topic`, `question`) on other subjects (cooking, geography, other languages' APIs...) that the
+corpus cannot answer.
 """
 
 from __future__ import annotations
@@ -24,7 +31,10 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PATH = Path(__file__).parent / "data" / "rag_eval.jsonl"
+DATA = Path(__file__).parent / "data"
+DEFAULT_PATH = DATA / "rag_eval.jsonl"
+KEY_PHRASES_PATH = DATA / "rag_key_phrases.jsonl"
+NO_EVIDENCE_PATH = DATA / "rag_no_evidence.jsonl"
 MIN_ANSWER_CHARS = 40
 MAX_ANSWER_CHARS = 300
 
@@ -67,6 +77,26 @@ def load_questions(path: Path | str = DEFAULT_PATH) -> list[EvalQuestion]:
             )
         )
     return questions
+
+
+def _rows(path: Path | str) -> list[dict[str, str]]:
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def squash(text: str) -> str:
+    """Whitespace collapsed to single spaces: how an answer quotes a passage that wraps lines."""
+    return " ".join(text.split())
+
+
+def load_key_phrases(path: Path | str = KEY_PHRASES_PATH) -> dict[str, str]:
+    """Question id -> the phrase a correct answer contains exactly (after `squash`)."""
+    return {row["id"]: row["key_phrase"] for row in _rows(path)}
+
+
+def load_no_evidence(path: Path | str = NO_EVIDENCE_PATH) -> list[tuple[str, str]]:
+    """(id, question) pairs the corpus holds no evidence for."""
+    return [(row["id"], row["question"]) for row in _rows(path)]
 
 
 def relevant(question: EvalQuestion, topic: str, chunk_start: int, chunk_end: int) -> bool:

@@ -14,8 +14,11 @@ from bench.rag_eval_set import (
     EvalQuestion,
     check,
     load_corpus,
+    load_key_phrases,
+    load_no_evidence,
     load_questions,
     relevant,
+    squash,
 )
 
 
@@ -110,3 +113,32 @@ def test_check_reports_each_kind_of_problem() -> None:
     assert any(p.startswith("q5: answer is") for p in problems)
     assert "q6: no topic 'missing' in the corpus" in problems
     assert check(cases[:1], corpus) == []
+
+
+def test_every_question_has_a_key_phrase_found_verbatim_in_its_answer(
+    questions: list[EvalQuestion],
+) -> None:
+    phrases = load_key_phrases()
+    assert list(phrases) == [q.id for q in questions]
+    for q in questions:
+        phrase = phrases[q.id]
+        assert phrase == phrase.strip() and 1 <= len(phrase) <= 40, q.id
+        assert phrase in squash(q.answer), q.id
+
+
+def test_no_evidence_questions_are_off_the_corpus_and_distinct(
+    questions: list[EvalQuestion],
+) -> None:
+    no_evidence = load_no_evidence()
+    assert len(no_evidence) >= 30
+    ids = [i for i, _ in no_evidence]
+    assert len(set(ids)) == len(ids) and not set(ids) & {q.id for q in questions}
+    asked = {q.question for q in questions}
+    for _, question in no_evidence:
+        assert question.strip() and question not in asked
+        # Another subject: the question says nothing about Python.
+        assert "python" not in question.lower()
+
+
+def test_squash_collapses_line_breaks_and_runs_of_spaces() -> None:
+    assert squash("  a\n  b\tc  ") == "a b c"
