@@ -17,7 +17,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -141,6 +141,12 @@ bench-inference: install
 bench-engine: install
 	@$(PY) -m bench.engine_random
 
+# Seconds to ready of the engine on the service's shapes, from an empty compilation cache (cold)
+# and from the one that start wrote (warm); random weights, no stack: runs on a GPU machine too.
+# ARGS="--adapter-slots 0" runs the base shapes only (docs/benchmarks.md).
+bench-start: install
+	@$(PY) -m bench.start $(ARGS)
+
 # Chat turns through a gateway process: kernel overhead besides model time, TTFT at 1 and 8 users.
 bench-chat: install
 	@$(PY) -m bench.chat
@@ -149,7 +155,8 @@ bench-chat: install
 bench-load: install
 	@$(PY) -m bench.load
 
-# Retrieval recall@5/MRR (dense, full-text, hybrid), ingestion throughput, query latency.
+# Retrieval recall@5/MRR (dense, full-text, hybrid), ingestion throughput, query latency, and
+# grounded answers through the model: key-phrase rate and no-evidence rate, copy-aware off/on.
 bench-rag: install
 	@$(PY) -m bench.rag
 

@@ -38,8 +38,8 @@ from flax import nnx
 from bench.engine_baseline import transformers_generate
 from bench.engine_run import Run
 from shared.neural.config import LlamaConfig
-from shared.neural.engine import Engine
-from shared.neural.lora import random_lora
+from shared.neural.engine import DEFAULT_HORIZON, Engine, default_prefill_rows
+from shared.neural.lora import LORA_IMPLS, random_lora
 from shared.neural.model import build_model
 from shared.neural.sampling import SamplingParams
 
@@ -87,7 +87,7 @@ class Bench:
     def __init__(self, args: argparse.Namespace, config: LlamaConfig, slots: int):
         self.args = args
         self.rng = np.random.default_rng(args.seed)
-        model = build_model(config, seed=args.seed)
+        model = build_model(config, seed=args.seed, dtype=args.dtype)
         self.dtypes = sorted({str(p.dtype) for p in jax.tree.leaves(nnx.state(model, nnx.Param))})
         self.engine = Engine(
             model,
@@ -99,6 +99,9 @@ class Bench:
             prefill_buckets=(args.prompt_tokens,),
             adapter_slots=args.lora_streams,
             adapter_rank=LORA_RANK,
+            horizon=args.horizon,
+            prefill_rows=args.prefill_rows,
+            lora_impl=args.lora_impl[0],
         )
         for slot in range(1, args.lora_streams + 1):
             adapter = random_lora(config, rank=LORA_RANK, alpha=16, seed=slot)
@@ -129,6 +132,15 @@ class Bench:
                 "  with adapter width 1 (cold, in all)",
                 f"{shapes:3d} shapes {figures['compile_lora_s']:7.1f} s",
             )
+            for impl in self.args.lora_impl[1:]:  # each other implementation's programs too
+                engine.set_lora_impl(impl)
+                started = time.monotonic()
+                engine.compile_shapes(
+                    max_len=max_len, max_decode_len=engine.max_seq_len, adapter_widths=(1,)
+                )
+                seconds = figures[f"compile_lora_{impl}_s"] = time.monotonic() - started
+                _line(f"  adapter shapes, lora impl {impl}", f"{seconds:7.1f} s (base cached)")
+            engine.set_lora_impl(self.args.lora_impl[0])
 
     def latency(self, figures: dict[str, float]) -> None:
         """TTFT of one request on an idle engine, then one stream's decode rate."""
@@ -176,13 +188,22 @@ class Bench:
             _line(f"aggregate, {n:3d} streams on {slots} slots", f"{rate:9.1f} tok/s")
         n = self.args.lora_streams
         if n:
-            base, lora = self.aggregate(n), self.aggregate(n, adapters=True)
-            figures.update(lora_base_tok_s=base, lora_tok_s=lora, lora_ratio=base / lora)
+            base = self.aggregate(n)
+            figures.update(lora_base_tok_s=base)
             _line(f"aggregate, {n:3d} streams, base only", f"{base:9.1f} tok/s")
-            _line(
-                f"  {n} distinct rank-{LORA_RANK} adapters",
-                f"{lora:9.1f} tok/s  ({base / lora:.2f}x slower)",
-            )
+            for i, impl in enumerate(self.args.lora_impl):
+                self.engine.set_lora_impl(impl)  # adapters relaid
+                lora = self.aggregate(n, adapters=True)
+                # The first implementation's figures keep the unqualified names; with more
+                # than one, each also has its own.
+                keys = ["lora_tok_s", "lora_ratio"] if i == 0 else []
+                if len(self.args.lora_impl) > 1:
+                    keys += [f"lora_{impl}_tok_s", f"lora_{impl}_ratio"]
+                figures.update(zip(keys, [lora, base / lora] * (len(keys) // 2), strict=True))
+                _line(
+                    f"  {n} distinct rank-{LORA_RANK} adapters, {impl}",
+                    f"{lora:9.1f} tok/s  ({base / lora:.2f}x slower)",
+                )
 
 
 def _baseline(args: argparse.Namespace, config: LlamaConfig, engine: dict[str, float]) -> Any:
@@ -223,14 +244,28 @@ def _parse(argv: Sequence[str] | None, on_gpu: bool) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.engine_random", description=__doc__)
     parser.add_argument("--tiny", action="store_true", help="a 2-layer, 64-wide model")
     parser.add_argument(
-        "--dtype", choices=["float32"], default="float32", help="the engine's (float32 only)"
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        default="float32",
+        help="the model's (INFERENCE_DTYPE): bfloat16 stores bf16, accumulates in f32",
     )
     parser.add_argument("--streams", help="stream counts, e.g. 1,16,64,256")
     parser.add_argument("--slots", type=int, help="decode slots (default: most streams, <= 64)")
     parser.add_argument("--lora-streams", type=int, help="streams on distinct adapters; 0: none")
+    parser.add_argument(
+        "--lora-impl",
+        default="gather",
+        help=f"multi-LoRA implementations to measure in turn, from {','.join(LORA_IMPLS)}",
+    )
     parser.add_argument("--prompt-tokens", type=int, help="default 128 (tiny: 32)")
     parser.add_argument("--new-tokens", type=int, help="default 128 (tiny: 32)")
     parser.add_argument("--ttft-runs", type=int, default=20)
+    parser.add_argument(
+        "--horizon", type=int, help="decode steps per device call (default: engine's)"
+    )
+    parser.add_argument(
+        "--prefill-rows", type=int, help="prompts per prefill call (default: 1; GPU 8)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-baseline", action="store_true", help="skip transformers")
     args = parser.parse_args(argv)
@@ -238,6 +273,11 @@ def _parse(argv: Sequence[str] | None, on_gpu: bool) -> argparse.Namespace:
         parser.error("--ttft-runs needs at least 2 runs for percentiles")
     default = "1,16,64,256" if on_gpu else "1,16"
     args.streams = [int(n) for n in (args.streams or default).split(",")]
+    args.lora_impl = args.lora_impl.split(",")
+    if not set(args.lora_impl) <= set(LORA_IMPLS):
+        parser.error(f"--lora-impl: choose from {','.join(LORA_IMPLS)}")
+    args.horizon = args.horizon or DEFAULT_HORIZON
+    args.prefill_rows = args.prefill_rows or default_prefill_rows()
     if args.lora_streams is None:
         args.lora_streams = 64 if on_gpu else 16
     size = 32 if args.tiny else 128
@@ -262,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{args.prompt_tokens}-token prompts, {args.new_tokens} new tokens a stream,"
         f" {slots} slots, {os.cpu_count()} CPUs",
     )
+    _line("engine", f"{args.horizon} decode steps a call, {args.prefill_rows} prompts a prefill")
     figures: dict[str, float] = {}
     bench.compile(figures)
     bench.engine.start()
@@ -286,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "streams": args.streams,
         "lora_streams": args.lora_streams,
         "lora_rank": LORA_RANK,
+        "lora_impls": args.lora_impl,
+        "horizon": args.horizon,
+        "prefill_rows": args.prefill_rows,
         "figures": figures,
         "baseline": baseline,
     }

@@ -14,8 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import numpy as np
 import yaml
 
+from shared.neural.config import LlamaConfig
 from shared.neural.engine import DoneEvent, TokenEvent
 from shared.platform.template import load_raw
 
@@ -31,6 +33,19 @@ def write_template_with_fixtures(template: Path, dest: Path) -> Path:
     raw["Resources"].update(load_raw(FIXTURE_TEMPLATE)["Resources"])
     dest.write_text(yaml.safe_dump(raw, sort_keys=False))
     return dest
+
+
+def random_checkpoint(config: LlamaConfig, seed: int) -> dict[str, np.ndarray]:
+    """Checkpoint tensors of `config`'s shapes: norms at one, the rest N(0, 0.1)."""
+    rng = np.random.default_rng(seed)
+    return {
+        name: (
+            np.ones(shape, np.float32)
+            if name.endswith("norm")
+            else rng.normal(0, 0.1, shape).astype(np.float32)
+        )
+        for name, shape in config.expected_shapes().items()
+    }
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
@@ -9,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
+import numpy as np
 import pydantic
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
@@ -28,6 +30,7 @@ from functions.inference.schemas import (
     LoadAdapterRequest,
     TokenizeRequest,
 )
+from shared.neural.copying import source_ids, word_start_mask
 from shared.neural.engine import DoneEvent, EngineBusy, TokenEvent
 from shared.neural.sampling import SamplingParams
 from shared.neural.tokenizer import ChatMessage
@@ -88,7 +91,17 @@ def create_app(runtime: Runtime) -> Starlette:
     metrics = Metrics(runtime)
     token = runtime.settings.inference_token.get_secret_value()
 
-    def params_of(body: Any) -> SamplingParams:
+    word_starts: list[np.ndarray] = []  # which token ids begin a word: built at first use
+
+    def copy_ids(texts: list[str]) -> tuple[int, ...]:
+        """`copy_from` texts as the copy processor reads them (shared.neural.copying)."""
+        tok = runtime.tokenizer
+        assert tok is not None
+        if not word_starts:
+            word_starts.append(word_start_mask(tok.decode, tok.vocab_size))
+        return source_ids(texts, tok.encode, word_starts[0])
+
+    def params_of(body: Any, copy_from: tuple[int, ...] = ()) -> SamplingParams:
         return SamplingParams(
             temperature=body.temperature,
             top_p=body.top_p,
@@ -98,6 +111,7 @@ def create_app(runtime: Runtime) -> Starlette:
             seed=body.seed,
             max_decode_ms=body.max_decode_ms,
             logit_bias=body.biases(),
+            copy_from=copy_from,
         )
 
     async def complete(request: Request, kind: str) -> Response:
@@ -121,11 +135,13 @@ def create_app(runtime: Runtime) -> Starlette:
             )
         else:
             prompt = runtime.tokenizer.encode(body.prompt)
+        # Tokenizing the sources (and, once, the vocabulary) is host work: off the event loop.
+        copying = await asyncio.to_thread(copy_ids, body.copy_from) if body.copy_from else ()
         request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
         submitted = time.monotonic()
         with adapter_refusals():
             lease = await runtime.acquire_adapters(body.adapter_refs(), body.user)
-        events = runtime.generate(prompt, params_of(body), request_id, lease)
+        events = runtime.generate(prompt, params_of(body, copying), request_id, lease)
         try:
             first = await anext(events)  # admission errors surface here, before any byte is sent
         except EngineBusy as busy:
@@ -272,10 +288,17 @@ def create_app(runtime: Runtime) -> Starlette:
                     "status": "ready",
                     "model": BASE_MODEL_ID,
                     "slots": runtime.settings.inference_slots,
+                    "shapes": runtime.shapes,
+                    "start_s": runtime.start_s,
                 }
             )
+        # Not ready until every engine shape is compiled or loaded and the warm-up has run;
+        # `phase` says which step of the start it is in.
         status = "failed" if runtime.load_error else "loading"
-        return JSONResponse({"status": status, "error": runtime.load_error}, status_code=503)
+        return JSONResponse(
+            {"status": status, "phase": runtime.phase, "error": runtime.load_error},
+            status_code=503,
+        )
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -4,11 +4,12 @@ embedder, and the readiness flag (set after weights load and a warm-up generatio
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 
 import jax
@@ -16,15 +17,21 @@ from prometheus_client import CollectorRegistry
 
 from functions.inference.adapter_cache import AdapterCache, AdapterRef, Lease
 from functions.inference.adapter_files import fetch_version
+from functions.inference.compile_cache import StoredCompileCache
 from shared.domain.adapters import registry as adapter_registry
 from shared.domain.adapters.registry import AdapterRecord
-from shared.neural import peft
+from shared.neural import compile_cache, peft
 from shared.neural.config import LlamaConfig
 from shared.neural.convert import ensure_weights
-from shared.neural.engine import DoneEvent, Engine, Event
-from shared.neural.lora import MAX_ADAPTERS_PER_REQUEST
+from shared.neural.engine import (
+    DoneEvent,
+    Engine,
+    Event,
+    default_adapter_widths,
+    default_prefill_rows,
+)
 from shared.neural.minilm import Embedder
-from shared.neural.model import build_model
+from shared.neural.model import build_model, inference_dtype
 from shared.neural.sampling import SamplingParams
 from shared.neural.tokenizer import ChatTokenizer
 from shared.neural.weights import TOKENIZER_FILE, load_checkpoint
@@ -48,6 +55,11 @@ class Runtime:
     ready: threading.Event = field(default_factory=threading.Event)
     embed_lock: threading.Lock = field(default_factory=threading.Lock)
     load_error: str | None = None
+    # What the start is doing (reported by /healthz until ready), how many engine shapes it
+    # compiled or loaded from the compilation cache, and how long it took to be ready.
+    phase: str = "starting"
+    shapes: int | None = None
+    start_s: float | None = None
     _db: PoolHolder | None = field(default=None, init=False)
     # Callers reuse a request id (a chat turn's retries and fallbacks all carry the turn's id),
     # so each submission gets an engine id of its own: a disconnect cancels only its own
@@ -55,36 +67,92 @@ class Runtime:
     _live: dict[str, set[str]] = field(default_factory=dict, init=False)
 
     def load(self) -> None:
-        """Blocking: run in a thread at start-up; the service answers 503 until it is done."""
+        """Blocking: run in a thread at start-up; the service answers 503 until it is done:
+        until every shape the engine can run is compiled (or loaded from the persistent
+        compilation cache) and a warm-up generation and embedding have run."""
         try:
             started = time.monotonic()
-            jax.config.update("jax_compilation_cache_dir", str(self.settings.jax_cache_dir))
-            directory = ensure_weights(self.settings.weights_dir)
-            checkpoint = load_checkpoint(directory)
-            self.tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
-            self.engine = Engine(
-                build_model(checkpoint.config, checkpoint.tensors),
-                decode_text=self.tokenizer.decode,
-                stop_token_ids=[self.tokenizer.im_end_id],
-                slots=self.settings.inference_slots,
-                max_seq_len=self.settings.inference_max_seq_len,
-                queue_size=self.settings.inference_queue_size,
-                adapter_slots=self.settings.inference_adapter_slots,
-                adapter_rank=self.settings.inference_adapter_max_rank,
+            store = self._compile_cache()
+            # The stored entries download while the weights load: both come before compiling.
+            pulling = _in_background(store.pull, "compile-cache-download") if store else None
+            self.phase = "loading weights"
+            engine = self._load_engine()
+            if pulling is not None:
+                self.phase = "downloading the compilation cache"
+                pulling.join()
+            self.phase = "compiling"
+            compiling = time.monotonic()
+            widths = engine.adapter_widths if self.adapters else ()
+            # Every shape (None: no length limit), so no request waits for a compilation.
+            self.shapes = engine.compile_shapes(
+                max_len=None, max_decode_len=None, adapter_widths=widths
             )
-            if self.settings.inference_adapter_slots:
-                self.adapters = self._adapter_cache(self.engine, checkpoint.config)
-            widths = (1, MAX_ADAPTERS_PER_REQUEST) if self.adapters else ()
-            shapes = self.engine.compile_shapes(adapter_widths=widths)
-            log.info("compiled %d prefill/decode shapes", shapes)
-            self.engine.start()
+            log.info(
+                "compiled or loaded %d engine shapes in %.1fs",
+                self.shapes,
+                time.monotonic() - compiling,
+            )
+            engine.start()
+            self.phase = "warming up"
             self.embedder = Embedder()
             self._warm_up()
+            entries = store.entries() if store else []  # now, while nothing compiles
+            self.start_s = time.monotonic() - started
+            self.phase = "ready"
             self.ready.set()
-            log.info("inference ready in %.1fs", time.monotonic() - started)
+            log.info("inference ready in %.1fs", self.start_s)
+            if store:
+                _in_background(functools.partial(store.push, entries), "compile-cache-upload")
         except Exception as exc:  # reported by /healthz; the process stays up to say why
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("inference failed to load")
+
+    def _load_engine(self) -> Engine:
+        """The tokenizer, the engine over the weights, and the adapter cache when it has
+        adapter slots."""
+        directory = ensure_weights(self.settings.weights_dir)
+        checkpoint = load_checkpoint(directory)
+        self.tokenizer = ChatTokenizer.from_file(directory / TOKENIZER_FILE)
+        self.engine = Engine(
+            build_model(
+                checkpoint.config,
+                checkpoint.tensors,
+                dtype=inference_dtype(self.settings.inference_dtype),
+            ),
+            decode_text=self.tokenizer.decode,
+            stop_token_ids=[self.tokenizer.im_end_id],
+            slots=self.settings.inference_slots,
+            max_seq_len=self.settings.inference_max_seq_len,
+            queue_size=self.settings.inference_queue_size,
+            adapter_slots=self.settings.inference_adapter_slots,
+            adapter_rank=self.settings.inference_adapter_max_rank,
+            horizon=self.settings.inference_decode_horizon,
+            prefill_rows=self.settings.inference_prefill_rows or default_prefill_rows(),
+            prefill_budget=self.settings.inference_prefill_budget,
+            lora_impl=self.settings.inference_lora_impl,
+            adapter_widths=default_adapter_widths(),
+        )
+        if self.settings.inference_adapter_slots:
+            self.adapters = self._adapter_cache(self.engine, checkpoint.config)
+        return self.engine
+
+    def _compile_cache(self) -> StoredCompileCache | None:
+        """Points JAX at this device's cache directory; with JAX_CACHE_S3, the same entries
+        in the data bucket (None when off, or when the store cannot even be named)."""
+        directory = compile_cache.configure(self.settings.jax_cache_dir)
+        device = jax.devices()[0]
+        log.info(
+            "inference on %s (%s); compilation cache in %s", device, device.device_kind, directory
+        )
+        if not self.settings.jax_cache_in_store:
+            return None
+        try:
+            template = load_template(self.settings.template_path, self.settings)
+            bucket = template.buckets["DataBucket"].name
+            return StoredCompileCache(s3_client(self.settings), bucket, directory)
+        except Exception:  # the store only saves time: start without it
+            log.exception("compilation cache: the object store is not available")
+            return None
 
     def _adapter_cache(self, engine: Engine, config: LlamaConfig) -> AdapterCache:
         """Adapters resolve through Postgres (artifact rows) and load from the S3 store."""
@@ -198,3 +266,9 @@ class Runtime:
                 return embedder.embed(texts).tolist(), sum(embedder.token_counts(texts))
 
         return await asyncio.to_thread(run)
+
+
+def _in_background(work: Callable[[], object], name: str) -> threading.Thread:
+    thread = threading.Thread(target=work, name=name, daemon=True)
+    thread.start()
+    return thread

@@ -1,5 +1,5 @@
 """OpenAI-compatible request and response models (the subset this service implements, plus
-`top_k`, `max_decode_ms` and `adapters` extensions)."""
+`top_k`, `max_decode_ms`, `adapters` and `copy_from` extensions)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,10 @@ BASE_MODEL_ID = "smollm2-135m-instruct"
 EMBEDDING_MODEL_ID = "all-minilm-l6-v2"
 # Tokens one request may bias (each costs a scatter on the host per generated token).
 MAX_LOGIT_BIAS = 1024
+# Copy-aware decoding: passages per request and characters over all of them (a context window's
+# worth of sources and more; the index is built on the host once per request).
+MAX_COPY_SOURCES = 64
+MAX_COPY_CHARS = 200_000
 
 
 class _Lenient(BaseModel):
@@ -79,6 +83,17 @@ class _Generation(_Lenient):
                 raise ValueError(f"logit_bias keys are token ids, not {key[:20]!r}")
             if not -100 <= bias <= 100:
                 raise ValueError(f"logit_bias values are in [-100, 100], not {bias}")
+        return value
+
+    # Extension: passages the answer may quote (a grounded answer's sources). Names, numbers and
+    # terms being copied from them continue exactly as there (shared.neural.copying).
+    copy_from: list[str] | None = Field(default=None, max_length=MAX_COPY_SOURCES)
+
+    @field_validator("copy_from")
+    @classmethod
+    def _bounded_sources(cls, value: list[str] | None) -> list[str] | None:
+        if value and sum(len(text) for text in value) > MAX_COPY_CHARS:
+            raise ValueError(f"copy_from holds at most {MAX_COPY_CHARS} characters in all")
         return value
 
     def biases(self) -> tuple[tuple[int, float], ...]:

@@ -18,7 +18,7 @@ from typing import Any
 
 import jax
 
-from shared.neural import peft
+from shared.neural import compile_cache, peft
 from shared.neural.config import LlamaConfig
 from shared.neural.convert import ensure_weights
 from shared.neural.generate import greedy
@@ -71,7 +71,9 @@ class Model:
         with self._lock:
             if self._loaded is None:
                 started = time.monotonic()
-                jax.config.update("jax_compilation_cache_dir", str(jax_cache_dir))
+                # The directory of this device and jaxlib, every program written (as the
+                # inference service has it): a later process loads instead of compiling.
+                compile_cache.configure(jax_cache_dir)
                 assert self._directory is not None
                 checkpoint = load_checkpoint(self._directory, verify_checksum=False)
                 state, step = forward_fn(build_model(checkpoint.config, checkpoint.tensors))

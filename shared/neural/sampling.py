@@ -3,9 +3,14 @@ generator per request so a seed gives the same tokens whatever else is in the ba
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+# A per-request rewrite of a row of logits [V] given the tokens generated so far, applied on the
+# host before `sample` (e.g. copy-aware decoding for grounded answers).
+LogitsProcessor = Callable[[np.ndarray, Sequence[int]], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -20,6 +25,14 @@ class SamplingParams:
     # OpenAI's `logit_bias`: (token id, bias in [-100, 100]) added to that token's logit before
     # anything else (greedy included): -100 all but bans a token, +100 all but forces it.
     logit_bias: tuple[tuple[int, float], ...] = ()
+    # Token ids of the text an answer may copy spans from (a grounded answer's sources): names,
+    # numbers and terms being copied continue as they do there (shared.neural.copying).
+    copy_from: tuple[int, ...] = ()
+
+    @property
+    def on_host(self) -> bool:
+        """Whether each token needs this row's logits on the host (the device samples the rest)."""
+        return bool(self.logit_bias or self.copy_from)
 
     def __post_init__(self) -> None:
         if self.temperature < 0:
@@ -86,3 +99,12 @@ def biased(logits: np.ndarray, bias: tuple[tuple[int, float], ...]) -> np.ndarra
     inside = ids < out.shape[0]
     np.add.at(out, ids[inside], values[inside])
     return out
+
+
+def processor_for(params: SamplingParams) -> LogitsProcessor | None:
+    """The request's logits processor (built once, when it is submitted), or None."""
+    if not params.copy_from:
+        return None
+    from shared.neural.copying import copy_processor  # here: copying imports this module
+
+    return copy_processor(params.copy_from)

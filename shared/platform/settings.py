@@ -100,6 +100,17 @@ class Settings(AuthSettings):
     inference_max_seq_len: int = 2048
     inference_queue_size: int = 64
     inference_timeout_s: float = 120.0
+    # The model's dtype: auto picks by platform and measurement (shared.neural.model.AUTO_DTYPE:
+    # float32 on the CPU, and on the GPU until bf16 measures faster there).
+    inference_dtype: Literal["auto", "float32", "bfloat16"] = "auto"
+    # Decode steps per device call (the host streams each call's tokens; cancellation and
+    # deadlines act between calls), prompts per prefill call (auto: 1 on the CPU, where a
+    # prompt already fills the cores, 8 on an accelerator), prompt tokens prefilled between
+    # two decode calls, and the multi-LoRA formulation (shared.neural.lora.LORA_IMPLS).
+    inference_decode_horizon: int = Field(default=16, ge=1, le=128)
+    inference_prefill_rows: int = Field(default=0, ge=0, le=64)  # 0: auto
+    inference_prefill_budget: int = Field(default=2048, ge=32)
+    inference_lora_impl: Literal["gather", "dense", "ragged"] = "gather"
     # LoRA adapters: bank slots on the device (each holds one adapter at the bank's rank),
     # the host-RAM cache of parsed adapters, and how long a persona adapter stays pinned
     # after its user's last request.
@@ -108,6 +119,10 @@ class Settings(AuthSettings):
     inference_adapter_cache_mb: int = Field(default=512, ge=1)
     inference_adapter_pin_ttl_s: float = Field(default=900.0, ge=0)
     jax_cache_dir_override: Path | None = Field(default=None, alias="JAX_CACHE_DIR")
+    # The inference service's compilation cache also in the data bucket (jax-cache/<key>/),
+    # so a fresh container starts warm; auto: in production (a container's disk starts
+    # empty), not locally (the data directory persists).
+    jax_cache_s3: Literal["auto", "on", "off"] = "auto"
     cors_allow_origins: list[str] = Field(default_factory=list)
     dependency_timeout_s: float = 3.0
     stack_ready_timeout_s: float = 90.0
@@ -351,6 +366,10 @@ class Settings(AuthSettings):
     @property
     def jax_cache_dir(self) -> Path:
         return self.jax_cache_dir_override or self.data_dir / "jax-cache"
+
+    @property
+    def jax_cache_in_store(self) -> bool:
+        return self.jax_cache_s3 == "on" or (self.jax_cache_s3 == "auto" and self.env == "prod")
 
     @property
     def smtp_address(self) -> tuple[str, int]:

@@ -241,6 +241,55 @@ def test_logit_bias_bans_and_forces_tokens(client, service) -> None:
                                       max_tokens=1, logit_bias=bad)  # fmt: skip
 
 
+VILLAGE = "Pellorindwyn"
+FESTIVAL = (
+    f"The Harvest Lantern Festival is held every October in the village of {VILLAGE}, on the "
+    "banks of a slow river. Visitors carry paper lanterns through the square."
+)
+
+
+def test_copy_from_keeps_a_quoted_name_exact(client, service) -> None:
+    """Copy-aware decoding (`copy_from`): a model pushed off the passage's spelling of an
+    invented name (here by a logit bias against the name's later pieces, so greedy decoding
+    misquotes it deterministically) writes it as the passage does once the passage is
+    `copy_from`; sampled answers that start the name finish it exactly."""
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    got = httpx.post(service + "/tokenize", headers=headers, timeout=30,
+                     json={"prompt": " " + VILLAGE, "return_tokens": True})  # fmt: skip
+    pieces = list(got.json()["tokens"])
+    assert len(pieces) >= 3  # a multi-token name
+    against = {str(t): -8 for t in pieces[1:]}
+    question = (
+        f"Sources:\n\n[1] notes.md\n{FESTIVAL}\n\nAnswer the question using only the "
+        "numbered sources above. Cite the sources you use like [1].\n\n"
+        "Question: Which village holds the Harvest Lantern Festival?"
+    )
+    messages = [{"role": "user", "content": question}]
+
+    def answer(**extra) -> str:
+        done = client.chat.completions.create(
+            model="smollm2-135m-instruct", messages=messages, max_tokens=28, **extra
+        )
+        return done.choices[0].message.content or ""
+
+    misquoted = answer(temperature=0, logit_bias=against)
+    assert "village of" in misquoted and VILLAGE not in misquoted, misquoted  # e.g. "Parlin"
+    exact = answer(temperature=0, logit_bias=against, extra_body={"copy_from": [FESTIVAL]})
+    assert VILLAGE in exact, exact
+    sampled = [answer(temperature=1.0, seed=seed, extra_body={"copy_from": [FESTIVAL]})
+               for seed in range(4)]  # fmt: skip
+    assert all(VILLAGE in a for a in sampled if VILLAGE[:4] in a), sampled
+    # The text endpoint takes it too.
+    done = client.completions.create(
+        model="smollm2-135m-instruct", prompt=f"{FESTIVAL}\nThe festival's village,",
+        temperature=0, max_tokens=12, extra_body={"copy_from": [FESTIVAL]},
+    )  # fmt: skip
+    assert done.choices[0].text
+    with pytest.raises(openai.BadRequestError):
+        client.completions.create(model="smollm2-135m-instruct", prompt="x", max_tokens=1,
+                                  extra_body={"copy_from": ["x" * 200_001]})  # fmt: skip
+
+
 def test_sigterm_drains_an_in_flight_stream(tmp_path_factory) -> None:
     url, process = start_inference(tmp_path_factory, "drain")
     with process as proc:

@@ -1,5 +1,6 @@
 """Per-row LoRA adapters on the real model: the batched, never-merged path equals, row by row,
-a model whose weights were merged independently in numpy (W + g·alpha/r·B·A)."""
+a model whose weights were merged independently in numpy (W + g·alpha/r·B·A), through each
+implementation of the multi-LoRA path ("gather", "dense", "ragged")."""
 
 from __future__ import annotations
 
@@ -7,18 +8,20 @@ import numpy as np
 import pytest
 
 from shared.neural.convert import ensure_weights
-from shared.neural.engine import Engine, _runner
+from shared.neural.engine import Engine
 from shared.neural.generate import greedy
 from shared.neural.lora import (
+    LORA_IMPLS,
     AdapterError,
-    LoraBank,
     gather,
     install,
     merged_tensors,
+    new_bank,
     pack,
     random_lora,
 )
 from shared.neural.model import KVCache, build_model, forward_fn
+from shared.neural.runner import step_fn
 from shared.neural.sampling import SamplingParams
 from shared.neural.tokenizer import ChatMessage
 from shared.neural.weights import load_checkpoint
@@ -66,12 +69,36 @@ def _last_logits(step, state, config, prompt, **kwargs) -> np.ndarray:
     return np.asarray(logits)[0]
 
 
-def test_mixed_adapter_batch_matches_numpy_merged_weights(lm, checkpoint, adapters) -> None:
-    config, tokenizer = checkpoint.config, lm[3]
-    bank = LoraBank.zeros(config, slots=len(adapters) + 1, rank=RANK)
-    for slot, weights in enumerate(adapters, start=1):
+def _bank(config, adapters, impl, count=None):
+    chosen = adapters[:count]
+    bank = new_bank(config, slots=len(chosen) + 1, rank=RANK, impl=impl)
+    for slot, weights in enumerate(chosen, start=1):
         bank = install(bank, np.int32(slot), pack(weights, config, rank=RANK))
-    state, step = _runner(build_model(config, checkpoint.tensors))
+    return bank
+
+
+@pytest.fixture(scope="module")
+def merged_rows(lm, checkpoint, adapters) -> list[np.ndarray]:
+    """Each row's last logits from its own merged model (the independent reference), computed
+    once for every implementation."""
+    config, prompts = checkpoint.config, _prompts(lm[3])
+    expected = []
+    for prompt, chosen in zip(prompts, ROW_SETS, strict=True):
+        merged = merged_tensors(
+            checkpoint.tensors, config, [(adapters[i], gate) for i, gate in chosen]
+        )
+        m_state, m_step = step_fn(build_model(config, merged))
+        expected.append(_last_logits(m_step, m_state, config, prompt, lora=None, attend_len=64))
+    return expected
+
+
+@pytest.mark.parametrize("impl", LORA_IMPLS)
+def test_mixed_adapter_batch_matches_numpy_merged_weights(
+    impl, lm, checkpoint, adapters, merged_rows
+) -> None:
+    config, tokenizer = checkpoint.config, lm[3]
+    bank = _bank(config, adapters, impl)
+    state, step = step_fn(build_model(config, checkpoint.tensors))
 
     # One batch: four rows, four different adapter sets, each row in its own cache slot.
     prompts = _prompts(tokenizer)
@@ -94,32 +121,38 @@ def test_mixed_adapter_batch_matches_numpy_merged_weights(lm, checkpoint, adapte
 
     base = _last_logits(step, state, config, prompts[2], lora=None, attend_len=64)
     for row, chosen in enumerate(ROW_SETS):
-        merged = merged_tensors(
-            checkpoint.tensors, config, [(adapters[i], gate) for i, gate in chosen]
-        )
-        m_state, m_step = _runner(build_model(config, merged))
-        expected = _last_logits(m_step, m_state, config, prompts[row], lora=None, attend_len=64)
-        assert np.abs(batched[row] - expected).max() < LOGIT_TOLERANCE, f"row {row}"
+        assert np.abs(batched[row] - merged_rows[row]).max() < LOGIT_TOLERANCE, f"row {row}"
         if chosen:  # the adapters really change the output
             alone = _last_logits(step, state, config, prompts[row], lora=None, attend_len=64)
             assert np.abs(batched[row] - alone).max() > 0.1
     assert np.abs(batched[2] - base).max() < LOGIT_TOLERANCE  # the no-adapter row is the base
 
 
-def test_gates_scale_the_update(lm, checkpoint, adapters) -> None:
+GATES = (0.0, 0.5, 2.0)
+
+
+@pytest.fixture(scope="module")
+def merged_gates(lm, checkpoint, adapters) -> dict[float, np.ndarray]:
+    config, prompt = checkpoint.config, _prompts(lm[3])[0]
+    expected = {}
+    for gate in GATES:
+        merged = merged_tensors(checkpoint.tensors, config, [(adapters[0], gate)])
+        m_state, m_step = step_fn(build_model(config, merged))
+        expected[gate] = _last_logits(m_step, m_state, config, prompt, lora=None, attend_len=64)
+    return expected
+
+
+@pytest.mark.parametrize("impl", LORA_IMPLS)
+def test_gates_scale_the_update(impl, lm, checkpoint, adapters, merged_gates) -> None:
     """Gate g equals merging g·alpha/r·B·A; gate 0 is the base model."""
     config, prompt = checkpoint.config, _prompts(lm[3])[0]
-    bank = LoraBank.zeros(config, slots=2, rank=RANK)
-    bank = install(bank, np.int32(1), pack(adapters[0], config, rank=RANK))
-    state, step = _runner(build_model(config, checkpoint.tensors))
+    bank = _bank(config, adapters, impl, count=1)
+    state, step = step_fn(build_model(config, checkpoint.tensors))
     base = _last_logits(step, state, config, prompt, lora=None, attend_len=64)
-    for gate in (0.0, 0.5, 2.0):
+    for gate in GATES:
         lora = gather(bank, np.array([[1]], np.int32), np.array([[gate]], np.float32))
         gated = _last_logits(step, state, config, prompt, lora=lora, attend_len=64)
-        merged = merged_tensors(checkpoint.tensors, config, [(adapters[0], gate)])
-        m_state, m_step = _runner(build_model(config, merged))
-        expected = _last_logits(m_step, m_state, config, prompt, lora=None, attend_len=64)
-        assert np.abs(gated - expected).max() < LOGIT_TOLERANCE, f"gate {gate}"
+        assert np.abs(gated - merged_gates[gate]).max() < LOGIT_TOLERANCE, f"gate {gate}"
         if gate == 0.0:
             assert np.abs(gated - base).max() < 1e-5
 

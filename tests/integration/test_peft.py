@@ -10,10 +10,10 @@ import numpy as np
 from safetensors.numpy import load as load_safetensors
 
 from shared.neural.convert import ensure_weights
-from shared.neural.engine import _runner
 from shared.neural.lora import LoraBank, gather, install, pack
 from shared.neural.model import KVCache, build_model
 from shared.neural.peft import CONFIG_FILE, WEIGHTS_FILE, adapter_config, dump, parse
+from shared.neural.runner import step_fn
 from shared.neural.weights import load_checkpoint
 
 REFERENCE = Path(__file__).resolve().parent.parent / "reference"
@@ -44,7 +44,7 @@ def test_an_adapter_written_by_peft_gives_peft_logits(settings) -> None:
         LoraBank.zeros(config, slots=2, rank=8), np.int32(1), pack(weights, config, rank=8)
     )
     lora = gather(bank, np.array([[1]], np.int32), np.array([[1.0]], np.float32))
-    state, step = _runner(build_model(config, checkpoint.tensors))
+    state, step = step_fn(build_model(config, checkpoint.tensors))
     last = np.array([len(ids) - 1], np.int32)
     logits, _, _ = step(
         state,

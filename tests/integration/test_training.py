@@ -18,9 +18,9 @@ import pytest
 from flax import nnx
 
 from shared.neural import peft
-from shared.neural.engine import _runner
 from shared.neural.lora import LoraBank, LoraWeights, gather, install, pack
 from shared.neural.model import KVCache
+from shared.neural.runner import step_fn
 from shared.neural.training.config import TRAINING_CONFIG_FILE, TrainingConfig, version_files
 from shared.neural.training.evaluation import evaluate, promotion_decision, target_logprobs
 from shared.neural.training.objective import FrozenBase, score_texts
@@ -187,7 +187,7 @@ def test_trained_weights_round_trip_through_peft_and_serve_as_trained(base, corr
         pack(parsed, config, rank=BANK_RANK),
     )
     lora = gather(bank, np.array([[1]], np.int32), np.array([[GATE]], np.float32))
-    state, step = _runner(nnx.merge(base.graphdef, base.state))  # the same arrays, not a copy
+    state, step = step_fn(nnx.merge(base.graphdef, base.state))  # the same arrays, not a copy
     tokens = np.zeros((1, 64), np.int32)
     tokens[0, : len(ids) - 1] = ids[:-1]
     logits, _, _ = step(

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from shared.neural.convert import ensure_weights
-from shared.neural.engine import _runner
 from shared.neural.lora import LoraBank, LoraWeights, gather, install, pack
 from shared.neural.model import KVCache, Llama, build_model
+from shared.neural.runner import step_fn
 from shared.neural.tokenizer import ChatMessage, ChatTokenizer
 from shared.neural.training import (
     PREFERRED,
@@ -66,7 +66,7 @@ def served_logits(
     bank = LoraBank.zeros(config, slots=2, rank=BANK_RANK)
     bank = install(bank, np.int32(1), pack(weights, config, rank=BANK_RANK))
     adapter = gather(bank, np.array([[1]], np.int32), np.array([[CONFIG.gate]], np.float32))
-    state, step = _runner(model)
+    state, step = step_fn(model)
     out = []
     for ids in prompts:
         tokens = np.zeros((1, WIDTH), np.int32)

@@ -97,9 +97,9 @@ def test_tiny_preset_runs_with_the_stack_blocked_and_reports_every_figure(
     }
     for key, value in figures.items():
         assert isinstance(value, int | float) and value > 0, (key, value)
-    # One prefill shape and decode at batch widths 1, 2, 4 over length buckets 64 and 88,
-    # then the same again with one adapter a row.
-    assert (figures["compile_shapes"], figures["compile_lora_shapes"]) == (7, 14)
+    # One prefill shape and decode at batch widths 1, 2, 4 over the one length bucket (88: the
+    # context, shorter than the smallest bucket of 128), then the same again with one adapter.
+    assert (figures["compile_shapes"], figures["compile_lora_shapes"]) == (4, 8)
     # Every figure has its aligned line before the JSON.
     assert any(line.startswith("decode, batch 1") for line in lines)
     assert any("4 distinct rank-8 adapters" in line for line in lines)

@@ -23,6 +23,7 @@ from shared.neural.training.params import (
 )
 from shared.neural.training.samples import PREFERRED, TrainingSample, encode_sample
 from shared.neural.training.trainer import train
+from tests.helpers import random_checkpoint
 
 TINY = LlamaConfig(vocab_size=96, d_model=32, n_layers=2, n_heads=4, n_kv_heads=2, d_ff=64)
 
@@ -40,15 +41,7 @@ class _Bytes:
 
 
 def _tensors(seed: int) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        name: (
-            np.ones(shape, np.float32)
-            if name.endswith("norm")
-            else rng.normal(0, 0.1, shape).astype(np.float32)
-        )
-        for name, shape in TINY.expected_shapes().items()
-    }
+    return random_checkpoint(TINY, seed)
 
 
 @pytest.fixture(scope="module")
