@@ -13,6 +13,10 @@ Throughput: chunking, embedding (sequences/s) and inserting, on this CPU, in-pro
 Latency: the table is filled to 10k and then 100k chunks with SYNTHETIC rows (random unit
 vectors, text drawn from the corpus vocabulary) in one context, the HNSW index built, and the
 real questions' hybrid and dense searches timed end to end (SQL + fusion + fetch).
+
+Answers (issue 21, `bench/rag_answers.py`): grounded answers through the real model, copy-aware
+decoding off and on: the share holding the question's key phrase exactly and the no-evidence
+answer rate. BENCH_RAG_ANSWERS=0 skips them; `python -m bench.rag_answers` runs only them.
 """
 
 from __future__ import annotations
@@ -24,11 +28,13 @@ import re
 import statistics
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
 
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
+from bench.rag_answers import faithfulness, report
 from bench.rag_eval_set import EvalQuestion, load_corpus, load_questions, relevant
 from infra import stack
 from infra.stack.postgres import LocalPostgres
@@ -44,6 +50,7 @@ MODES: tuple[Mode, ...] = ("dense", "text", "hybrid")
 LATENCY_SIZES = tuple(int(n) for n in os.environ.get("BENCH_RAG_SIZES", "10000,100000").split(","))
 LATENCY_QUERIES = int(os.environ.get("BENCH_RAG_QUERIES", "200"))
 BATCH = 32
+ANSWERS = os.environ.get("BENCH_RAG_ANSWERS", "1") != "0"
 VERSION = "all-MiniLM-L6-v2"
 
 
@@ -179,21 +186,28 @@ async def latency(
     return {m: (_pct(s, 50), _pct(s, 99)) for m, s in timings.items()}
 
 
+async def _user(pool: AsyncConnectionPool) -> str:
+    async with pool.connection() as conn:
+        row = await (await conn.execute(
+            "INSERT INTO app_user (email) VALUES (%s) RETURNING id::text",
+            (f"{uuid.uuid4().hex}@bench.test",))).fetchone()  # fmt: skip
+    assert row is not None
+    return str(row[0])
+
+
 async def run(settings: Settings) -> None:
     pool = create_pool(settings)
     await pool.open()
     try:
-        async with pool.connection() as conn:
-            row = await (await conn.execute(
-                "INSERT INTO app_user (email) VALUES (%s) RETURNING id::text",
-                (f"{uuid.uuid4().hex}@bench.test",))).fetchone()  # fmt: skip
-        assert row is not None
-        user_id, embedder = str(row[0]), Embedder()
+        user_id, embedder = await _user(pool), Embedder()
+        windows: dict[tuple[int, int], str] = {}
         questions = load_questions()
         q_vectors = embedder.embed([q.question for q in questions])
         print(f"eval set: {len(questions)} questions, {len(load_corpus())} topics")
         for size, overlap in WINDOWS:
-            context_id = await _context(pool, user_id, f"reference-{size}")
+            context_id = windows[(size, overlap)] = await _context(
+                pool, user_id, f"reference-{size}"
+            )
             rate = await ingest_corpus(pool, embedder, context_id, size, overlap)
             print(
                 f"\nwindow {size}/{overlap} tokens: {rate['chunks']} chunks"
@@ -206,6 +220,8 @@ async def run(settings: Settings) -> None:
                                                  q_vectors)).items():  # fmt: skip
                 print(f"  {mode:>6}: recall@5 {figures['recall@5']:.3f}"
                       f"  MRR@10 {figures['mrr@10']:.3f}")  # fmt: skip
+        if ANSWERS:
+            report(await faithfulness(pool, settings, user_id, windows[WINDOWS[0]]), settings)
         vocabulary = sorted(
             {w for t in load_corpus().values() for w in re.findall(r"[a-z]{3,}", t)}
         )
@@ -223,7 +239,29 @@ async def run(settings: Settings) -> None:
         await pool.close()
 
 
+async def _answers_only(settings: Settings) -> None:
+    pool = create_pool(settings)
+    await pool.open()
+    try:
+        user_id = await _user(pool)
+        context_id = await _context(pool, user_id, "reference")
+        size, overlap = WINDOWS[0]
+        await ingest_corpus(pool, Embedder(), context_id, size, overlap)
+        report(await faithfulness(pool, settings, user_id, context_id), settings)
+    finally:
+        await pool.close()
+
+
+def answers_alone() -> None:
+    """`python -m bench.rag_answers`: only the answers, over the default window's chunks."""
+    _with_stack(_answers_only)
+
+
 def main() -> None:
+    _with_stack(run)
+
+
+def _with_stack(work: Callable[[Settings], Coroutine[Any, Any, None]]) -> None:
     settings = Settings(
         stack_name="acs-bench", pg_database="acs_bench_rag", log_level="WARNING",
         db_statement_timeout_ms=1_800_000,  # loading 100k rows and building HNSW take minutes
@@ -231,7 +269,7 @@ def main() -> None:
     state = stack.up(settings)
     try:
         migrate(settings.postgres_dsn)
-        asyncio.run(run(settings))
+        asyncio.run(work(settings))
     finally:
         LocalPostgres(settings).drop_database(settings.pg_database)
         if state.started:

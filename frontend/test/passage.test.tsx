@@ -67,6 +67,27 @@ describe("the cited passage", () => {
     expect(root.querySelector('[role="dialog"]')).toBeNull();
   });
 
+  it("shows each citation's supporting sentence and highlights it in the passage", async () => {
+    serve(() => ok(CHUNK));
+    const quoted = { ...CITE, quote: "Cook eggs 9 minutes for a firm yolk." };
+    const bare = { ...CITE, chunk_id: "43", quote: null };
+    act(() => render(<><Citations struct={{ segments: [quoted as never, bare as never] }} /><CitedPassage /></>, root));
+    const quotes = [...root.querySelectorAll(".citations li")].map((li) => li.querySelector(".citation-quote")?.textContent ?? null);
+    expect(quotes).toEqual([quoted.quote, null]);
+    expect(root.querySelector(".citations ol")?.classList.contains("with-quotes")).toBe(true);
+    act(() => root.querySelector<HTMLButtonElement>(".citations button")!.click());
+    await flush();
+    const passage = root.querySelector('[role="dialog"] blockquote')!;
+    expect(passage.textContent).toBe(CHUNK.content);
+    expect(passage.querySelector("mark")?.textContent).toBe(quoted.quote);
+  });
+
+  it("lists chips alone when no citation has a quote", () => {
+    act(() => render(<Citations struct={{ segments: [CITE as never] }} />, root));
+    expect(root.querySelector(".citation-quote")).toBeNull();
+    expect(root.querySelector(".citations ol")?.classList.contains("with-quotes")).toBe(false);
+  });
+
   it("falls back to the stored snippet when the chunk is gone", async () => {
     serve(() => fail(404, "not_found", "no such chunk"));
     const p = await loadPassage(CITE);

@@ -48,3 +48,11 @@ def test_linearize_reads_like_the_message() -> None:
         )
     )  # fmt: skip
     assert text == "Run this:\n\n```sh\nls\n```\n\n[image: a chart]"
+
+
+def test_a_citation_keeps_its_supporting_quote() -> None:
+    quote = "It was about 100 metres tall,\none of the tallest."
+    stored = normalize({"segments": [{"type": "citation", "source_id": "f1", "quote": quote}]})
+    assert stored is not None and stored["segments"][0]["quote"] == quote
+    older = normalize({"segments": [{"type": "citation", "source_id": "f1"}]})
+    assert older is not None and older["segments"][0].get("quote") is None

@@ -17,7 +17,10 @@ from shared.domain.tools.grounded import (
     NO_EVIDENCE,
     answer_with_context,
     cited_numbers,
+    claim_citing,
     fit_sources,
+    sentences,
+    supporting_quote,
 )
 from shared.platform.errors import PayloadTooLarge, ValidationError
 
@@ -84,12 +87,14 @@ class CountingBackend:
 
     def __init__(self, window: int, answer: str = "It is 100 metres [1]."):
         self.window, self.answer, self.prompts = window, answer, []
+        self.params: list[GenerationParams] = []
 
     async def count_tokens(self, messages: Sequence[Message]) -> TokenCount:
         return TokenCount(sum(len(m.content.split()) for m in messages), self.window)
 
     async def complete(self, messages, params, *, request_id=None, adapters=()):
         self.prompts.append(messages)
+        self.params.append(params)
         return Completion(text=self.answer, finish_reason="stop", usage=Usage(10, 5))
 
 
@@ -137,3 +142,55 @@ def test_a_grounded_answer_cites_what_it_marked() -> None:
     assert [c["source_id"] for c in done["citations"]] == ["file-1"]
     assert done["citations"][0]["chunk_id"] == "1" and done["citations"][0]["path"] == "doc1.md"
     assert "[2] doc2.md" in backend.prompts[0][-1].content
+
+
+PHAROS = ("The lighthouse stood on the island of Pharos.\nIt was about 100 metres tall,\none of "
+          "the tallest structures of its age. Earthquakes damaged it.")  # fmt: skip
+
+
+def test_a_grounded_answer_quotes_the_supporting_sentence_and_decodes_copy_aware() -> None:
+    backend = CountingBackend(window=2000, answer="It was about 100 metres tall [1].")
+    hits = [hit(1, PHAROS), hit(2, "Other facts.")]
+    done = asyncio.run(answer_with_context({"question": "How tall?", "contexts": ["c"]},
+                                           context(backend, hits)))  # fmt: skip
+    [cited] = done["citations"]
+    assert cited["quote"] == (
+        "It was about 100 metres tall,\none of the tallest structures of its age."
+    )
+    assert cited["quote"] in PHAROS  # verbatim, line break and all
+    assert backend.params[0].copy_from == (PHAROS, "Other facts.")
+    assert backend.params[0].max_tokens == 20  # the configured generation, plus the sources
+
+
+def test_copy_aware_decoding_can_be_turned_off() -> None:
+    backend = CountingBackend(window=2000)
+    rag = {"top_k": 5, "min_similarity": 0.3, "copy_aware": False}
+    asyncio.run(answer_with_context({"question": "How tall?", "contexts": ["c"]},
+                                    context(backend, [hit(1, PHAROS)], rag=rag)))  # fmt: skip
+    assert backend.params[0].copy_from == ()
+
+
+def test_sentences_keep_the_passage_verbatim() -> None:
+    assert sentences(PHAROS) == [
+        "The lighthouse stood on the island of Pharos.",
+        "It was about 100 metres tall,\none of the tallest structures of its age.",
+        "Earthquakes damaged it.",
+    ]
+    assert sentences("Heading\n\nBody text. More") == ["Heading", "Body text.", "More"]
+
+
+def test_the_quote_is_the_sentence_sharing_most_words_with_the_claim() -> None:
+    assert supporting_quote(PHAROS, "Earthquakes damaged the lighthouse [1].") == (
+        "Earthquakes damaged it."  # two shared words beat one ("lighthouse")
+    )
+    assert supporting_quote(PHAROS, "The island was Pharos.").startswith("The lighthouse")
+    assert supporting_quote(PHAROS, "Something else entirely.") is None
+    # Stopwords and citation marks do not count as support.
+    assert supporting_quote(PHAROS, "it is the [1] of a") is None
+
+
+def test_the_claim_of_a_citation_is_what_the_answer_marks_with_it() -> None:
+    answer = "It was 100 metres tall [1]. Earthquakes damaged it [2].\nIt stood on Pharos. [1]"
+    assert claim_citing(answer, 1) == "It was 100 metres tall [1]. It stood on Pharos. [1]"
+    assert claim_citing(answer, 2) == "Earthquakes damaged it [2]."
+    assert claim_citing("No marks at all.", 1) == "No marks at all."

@@ -17,6 +17,8 @@ export interface CitationSegment {
   chunk_id?: string;
   path?: string;
   score?: number;
+  /** The sentence of the cited passage, verbatim, that best supports the answer. */
+  quote?: string | null;
   meta?: { context_id?: string; heading?: string | string[]; page?: number; start?: number; end?: number } & Record<string, unknown>;
 }
 

@@ -38,6 +38,8 @@ class CitationSegment(_Segment):
     chunk_id: str | None = None
     path: str | None = None
     score: float | None = None
+    # The sentence of the cited passage, verbatim, that best supports the answer (None: none).
+    quote: str | None = None
 
 
 class ToolCallSegment(_Segment):

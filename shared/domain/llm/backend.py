@@ -28,6 +28,9 @@ class GenerationParams:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     max_decode_ms: int | None = None
+    # Passages the answer quotes (a grounded answer's sources): the local inference service
+    # decodes copy-aware over them (its `copy_from` extension); remote providers ignore it.
+    copy_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

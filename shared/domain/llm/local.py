@@ -33,6 +33,7 @@ def _local_body(plan: AdapterPlan, params: GenerationParams, stream: bool) -> di
         "stop": list(params.stop) or None,
         "seed": params.seed,
         "max_decode_ms": params.max_decode_ms,
+        "copy_from": list(params.copy_from) or None,
         "stream": stream,
         **plan.body,  # `adapters: [{id, weight, version}]` when LoRA adapters were chosen
     }

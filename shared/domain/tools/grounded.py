@@ -5,10 +5,16 @@ Retrieve (hybrid, ACL-filtered) → keep the chunks similar enough to count as e
 as many as fit the model's context window into a numbered-sources prompt → answer → cite the
 sources the answer marks as [n] (all the sources it was given when it marks none). With no
 evidence the answer says so and cites nothing: a citation is never invented.
+
+Faithfulness (issue 21): the answer is decoded copy-aware over the sources it was given (the
+backend's `copy_from`; names, numbers and terms it copies come out exactly as there; `rag`
+extras' `copy_aware: false` turns it off), and each citation carries `quote`, the sentence of its
+passage, verbatim, that shares the most words with what the answer says citing it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -30,6 +36,18 @@ INSTRUCTION = (
 MAX_FIT_ROUNDS = 8
 SNIPPET_CHARS = 300
 _MARK = re.compile(r"\[(\d{1,2})\]")
+# A sentence ends at . ! ? followed by white space, or at a blank line.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n\s*\n")
+_ANSWER_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
+_WORD = re.compile(r"[a-z0-9_]+")
+# Words too common to say which sentence supports an answer.
+_STOPWORDS = frozenset((
+    "a", "an", "and", "are", "as", "at", "be", "but", "by", "can", "do", "does", "for", "from",
+    "has", "have", "if", "in", "into", "is", "it", "its", "of", "on", "or", "that", "the",
+    "their", "then", "there", "these", "this", "to", "was", "were", "when", "which", "while",
+    "will", "with", "you", "your", "i", "we", "they", "he", "she", "what", "how", "why", "where",
+    "who",
+))  # fmt: skip
 
 
 def _label(number: int, hit: Hit) -> str:
@@ -81,9 +99,44 @@ async def fit_sources(
     )
 
 
-def citation(hit: Hit) -> dict[str, Any]:
+def content_words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOPWORDS and not w.isdigit()}
+
+
+def sentences(text: str) -> list[str]:
+    """The passage's sentences, each verbatim (line breaks inside it kept), blanks dropped."""
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def supporting_quote(passage: str, claim: str) -> str | None:
+    """The passage's sentence sharing the most content words with `claim` (the first of equals),
+    verbatim; None when no sentence shares any."""
+    wanted = content_words(_MARK.sub(" ", claim))
+    best, best_score = None, 0
+    for sentence in sentences(passage):
+        score = len(wanted & content_words(sentence))
+        if score > best_score:
+            best, best_score = sentence, score
+    return best
+
+
+def claim_citing(answer_text: str, number: int) -> str:
+    """What the answer says citing source `number`: its sentences marked [number], or all of it
+    when it marks none (then every source is cited for the whole answer)."""
+    parts = [p for p in _ANSWER_SENTENCE_END.split(answer_text) if p.strip()]
+    marked = []
+    for i, part in enumerate(parts):
+        if f"[{number}]" in part:
+            # A mark standing after the full stop ("... tall. [1]") cites the sentence before.
+            bare = not content_words(_MARK.sub(" ", part))
+            marked.append(parts[i - 1] + " " + part if bare and i else part)
+    return " ".join(marked) if marked else answer_text
+
+
+def citation(hit: Hit, quote: str | None = None) -> dict[str, Any]:
     return {
-        "type": "citation", "text": hit.content[:SNIPPET_CHARS], "source_id": hit.file_id,
+        "type": "citation", "text": hit.content[:SNIPPET_CHARS], "quote": quote,
+        "source_id": hit.file_id,
         "chunk_id": hit.chunk_id, "path": hit.path, "score": round(hit.similarity, 4),
         "meta": {"context_id": hit.context_id, "heading": hit.heading, "page": hit.page,
                  "chunk_index": hit.chunk_index, "start": hit.start, "end": hit.end},
@@ -108,6 +161,14 @@ async def answer_with_context(inputs: Mapping[str, Any], ctx: ToolContext) -> di
             await ctx.emit("token", NO_EVIDENCE)
         return {"answer": NO_EVIDENCE, "citations": [], "finish_reason": "no_evidence"}
     messages, kept = await fit_sources(ctx, question, evidence)
+    if rag.get("copy_aware", True):
+        sources = tuple(h.content for h in evidence[:kept])
+        generation = generation_params(ctx, copy_from=sources)
+        ctx = dataclasses.replace(ctx, extras={**ctx.extras, "generation": generation})
     text, finish_reason = await answer(ctx, messages)
-    citations = [citation(evidence[n - 1]) for n in cited_numbers(text, kept)]
+    citations = [
+        citation(evidence[n - 1], supporting_quote(evidence[n - 1].content,
+                                                   claim_citing(text, n)))
+        for n in cited_numbers(text, kept)
+    ]  # fmt: skip
     return {"answer": text, "citations": citations, "finish_reason": finish_reason}

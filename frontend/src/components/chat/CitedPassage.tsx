@@ -64,7 +64,7 @@ export function CitedPassage() {
         <>
           {passage.note && <p class="notice small">{passage.note}</p>}
           {passage.text ? (
-            <blockquote class="passage-text">{passage.text}</blockquote>
+            <blockquote class="passage-text">{withQuoteMarked(passage.text, open.cite.quote)}</blockquote>
           ) : (
             <p class="muted">No passage text was stored with this citation.</p>
           )}
@@ -78,5 +78,18 @@ export function CitedPassage() {
         </>
       )}
     </div>
+  );
+}
+
+/** The passage with the citation's supporting sentence highlighted where it occurs verbatim. */
+function withQuoteMarked(text: string, quote: string | null | undefined) {
+  const at = quote ? text.indexOf(quote) : -1;
+  if (!quote || at < 0) return text;
+  return (
+    <>
+      {text.slice(0, at)}
+      <mark class="passage-quote">{quote}</mark>
+      {text.slice(at + quote.length)}
+    </>
   );
 }
