@@ -23,8 +23,12 @@ beforeEach(() => {
   seen.length = 0;
 });
 afterEach(() => {
-  closeCitation();
-  render(null, root);
+  // Inside act: the panel's effect cleanups run now, not on a timer after the test environment
+  // is torn down (where `window` no longer exists).
+  act(() => {
+    closeCitation();
+    render(null, root);
+  });
   root.remove();
   vi.unstubAllGlobals();
 });
