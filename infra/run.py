@@ -1,5 +1,5 @@
-"""`make run`: the local stack, migrations, the inference service, the gateway, the internal
-function host, the hosts of the functions that run in a process of their own (the train
+"""`make run`: the local stack, migrations, the inference and voice services, the gateway, the
+internal function host, the hosts of the functions that run in a process of their own (the train
 function: niced, kept to FUNCTIONS_HOST_CPUS cores, see infra/gateway/__main__.py) and the
 queue dispatcher; prints the URL when /healthz is green. Everything is
 supervised (infra/supervisor.py): a process or stack server that dies is restarted with
@@ -29,6 +29,7 @@ from shared.platform.template import load_template
 
 PROCESSES = {
     "inference": [sys.executable, "-m", "functions.inference"],
+    "voice": [sys.executable, "-m", "functions.voice_engine"],
     "gateway": [sys.executable, "-m", "infra.gateway"],
     "functions-internal": [sys.executable, "-m", "infra.gateway", "--internal"],
     "dispatcher": [sys.executable, "-m", "infra.dispatcher"],
@@ -118,6 +119,10 @@ def main() -> int:
             processes.pop("inference")  # an existing inference service is used as it is
         else:
             env["INFERENCE_URL"] = f"http://127.0.0.1:{settings.inference_port}"
+        if settings.voice_url:
+            processes.pop("voice")  # likewise an existing voice service
+        else:
+            env["VOICE_URL"] = settings.voice_service_url
         for name, cmd in processes.items():
             supervisor.add(ChildProcess(name, cmd, env=env, cwd=REPO_ROOT))
         url = f"http://{settings.gateway_host}:{settings.gateway_port}"

@@ -24,6 +24,8 @@ from shared.domain.rag.retrieval import Embed, Retriever
 from shared.domain.tools.breaker import ToolBreaker
 from shared.domain.tools.catalog import BUILTINS
 from shared.domain.tools.registry import ToolRegistry
+from shared.domain.voice.engine_client import VoiceEngine
+from shared.domain.voice.service import VoiceService
 from shared.platform.clients import Clients
 from shared.platform.idempotency import IdempotencyStore
 from shared.platform.limits.caps import ConcurrencyCaps, caps
@@ -63,16 +65,29 @@ class Services(Clients):
         return RuleContentCheck()
 
     @functools.cached_property
+    def voice(self) -> VoiceService:
+        """Recordings and speech through the voice service (its URL and token in settings)."""
+        settings = self.settings
+        return VoiceService(
+            pool=self.db, s3=self.s3, bucket=self.bucket(), engine=VoiceEngine(settings),
+            max_upload_bytes=settings.voice_max_upload_bytes,
+            max_speak_chars=settings.voice_max_speak_chars,
+            default_voice=settings.voice_default_voice,
+        )  # fmt: skip
+
+    @functools.cached_property
     def retriever(self) -> Retriever:
         return Retriever(self.db, self.embedder())
 
     def rag_extras(self) -> dict[str, Any]:
-        """What `rag.answer_with_context_v1` reads from a tool context: the retriever (the same
-        encoder as the chunks) and the evidence settings."""
+        """What the built-in tools read from a tool context: the retriever (the same encoder
+        as the chunks) and the evidence settings for `rag.answer_with_context_v1`, the voice
+        service for `voice.transcribe_v1` and `voice.speak_v1`."""
         settings = self.settings
         return {
             "retriever": self.retriever,
             "rag": {"top_k": settings.rag_top_k, "min_similarity": settings.rag_min_similarity},
+            "voice": self.voice,
         }
 
     @functools.cached_property
@@ -96,6 +111,8 @@ class Services(Clients):
     async def aclose(self) -> None:
         if "llm" in self.__dict__:
             await self.llm.aclose()
+        if "voice" in self.__dict__:
+            await self.voice.engine.aclose()
         await super().aclose()
 
 

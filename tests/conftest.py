@@ -91,3 +91,15 @@ def service(tmp_path_factory, migrated) -> Iterator[str]:
     with process:
         wait_inference_ready(url)
         yield url
+
+
+@pytest.fixture(scope="session")
+def voice_service(tmp_path_factory) -> Iterator[str]:
+    """The voice service of the session (its base URL; bearer `tests.voice.TOKEN`): Whisper
+    base and Piper's joe voice, the real models, shared by the integration and browser tests."""
+    from tests.voice import start_voice, wait_voice_ready
+
+    url, process = start_voice(tmp_path_factory)
+    with process:
+        wait_voice_ready(url)
+        yield url

@@ -27,7 +27,7 @@ def turn_request(user_id: str, body: ChatIn) -> TurnRequest:
         user_id=user_id, request_id=current_request_id() or "", content=body.message.content,
         conversation_id=body.conversation_id, parent_id=body.parent_id,
         regenerate=body.regenerate, edit_of=body.edit_of, context_ids=tuple(body.all_context_ids()),
-        workflow_id=body.workflow_id,
+        workflow_id=body.workflow_id, clip_id=body.message.clip_id,
     )  # fmt: skip
 
 

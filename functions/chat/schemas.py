@@ -21,8 +21,11 @@ def _uuid(value: str | None, what: str) -> str | None:
 
 class MessageIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # With mode "voice": the transcript as the user sent it (maybe edited after
+    # POST /v1/voice/transcribe), and `clip_id` the recording it came from.
     content: str = Field(min_length=1, max_length=MAX_MESSAGE_CHARS)
-    mode: Literal["text"] = "text"
+    mode: Literal["text", "voice"] = "text"
+    clip_id: str | None = None
 
     @field_validator("content")
     @classmethod
@@ -30,6 +33,19 @@ class MessageIn(BaseModel):
         if not value.strip():
             raise ValueError("content is blank")
         return value
+
+    @field_validator("clip_id")
+    @classmethod
+    def _clip_id(cls, value: str | None) -> str | None:
+        return _uuid(value, "clip_id")
+
+    @model_validator(mode="after")
+    def _clip_with_voice(self) -> MessageIn:
+        if self.mode == "voice" and self.clip_id is None:
+            raise ValueError("a voice message needs clip_id (from POST /v1/voice/transcribe)")
+        if self.mode == "text" and self.clip_id is not None:
+            raise ValueError("clip_id goes with mode 'voice'")
+        return self
 
 
 class ChatIn(BaseModel):
@@ -68,6 +84,8 @@ class ChatIn(BaseModel):
             raise ValueError("regenerate needs parent_id (the user message to answer again)")
         if self.edit_of and not self.conversation_id:
             raise ValueError("edit_of needs conversation_id")
+        if self.regenerate and self.message.mode == "voice":
+            raise ValueError("regenerate answers a stored message: send it in mode 'text'")
         if self.edit_of and (self.parent_id or self.regenerate):
             raise ValueError(
                 "edit_of takes the edited message's parent: no parent_id or regenerate"

@@ -20,7 +20,10 @@ from functions.preferences.schemas import (
     PreferencePage,
     PreferenceQuery,
     ResetIn,
+    UserSettingsOut,
+    UserSettingsUpdate,
 )
+from shared.domain.accounts import user_settings
 from shared.domain.clusters import store as cluster_store
 from shared.domain.preferences import feedback, jobs, store
 from shared.domain.preferences.checks import check_event
@@ -158,6 +161,29 @@ async def delete_instruction(call: Call[Any], *, services: Services) -> dict[str
     return {"deleted": True}
 
 
+async def get_settings(call: Call[Any], *, services: Services) -> UserSettingsOut:
+    async with services.db.connection() as conn:
+        found = await user_settings.get(conn, call.user.user_id)
+    return UserSettingsOut.model_validate(found, from_attributes=True)
+
+
+async def update_settings(call: Call[UserSettingsUpdate], *, services: Services) -> UserSettingsOut:
+    body = call.body
+    changes = body.model_dump(include=body.model_fields_set)
+    if body.default_voice is not None:
+        # The voice service says which voices exist (a voice is data, not code).
+        known = (await services.voice.engine.voices()).ids()
+        if body.default_voice not in known:
+            raise ValidationError(
+                f"no voice {body.default_voice!r}", details=[{
+                    "loc": ["default_voice"], "msg": f"one of {sorted(known)}",
+                    "type": "unknown_voice"}],
+            )  # fmt: skip
+    async with services.db.connection() as conn, conn.transaction():
+        found = await user_settings.update(conn, call.user.user_id, changes)
+    return UserSettingsOut.model_validate(found, from_attributes=True)
+
+
 async def sweep(call: Call[Any], *, services: Services) -> dict[str, int]:
     """Scheduled: jobs whose worker died are retried (or failed); queued jobs whose message
     was lost are sent again."""
@@ -197,6 +223,13 @@ ROUTES = RouteTable(
               rate_limit="feedback"),
         Route("DELETE", "/v1/me/personalization/instructions/{id}", delete_instruction,
               "Delete one of the persona's instructions", access=Access.USER),
+        Route("GET", "/v1/me/settings", get_settings,
+              "The user's settings: locale, time zone, default voice", access=Access.USER,
+              response_model=UserSettingsOut),
+        Route("PATCH", "/v1/me/settings", update_settings,
+              "Change settings (the fields sent; null clears one)", access=Access.USER,
+              request_model=UserSettingsUpdate, response_model=UserSettingsOut,
+              rate_limit="feedback"),
         Route("POST", "/events", sweep,
               "Scheduled sweep of crashed and lost training jobs", access=Access.INTERNAL),
     ],

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Signal = Literal["like", "dislike", "always", "never"]
 # The model's own bound; PREFERENCES_MAX_CORRECTION_CHARS (at most this) is checked in the
@@ -149,3 +150,41 @@ class InstructionUpdate(_Strict):
         default=None, min_length=1, max_length=500, pattern=r"\S",
         description="the new text (not blank)",
     )  # fmt: skip
+
+
+class UserSettingsOut(BaseModel):
+    locale: str | None
+    timezone: str | None
+    default_voice: str | None = Field(
+        description="the voice answers are spoken in (unset: the service's default)"
+    )
+
+
+class UserSettingsUpdate(_Strict):
+    """Only the fields sent change; null clears a setting."""
+
+    locale: str | None = Field(
+        default=None, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,3}$",
+        description="a BCP 47 language tag, e.g. en-US",
+    )  # fmt: skip
+    timezone: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        description="an IANA time zone, e.g. Europe/Paris",
+    )
+    default_voice: str | None = Field(
+        default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$",
+        description="one of GET /v1/voice/voices",
+    )  # fmt: skip
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value

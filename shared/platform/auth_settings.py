@@ -52,6 +52,8 @@ class AuthSettings(BaseSettings):
     rate_configops_per_hour: int = Field(default=30, ge=1)
     # Feedback (POST /v1/preferences and the personalization controls) per user per minute.
     rate_feedback_per_min: int = Field(default=30, ge=1)
+    # Voice (transcribe and speak: each holds the voice service for seconds) per user per minute.
+    rate_voice_per_min: int = Field(default=20, ge=1)
     cap_workflows_per_user: int = Field(default=3, ge=1)
     cap_decodes_per_user: int = Field(default=2, ge=1)
 

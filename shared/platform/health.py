@@ -55,6 +55,12 @@ async def _inference(clients: Clients) -> None:
         response.raise_for_status()
 
 
+async def _voice(clients: Clients) -> None:
+    async with httpx.AsyncClient(timeout=clients.settings.dependency_timeout_s) as client:
+        response = await client.get(f"{clients.settings.voice_url}/healthz")
+        response.raise_for_status()
+
+
 def _checks(clients: Clients) -> dict[str, Callable[[Clients], Awaitable[None]]]:
     checks: dict[str, Callable[[Clients], Awaitable[None]]] = {
         "database": _database,
@@ -64,6 +70,8 @@ def _checks(clients: Clients) -> dict[str, Callable[[Clients], Awaitable[None]]]
     }
     if clients.settings.inference_url:
         checks["inference"] = _inference
+    if clients.settings.voice_url:
+        checks["voice"] = _voice
     return checks
 
 

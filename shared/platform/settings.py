@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from shared.platform.auth_settings import DEV_ENCRYPTION_KEY, DEV_JWT_SECRET, AuthSettings
+from shared.platform.voice_settings import DEV_VOICE_TOKEN, VoiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,13 +29,14 @@ PLACEHOLDER_SECRETS = frozenset(
         "postgres",
         "dev-secret-access-key",
         "dev-inference-token",
+        DEV_VOICE_TOKEN,
         DEV_JWT_SECRET,
         DEV_ENCRYPTION_KEY,
     }
 )
 
 
-class Settings(AuthSettings):
+class Settings(AuthSettings, VoiceSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     env: Literal["dev", "test", "prod"] = "dev"
@@ -304,6 +306,8 @@ class Settings(AuthSettings):
             for name, value in secrets.items()
             if value.get_secret_value() in PLACEHOLDER_SECRETS
         ]
+        if self.voice_url and self.voice_token.get_secret_value() in PLACEHOLDER_SECRETS:
+            bad.append("VOICE_TOKEN")  # voice is optional: its token matters once it is used
         if len(self.auth_jwt_secret.get_secret_value()) < 32:
             bad.append("AUTH_JWT_SECRET (32 bytes at least)")
         if self.database_url is None:
@@ -362,6 +366,15 @@ class Settings(AuthSettings):
     @property
     def weights_dir(self) -> Path:
         return self.weights_dir_override or self.data_dir / "models" / "smollm2-135m-instruct"
+
+    @property
+    def voice_models_dir(self) -> Path:
+        return self.voice_models_dir_override or self.data_dir / "models" / "voice"
+
+    @property
+    def voice_service_url(self) -> str:
+        # A Lambda function URL ends in "/"; the client appends paths that start with one.
+        return (self.voice_url or f"http://127.0.0.1:{self.voice_port}").rstrip("/")
 
     @property
     def jax_cache_dir(self) -> Path:

@@ -34,6 +34,7 @@ from infra.gateway.app import public_app
 from shared.services import Services
 from tests.integration.authkit import bearer, sign_up
 from tests.integration.conftest import TOKEN, random_ip
+from tests.voice import TOKEN as VOICE_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -127,11 +128,12 @@ async def _user(client: httpx.AsyncClient, settings_: Any, admin: bool) -> dict[
 
 
 async def test_the_schema_holds_for_fuzzed_input(
-    migrated, settings, oidc_provider, service
+    migrated, settings, oidc_provider, service, voice_service
 ) -> None:
     model = Services.from_settings(settings.model_copy(
         update={"inference_url": service, "inference_token": SecretStr(TOKEN),
-                "chat_max_tokens": 16}
+                "chat_max_tokens": 16, "voice_url": voice_service,
+                "voice_token": SecretStr(VOICE_TOKEN)}
     ))  # fmt: skip
     app = public_app(settings, services=model)
     fuzzer = Fuzzer(app, asyncio.get_running_loop())

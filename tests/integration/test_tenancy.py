@@ -23,6 +23,7 @@ from tests.integration.adapterkit import job_row, persona_of
 from tests.integration.authkit import PASSWORD, bearer, sign_up
 from tests.integration.prefkit import seeded_feedback
 from tests.integration.ragkit import chunk_row
+from tests.integration.voicekit import clip_row
 
 pytestmark = pytest.mark.integration
 
@@ -118,6 +119,10 @@ async def _adapter_of(api, a: dict) -> str:
     return await persona_of(a["user"]["id"])
 
 
+async def _voice_clip_of(api, a: dict) -> str:
+    return await clip_row(a["user"]["id"])
+
+
 async def _job_of(api, a: dict) -> str:
     user = a["user"]["id"]
     return await job_row(user, await persona_of(user), status="succeeded", loss=0.5)
@@ -156,6 +161,7 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("GET", "/v1/training/jobs/{id}"): (_job_of, None),
     ("GET", "/v1/config/patches/{id}"): (_patch_of, None),
     ("GET", "/v1/config/patches/{id}/preview"): (_patch_of, None),
+    ("GET", "/v1/voice/clips/{id}/audio"): (_voice_clip_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }
@@ -198,6 +204,7 @@ NOT_LISTS = {"/v1/files/limits"}  # ends in "s" but lists nothing (the caller's 
 # Lists of objects no route names by id (so no OWNED maker); their isolation is tested where
 # the objects are made: test_clusters.py (clusters come from a cluster run, not a POST).
 NOT_LISTS |= {"/v1/clusters"}
+NOT_LISTS |= {"/v1/voice/voices", "/v1/me/settings"}  # the service's voices; one settings object
 
 
 def _routes(settings) -> list[tuple[str, str, Access]]:

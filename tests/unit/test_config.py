@@ -55,3 +55,13 @@ def test_secrets_do_not_appear_in_repr() -> None:
 def test_the_dev_encryption_key_and_a_missing_smtp_host_are_refused_outside_dev() -> None:
     with pytest.raises(ValueError, match=r"AUTH_ENCRYPTION_KEY.*SMTP_HOST"):
         Settings(**_PROD_BASE, auth_jwt_secret="a-real-signing-key-of-32-bytes-or-more")
+
+
+def test_the_dev_voice_token_is_refused_once_a_voice_service_is_configured() -> None:
+    real = {**_PROD_BASE, "auth_jwt_secret": "a-real-signing-key-of-32-bytes-or-more",
+            "auth_encryption_key": "another-real-key-for-data-at-rest",
+            "smtp_host": "smtp.example.com"}  # fmt: skip
+    assert Settings(**real).voice_url is None  # voice is optional: no token needed without it
+    with pytest.raises(ValueError, match="VOICE_TOKEN"):
+        Settings(**real, voice_url="https://voice.internal")
+    assert Settings(**real, voice_url="https://voice.internal", voice_token="real-voice-token")

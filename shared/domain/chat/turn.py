@@ -37,6 +37,7 @@ from shared.domain.tools.builtins import (
     summary_prompt,
     transcript,
 )
+from shared.domain.voice import clips as voice_clips
 from shared.domain.workflow.engine import WorkflowFailed, run_workflow
 from shared.domain.workflow.recorded import RecordingRunner
 from shared.platform.db.pool import Pool
@@ -58,6 +59,8 @@ class TurnRequest:
     edit_of: str | None = None
     context_ids: tuple[str, ...] = ()
     workflow_id: str | None = None
+    # A voice message: the recording (`voice_clips`) `content` was transcribed from.
+    clip_id: str | None = None
 
 
 @dataclass
@@ -149,6 +152,12 @@ class ChatKernel:
                                   workflow=workflow)  # fmt: skip
             edited = await self._edited(conn, req)
             async with conn.transaction():
+                # A voice message's clip must be the user's (404 else) before anything is
+                # written; it is locked so it links to this message and no other at once.
+                clip, struct = None, None
+                if req.clip_id is not None:
+                    clip = await voice_clips.get(conn, req.user_id, req.clip_id, lock=True)
+                    struct = {"segments": voice_clips.message_segments(clip, req.content)}
                 if req.conversation_id is None:
                     title = " ".join(req.content.split())[:TITLE_CHARS] or None
                     made = await conversations.create(conn, req.user_id, title=title)
@@ -161,8 +170,10 @@ class ChatKernel:
                     )  # fmt: skip
                 written = await conversations.append_message(
                     conn, req.user_id, conversation_id, sender="user", content=req.content,
-                    parent_id=parent, meta={"request_id": req.request_id},
+                    content_struct=struct, parent_id=parent, meta={"request_id": req.request_id},
                 )  # fmt: skip
+                if clip:
+                    await voice_clips.link_message(conn, req.user_id, clip.id, written.id)
         return TurnResult(conversation_id, written.id, user_message=written, workflow=workflow)
 
     @staticmethod

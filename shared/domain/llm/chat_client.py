@@ -12,9 +12,9 @@ from typing import Any
 
 from shared.domain.llm.adapter_plan import AdapterPlan, plan_adapters
 from shared.domain.llm.backend import AdapterUse, Completion, Delta, GenerationParams, Message
-from shared.domain.llm.http import ResilientClient
 from shared.domain.llm.openai_wire import AppliedReader, completion_from, read_deltas
 from shared.domain.llm.providers import ProviderCapabilities
+from shared.platform.resilient_http import ResilientClient
 
 
 class ChatClient:

@@ -11,10 +11,10 @@ import httpx
 from shared.domain.llm.adapter_plan import AdapterPlan
 from shared.domain.llm.backend import AppliedAdapter, GenerationParams, Message, TokenCount
 from shared.domain.llm.chat_client import ChatClient
-from shared.domain.llm.http import ResilientClient
 from shared.domain.llm.openai_wire import AppliedReader, embeddings_from, message_dicts
 from shared.domain.llm.providers import PROVIDERS
 from shared.platform.errors import Unavailable
+from shared.platform.resilient_http import ResilientClient
 from shared.platform.settings import Settings
 
 MODEL = "smollm2-135m-instruct"

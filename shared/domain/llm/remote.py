@@ -16,10 +16,10 @@ import httpx
 from shared.domain.llm.adapter_plan import AdapterPlan
 from shared.domain.llm.backend import GenerationParams, Message, TokenCount
 from shared.domain.llm.chat_client import ChatClient
-from shared.domain.llm.http import ResilientClient
 from shared.domain.llm.openai_wire import embeddings_from, message_dicts
 from shared.domain.llm.providers import capabilities
 from shared.platform.errors import Unavailable
+from shared.platform.resilient_http import ResilientClient
 from shared.platform.settings import Settings
 
 

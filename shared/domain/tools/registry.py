@@ -21,7 +21,7 @@ from shared.domain.artifacts.kinds import problem
 from shared.domain.tools.base import Tool, ToolContext, ToolSpec
 from shared.domain.tools.breaker import ToolBreaker
 from shared.platform.db.pool import Pool
-from shared.platform.errors import AppError, NotFound, RateLimited, ServerError, ValidationError
+from shared.platform.errors import AppError, NotFound, ServerError, ValidationError
 
 MAX_SCHEMA_ERRORS = 10
 
@@ -93,10 +93,12 @@ class ToolRegistry:
         await self.breaker.check(name)
         try:
             output = await implementation(inputs, ctx)
-        except (ValidationError, RateLimited):
-            # The caller's input, or back-pressure (the model's queue is full): neither says
-            # the tool is broken, and opening its breaker for everyone would turn a busy
-            # moment into a 30 s outage.
+        except AppError as exc:
+            # The caller's input (an invalid value, another user's clip: any 4xx), or
+            # back-pressure (the model's queue is full, 429): neither says the tool is broken,
+            # and opening its breaker for everyone would turn a busy moment into a 30 s outage.
+            if exc.status >= 500:
+                await self.breaker.failure(name)
             raise
         except Exception:
             await self.breaker.failure(name)

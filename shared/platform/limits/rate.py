@@ -50,6 +50,7 @@ def rules(settings: Settings) -> dict[str, RateRule]:
             RateRule("uploads", settings.rate_uploads_per_min, 60),
             RateRule("configops", settings.rate_configops_per_hour, 3600),
             RateRule("feedback", settings.rate_feedback_per_min, 60),
+            RateRule("voice", settings.rate_voice_per_min, 60),
             RateRule("login_ip", settings.auth_login_ip_per_min, 60),
             # Account mail a user can trigger (verification resends, reset requests).
             RateRule("mail", 5, 3600),

@@ -54,11 +54,17 @@ def _errors() -> dict[str, Any]:
             for code, text in ERROR_STATUSES.items()}  # fmt: skip
 
 
+AUDIO_TYPES = ("audio/wav", "audio/ogg", "audio/webm", "audio/mpeg", "audio/mp4")
+
+
 def _success(route: Route, data: dict[str, Any]) -> dict[str, Any]:
     if route.answer == "redirect":
         return {"description": "redirect", "headers": {"Location": {"schema": {"type": "string"}}}}
     if route.answer == "text":
         return {"description": "ok", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    if route.answer == "audio":
+        binary = {"schema": {"type": "string", "format": "binary"}}
+        return {"description": "ok", "content": dict.fromkeys(AUDIO_TYPES, binary)}
     if route.answer == "document":
         document = {"application/json": {"schema": {"type": "object"}}}
         return {"description": "ok", "content": document}

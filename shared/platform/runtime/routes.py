@@ -122,13 +122,13 @@ class Route:
     status: int = 200
     streaming: bool = False
     # A named budget of shared.platform.limits.rate.rules ("chat", "uploads", "configops",
-    # "login_ip").
+    # "voice", "login_ip"...).
     rate_limit: str | None = None
     # For the OpenAPI document only: what a success looks like when it is not the envelope
     # ("document": a bare JSON document; "redirect": a redirect with no body; "text": plain
-    # text, such as Prometheus metrics), and a multipart/form-data body the endpoint reads
-    # itself.
-    answer: Literal["envelope", "document", "redirect", "text"] = "envelope"
+    # text, such as Prometheus metrics; "audio": audio bytes, such as spoken answers), and a
+    # multipart/form-data body the endpoint reads itself.
+    answer: Literal["envelope", "document", "redirect", "text", "audio"] = "envelope"
     form_model: type[pydantic.BaseModel] | None = None
     # Compiled once; `{name}` matches one path segment, as in API Gateway.
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)

@@ -1,11 +1,11 @@
-"""HTTP plumbing the LLM backends share (DESIGN.md §5a): timeouts, retries with jitter for
-transient failures only, a circuit breaker so a failing service fails fast, and one mapping of
-HTTP answers onto `shared.platform.errors`."""
+"""HTTP plumbing for the services the functions call (the LLM backends, the voice service;
+DESIGN.md §5a): timeouts, retries with jitter for transient failures only, a circuit breaker so
+a failing service fails fast, and one mapping of HTTP answers onto `shared.platform.errors`."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -41,7 +41,13 @@ def _retry_after_s(value: str | None) -> int:
         return 1
 
 
-def raise_for_status(response: httpx.Response, service: str) -> None:
+# What a client makes of a service's 4xx refusal (not 401/403/408/429): the response (read)
+# in, the error to raise out.
+Refusal = Callable[[httpx.Response], Exception]
+
+
+def raise_for_status(response: httpx.Response, service: str,
+                     refusal: Refusal | None = None) -> None:  # fmt: skip
     status = response.status_code
     if status < 400:
         return
@@ -56,12 +62,15 @@ def raise_for_status(response: httpx.Response, service: str) -> None:
         )
     if status == 408 or status >= 500:
         raise Transient(f"{service} answered {status}: {message}")
+    if refusal is not None:
+        raise refusal(response)
     raise ValidationError(f"{service} refused the request: {message}")
 
 
 class ResilientClient:
     """An httpx client for one service: `send` retries transient failures (the caller makes
-    sure a repeat is safe), `open_stream` does too before any byte is read."""
+    sure a repeat is safe), `open_stream` does too before any byte is read. `refusal` turns
+    the service's own 4xx answers into the caller's error (default: ValidationError)."""
 
     def __init__(
         self,
@@ -73,8 +82,10 @@ class ResilientClient:
         connect_timeout_s: float,
         transport: httpx.AsyncBaseTransport | None = None,
         attempts: int = 3,
+        refusal: Refusal | None = None,
     ):
         self.service = service
+        self._refusal = refusal
         self._http = httpx.AsyncClient(
             base_url=base_url,
             transport=transport,
@@ -136,7 +147,7 @@ class ResilientClient:
                 if stream:
                     await response.aread()
                     await response.aclose()
-                raise_for_status(response, self.service)
+                raise_for_status(response, self.service, self._refusal)
             return response
 
         try:
