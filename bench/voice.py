@@ -153,11 +153,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2, help="Whisper's CPU threads")
     parser.add_argument("--stack", action="store_true", help="also the whole-stack latency")
-    parser.add_argument("--questions", type=int, default=5)
+    parser.add_argument("--stack-only", action="store_true", help="only the whole-stack latency")
+    parser.add_argument("--questions", type=int, default=6)
     args = parser.parse_args(argv)
     _line("cpu cores", str(os.cpu_count()))
-    figures = models_bench(args.threads)
-    if args.stack:
+    figures = {} if args.stack_only else models_bench(args.threads)
+    if args.stack or args.stack_only:
         from bench.voice_stack import stack_bench
 
         figures |= stack_bench(args.questions)

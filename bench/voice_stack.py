@@ -82,15 +82,18 @@ async def _question(http: httpx.AsyncClient, audio: bytes) -> dict[str, float]:
 
 async def _run(base: str, voice_url: str, count: int) -> list[dict[str, float]]:
     (http,) = await signed_up_clients(base, 1, timeout_s=300)
-    async with http, httpx.AsyncClient(timeout=120) as voice:
+    async with httpx.AsyncClient(timeout=120) as voice:
         audios = []
         for text in (QUESTIONS * count)[:count]:
             made = await voice.post(voice_url + "/v1/speak", json={"text": text},
                                     headers={"Authorization": f"Bearer {TOKEN}"})  # fmt: skip
             made.raise_for_status()
             audios.append(made.content)
-        await _question(http, audios[0])  # warm-up: first compiles, first connections
-        return [await _question(http, audio) for audio in audios]
+        try:
+            await _question(http, audios[0])  # warm-up: first compiles, first connections
+            return [await _question(http, audio) for audio in audios]
+        finally:
+            await http.aclose()
 
 
 def stack_bench(count: int) -> dict[str, Any]:

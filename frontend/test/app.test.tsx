@@ -26,6 +26,8 @@ const ROUTES: Record<string, unknown> = {
   "GET /v1/auth/sessions": { items: [{ id: "s1", created_at: "2030-01-01T00:00:00Z", expires_at: "2030-02-01T00:00:00Z", user_agent: "Firefox", ip: "127.0.0.1", current: true }] },
   "GET /v1/files/limits": { plan_tier: "free", max_bytes: 10485760, allowed_extensions: [".md", ".pdf"], tiers: {} },
   "GET /healthz": { status: "ok", version: "1.2.3", git_commit: "abc1234", checks: {} },
+  "GET /v1/voice/voices": { voices: [{ id: "en_US-joe-medium", language: "en_US", sample_rate: 22050 }], default: "en_US-joe-medium" },
+  "GET /v1/me/settings": { default_voice: null },
   "GET /v1/adapters": { items: [{ id: "a1", name: "persona", description: null, adapter_type: "persona", mode: "prompt", visibility: "private", owner: "me", version: 2, latest_version: 3, version_count: 3, has_weights: false, base_model: null, router: { usage_count: 4, success_score: null, last_used_at: null, last_trained_at: null }, created_at: "2030-01-01T00:00:00Z", updated_at: "2030-01-01T00:00:00Z" }], next_cursor: null },
   "GET /v1/training/jobs": { items: [{ id: "j1", adapter_id: "a1", status: "succeeded", progress: { step: 30, total: 60, loss: 1.5 }, metrics: null, reason: null, attempt: 1, max_attempts: 3, errors: [], events_used: 8, loss: 1.2345, base_version: 1, new_version: 2, promoted: true, version_state: "served", trigger: "threshold", created_at: "2030-01-01T00:00:00Z", started_at: null, finished_at: null, updated_at: "2030-01-01T00:00:00Z" }], next_cursor: null },
   "GET /v1/contexts": { items: [{ id: "x1", owner_user_id: "u1", name: "Cooking", description: "recipes", visibility: "private", settings: {}, embedding_version: "v1", created_at: "2030-01-01T00:00:00Z", updated_at: "2030-01-01T00:00:00Z", stats: { chunks: 3 } }], next_cursor: null },
@@ -76,6 +78,7 @@ describe("the app", () => {
     expect(root.textContent).toContain("Firefox");
     expect(root.textContent).toContain("1.2.3");
     expect(root.textContent).toContain("10.0 MiB");
+    expect(root.querySelector<HTMLSelectElement>("#voice-title ~ form select")?.value).toBe("en_US-joe-medium");
 
     act(() => navigate("/model"));
     await flush();

@@ -424,8 +424,9 @@ class Settings(AuthSettings, VoiceSettings):
         )
         return (
             "default-src 'self'; script-src 'self'; style-src 'self'; "
-            f"img-src 'self' data: blob:; connect-src {connect}; object-src 'none'; "
-            "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+            # blob: media: a voice message's recording, fetched with the session, then played
+            f"img-src 'self' data: blob:; media-src 'self' blob:; connect-src {connect}; "
+            "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
         )
 
     @property

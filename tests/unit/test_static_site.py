@@ -277,8 +277,8 @@ def test_the_policy_comes_from_the_settings() -> None:
     local = Settings(_env_file=None, env="test", gateway_port=8123, s3_port=8444)
     assert local.content_security_policy == (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "connect-src 'self' ws://127.0.0.1:8123 http://127.0.0.1:8444; object-src 'none'; "
-        "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
+        "media-src 'self' blob:; connect-src 'self' ws://127.0.0.1:8123 http://127.0.0.1:8444; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     )
     public = Settings(
         _env_file=None,

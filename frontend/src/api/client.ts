@@ -107,7 +107,9 @@ export class ApiClient {
   private async send(method: string, url: string, body: unknown, headers: Record<string, string>,
     signal?: AbortSignal): Promise<Response> {
     const init: RequestInit = { method, credentials: "same-origin", headers: { Accept: "application/json", ...headers } };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      init.body = body; // multipart: fetch writes the Content-Type with its boundary
+    } else if (body !== undefined) {
       init.body = JSON.stringify(body);
       (init.headers as Record<string, string>)["Content-Type"] = "application/json";
     }

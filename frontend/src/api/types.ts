@@ -23,3 +23,7 @@ export type ContextOut = S["ContextOut"];
 export type ArtifactOut = S["ArtifactOut"];
 export type UploadOut = S["UploadOut"];
 export type ErrorEnvelope = S["ErrorEnvelope"];
+export type TranscribeOut = S["TranscribeOut"];
+export type VoicesOut = S["VoicesOut"];
+export type SpeakIn = S["SpeakIn"];
+export type UserSettingsOut = S["UserSettingsOut"];

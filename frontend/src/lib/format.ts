@@ -27,3 +27,9 @@ export function pretty(value: unknown): string {
     return String(value);
   }
 }
+
+/** Seconds as m:ss (a recording's elapsed time). */
+export function formatClock(seconds: number): string {
+  const whole = Math.max(0, Math.floor(seconds));
+  return `${Math.floor(whole / 60)}:${String(whole % 60).padStart(2, "0")}`;
+}

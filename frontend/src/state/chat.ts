@@ -10,6 +10,7 @@ import { parentKey, siblings, visiblePath } from "../lib/tree";
 import { onSignOut, sessionId } from "./auth";
 import { type ChatMessage, fromApi, isLocalId, type MessageMap } from "./messages";
 import { runTurn } from "./turn";
+import { audioSegment, type VoiceClipRef } from "./voice";
 
 export const activeId = signal<string | null>(null);
 export const messages = signal<MessageMap>({});
@@ -98,8 +99,9 @@ export function newConversation(): void {
   resetChat();
 }
 
-/** Sends a message as the next turn of the branch shown (or starts a conversation). */
-export function send(text: string): boolean {
+/** Sends a message as the next turn of the branch shown (or starts a conversation); with
+ *  `clip`, as a voice message (`text` is its transcript as the user left it). */
+export function send(text: string, clip: VoiceClipRef | null = null): boolean {
   const content = text.trim() === "" ? "" : text;
   if (!content || streaming.value) return false;
   const leaf = [...path.value].reverse().find((m) => !isLocalId(m.id));
@@ -108,12 +110,18 @@ export function send(text: string): boolean {
     body: {
       conversation_id: conversationId,
       parent_id: conversationId && leaf ? leaf.id : null,
-      message: { content },
+      // A voice message: the transcript as the user left it, and the clip it came from.
+      message: clip ? { content, mode: "voice", clip_id: clip.clipId } : { content },
       context_ids: contextIds.value,
       workflow_id: workflowId.value.trim() || null,
       client_request_id: newId(),
     },
-    question: { content, parentId: leaf?.id ?? null },
+    question: {
+      content,
+      parentId: leaf?.id ?? null,
+      contentStruct: clip ? { segments: [{ type: "text", text: content }, audioSegment(clip)] } : null,
+      clip,
+    },
   });
   return true;
 }

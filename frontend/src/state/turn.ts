@@ -1,6 +1,6 @@
 // Running one turn in the open conversation: the optimistic question, the answer growing token
 // by token (batched per animation frame), then the stored ids, citations, adapters and trace.
-import type { MessageDoneData, StreamErrorData, StreamEvent } from "../api/events";
+import type { ContentStruct, MessageDoneData, StreamErrorData, StreamEvent } from "../api/events";
 import type { StartBody } from "../api/stream";
 import { navigate } from "./router";
 import { activeId, chatError, composerText, messages, reloadConversation, selected, streaming, streams } from "./chat";
@@ -8,11 +8,18 @@ import { refreshOne } from "./conversations";
 import { drafts } from "./drafts";
 import { type ChatMessage, localMessage, maxSeq, renameId } from "./messages";
 import { parentKey } from "../lib/tree";
+import { voiceClip, type VoiceClipRef } from "./voice";
 
 export interface TurnSpec {
   body: StartBody;
   /** The new question (shown at once), or null when answering an existing one again. */
-  question: { content: string; parentId: string | null } | null;
+  question: {
+    content: string;
+    parentId: string | null;
+    contentStruct?: ContentStruct | null;
+    /** A voice message's clip: put back with the text if the message is refused. */
+    clip?: VoiceClipRef | null;
+  } | null;
   questionId?: string;
   /** A refused question is not put back into the composer (an edit: it was typed elsewhere). */
   keepRefused?: boolean;
@@ -38,7 +45,10 @@ export async function runTurn(spec: TurnSpec): Promise<void> {
   const sel: Record<string, string> = { ...selected.value };
   if (spec.question) {
     questionId = `local-${key}`;
-    const q = localMessage({ id: questionId, parentId: spec.question.parentId, seq: seq + 1, role: "user", content: spec.question.content, status: "pending" });
+    const q = {
+      ...localMessage({ id: questionId, parentId: spec.question.parentId, seq: seq + 1, role: "user", content: spec.question.content, status: "pending" }),
+      contentStruct: spec.question.contentStruct ?? null,
+    };
     added[questionId] = q;
     sel[parentKey(q)] = questionId;
   }
@@ -135,7 +145,10 @@ function failed(error: StreamErrorData, questionId: string, answerId: string, sp
     if (spec.question && !stored) {
       // Refused before anything was stored: the question goes back into the composer.
       delete next[questionId];
-      if (!spec.keepRefused && !composerText.value.trim()) composerText.value = spec.question.content;
+      if (!spec.keepRefused && !composerText.value.trim()) {
+        composerText.value = spec.question.content;
+        voiceClip.value = spec.question.clip ?? null;
+      }
     }
     messages.value = next;
     if (spec.question && stored) patch(questionId, { status: "done", error: error.message });

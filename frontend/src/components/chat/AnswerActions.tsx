@@ -1,9 +1,10 @@
 import { regenerate, streaming } from "../../state/chat";
 import type { ChatMessage } from "../../state/messages";
 import { Feedback } from "./Feedback";
+import { SpeakButton } from "./SpeakButton";
 import { WhyThisAnswer } from "./WhyThisAnswer";
 
-/** Under a finished answer: regenerate (the newest answer only), feedback, and why. */
+/** Under a finished answer: regenerate (the newest answer only), read aloud, feedback, and why. */
 export function AnswerActions({ message, latest }: { message: ChatMessage; latest: boolean }) {
   return (
     <footer class="answer-actions">
@@ -13,6 +14,7 @@ export function AnswerActions({ message, latest }: { message: ChatMessage; lates
             Regenerate
           </button>
         )}
+        <SpeakButton message={message} />
         <Feedback message={message} />
       </div>
       <WhyThisAnswer message={message} />

@@ -1,6 +1,9 @@
 import { useEffect, useMemo, useRef } from "preact/hooks";
 import { activeId, composerText, send, stop, streaming } from "../../state/chat";
 import { debounce, drafts } from "../../state/drafts";
+import { voiceClip } from "../../state/voice";
+import { MicButton } from "./MicButton";
+import { VoiceClipNote } from "./VoiceClipNote";
 
 export function Composer() {
   const id = activeId.value;
@@ -26,18 +29,27 @@ export function Composer() {
   const submit = () => {
     if (busy || !text.trim()) return;
     save.cancel();
-    if (send(text)) {
+    if (send(text, voiceClip.value)) {
       composerText.value = "";
+      voiceClip.value = null;
       drafts.clear(id);
     }
   };
   const input = useRef<HTMLTextAreaElement>(null);
+  // A transcript is added to what is already typed, for review: focus goes to the text.
+  const takeTranscript = (transcript: string) => {
+    const before = composerText.value.trimEnd();
+    composerText.value = before ? `${before} ${transcript}` : transcript;
+    save(id, composerText.value);
+    input.current?.focus();
+  };
 
   return (
     <form class="composer" onSubmit={(e) => { e.preventDefault(); submit(); }}>
       <label for="composer-input" class="visually-hidden">
         Message
       </label>
+      <VoiceClipNote />
       <textarea
         id="composer-input"
         ref={input}
@@ -61,6 +73,7 @@ export function Composer() {
           {drafts.count.value > 0 ? `${drafts.count.value} draft${drafts.count.value === 1 ? "" : "s"} saved` : ""}
         </span>
         <span class="row">
+          <MicButton disabled={busy} onTranscript={takeTranscript} />
           {busy && (
             <button type="button" class="danger" onClick={stop} disabled={streaming.value?.stopping}>
               Stop

@@ -1,6 +1,7 @@
 import { useEffect, useRef, useState } from "preact/hooks";
 import { editQuestion, streaming } from "../../state/chat";
 import { type ChatMessage, isLocalId } from "../../state/messages";
+import { VoiceAttachment } from "./VoiceAttachment";
 
 /** A question's text, with "Edit" once it is stored: the text becomes editable in place and is
  *  sent as a new version of the question (a branch; the original stays one arrow away). */
@@ -18,6 +19,7 @@ export function UserQuestion({ message }: { message: ChatMessage }) {
     return (
       <>
         <p class="plain">{message.content}</p>
+        <VoiceAttachment struct={message.contentStruct} />
         {editable && (
           <button type="button" class="link-button small edit-open" ref={opener} disabled={busy} onClick={() => setText(message.content)}>
             Edit

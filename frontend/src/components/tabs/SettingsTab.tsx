@@ -9,6 +9,7 @@ import { ErrorNote, Loading } from "../common/Status";
 import { EmailPanel } from "../settings/EmailPanel";
 import { MfaPanel } from "../settings/MfaPanel";
 import { PasswordPanel } from "../settings/PasswordPanel";
+import { VoicePanel } from "../settings/VoicePanel";
 import "../../styles/settings.css";
 import { DraftsPanel } from "./DraftsPanel";
 import { SessionsPanel } from "./SessionsPanel";
@@ -83,6 +84,7 @@ export function SettingsTab({ user }: { user: UserOut }) {
       <EmailPanel user={user} />
       <MfaPanel enabled={user.mfa_enabled} />
       <PasswordPanel />
+      <VoicePanel />
       <SessionsPanel />
       <DraftsPanel />
       <Limits />
