@@ -228,7 +228,8 @@ describe("the microphone", () => {
     expect(onTranscript).toHaveBeenCalledWith(TRANSCRIPT.text);
   });
 
-  it("discarding the voice message clears the clip and its transcript", async () => {
+  it("discarding the voice message clears the clip and its transcript, and deletes the recording", async () => {
+    const calls = api({ "DELETE /v1/voice/clips/c1": () => ok({ deleted: true }) });
     act(() => render(<Composer />, root));
     act(() => {
       voiceClip.value = { clipId: "c1", durationS: 4.2, mime: "audio/webm" };
@@ -241,6 +242,8 @@ describe("the microphone", () => {
     expect(root.querySelector(".voice-clip")).toBeNull();
     expect(root.querySelector("textarea")!.value).toBe("");
     expect(document.activeElement).toBe(root.querySelector("textarea"));
+    await flush();
+    expect(calls.map((c) => c.key)).toEqual(["DELETE /v1/voice/clips/c1"]);
   });
 });
 

@@ -92,6 +92,16 @@ async def voices(call: Call[Any], *, services: Services) -> VoicesOut:
                              for v in listed.voices], default=listed.default)  # fmt: skip
 
 
+async def discard_clip(call: Call[Any], *, services: Services) -> dict[str, bool]:
+    await services.voice.discard(call.user.user_id, call.uuid_param("id"))
+    return {"deleted": True}
+
+
+async def sweep(call: Call[Any], *, services: Services) -> dict[str, int]:
+    older_than_s = services.settings.voice_unsent_clip_ttl_s
+    return {"deleted": await services.voice.sweep(older_than_s=older_than_s)}
+
+
 async def clip_audio(call: Call[Any], *, services: Services) -> StreamingResponse:
     clip, chunks = await services.voice.audio_of(call.user.user_id, call.uuid_param("id"))
     headers = {"Content-Length": str(clip.size_bytes), "Cache-Control": "private, max-age=3600",
@@ -115,6 +125,12 @@ ROUTES = RouteTable(
         Route("GET", "/v1/voice/clips/{id}/audio", clip_audio,
               "A clip's audio (its owner only)", access=Access.USER, streaming=True,
               answer="audio"),
+        Route("DELETE", "/v1/voice/clips/{id}", discard_clip,
+              "Discard a recording that was not sent (one in a message: 409)",
+              access=Access.USER),
+        Route("POST", "/events", sweep,
+              "Scheduled: recordings never sent (or whose message is gone) past"
+              " VOICE_UNSENT_CLIP_TTL_S are deleted", access=Access.INTERNAL),
     ],
     **perimeter(),
 )  # fmt: skip

@@ -33,5 +33,8 @@ class VoiceSettings(BaseSettings):
     voice_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     voice_max_seconds: float = Field(default=120.0, gt=0, le=3600)
     voice_max_speak_chars: int = Field(default=4000, ge=1, le=100_000)
+    # A recording that is no message this long after it was transcribed (discarded, the tab
+    # closed, its message deleted) is removed by the voice function's hourly sweep.
+    voice_unsent_clip_ttl_s: float = Field(default=86_400.0, ge=60)
     voice_timeout_s: float = Field(default=120.0, gt=0)
     voice_default_voice: str = "en_US-joe-medium"

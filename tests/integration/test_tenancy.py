@@ -162,6 +162,7 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("GET", "/v1/config/patches/{id}"): (_patch_of, None),
     ("GET", "/v1/config/patches/{id}/preview"): (_patch_of, None),
     ("GET", "/v1/voice/clips/{id}/audio"): (_voice_clip_of, None),
+    ("DELETE", "/v1/voice/clips/{id}"): (_voice_clip_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
 }

@@ -69,3 +69,9 @@ export function loadSettings(): Promise<UserSettingsOut> {
 export function saveDefaultVoice(voice: string | null): Promise<UserSettingsOut> {
   return api.patch("/v1/me/settings", { body: { default_voice: voice } });
 }
+
+/** Deletes a recording that was not sent (the user discarded it). Best effort: one the server
+ *  keeps (a lost connection) is removed by its hourly sweep of unsent recordings. */
+export async function discardClip(clipId: string): Promise<void> {
+  await api.delete("/v1/voice/clips/{id}", { path: { id: clipId }, retries: 0 }).catch(() => undefined);
+}

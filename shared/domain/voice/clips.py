@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.voice.audio import description
-from shared.platform.errors import NotFound
+from shared.platform.errors import Conflict, NotFound
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,15 @@ def clip_id_of(value: str) -> str:
 async def insert(
     conn: Any, *, clip_id: str, user_id: str, object_key: str, mime: str, size_bytes: int,
     duration_s: float, language: str | None, transcript: str | None,
+    kind: str = "recording",
 ) -> Clip:  # fmt: skip
     row = await (
         await conn.execute(
             "INSERT INTO voice_clips (id, user_id, object_key, mime, size_bytes, duration_s,"  # noqa: S608 - constant columns, values bound
-            " language, transcript) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            " language, transcript, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             f" RETURNING {_COLUMNS}",
-            (clip_id, user_id, object_key, mime, size_bytes, duration_s, language, transcript),
+            (clip_id, user_id, object_key, mime, size_bytes, duration_s, language, transcript,
+             kind),
         )
     ).fetchone()
     assert row is not None
@@ -102,3 +104,28 @@ async def count_for(conn: Any, user_id: str) -> int:
         await conn.execute("SELECT count(*) FROM voice_clips WHERE user_id = %s", (user_id,))
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+async def delete_unsent(conn: Any, user_id: str, clip_id: str) -> str:
+    """Deletes the user's recording that is no message (yet); its object key. A clip that is
+    part of a message goes with the message, never on its own (409)."""
+    clip = await get(conn, user_id, clip_id, lock=True)
+    if clip.message_id is not None:
+        raise Conflict("the recording belongs to a message", details={"reason": "sent"})
+    await conn.execute("DELETE FROM voice_clips WHERE id = %s", (clip.id,))
+    return clip.object_key
+
+
+async def delete_expired(conn: Any, *, older_than_s: float, limit: int) -> list[str]:
+    """Deletes up to `limit` recordings that are no message and are older than `older_than_s`
+    (never sent, or their message deleted); their object keys."""
+    rows = await (
+        await conn.execute(
+            "DELETE FROM voice_clips WHERE id IN (SELECT id FROM voice_clips"
+            " WHERE message_id IS NULL AND kind = 'recording'"
+            " AND created_at < now() - make_interval(secs => %s)"
+            " ORDER BY created_at LIMIT %s FOR UPDATE SKIP LOCKED) RETURNING object_key",
+            (older_than_s, limit),
+        )
+    ).fetchall()
+    return [row[0] for row in rows]

@@ -10,6 +10,7 @@ neither. Clips live under `users/{user_id}/voice/{clip_id}.{ext}`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import uuid
 from collections.abc import AsyncIterable, AsyncIterator
@@ -23,6 +24,7 @@ from shared.domain.voice.errors import EmptyAudio
 from shared.platform.db.pool import Pool
 from shared.platform.errors import PayloadTooLarge, ValidationError
 
+log = logging.getLogger(__name__)
 READ_BYTES = 256 << 10
 _AUDIO_TYPE = re.compile(r"audio/[a-z0-9.+-]{1,60}")
 
@@ -87,7 +89,7 @@ class VoiceService:
 
     async def keep(
         self, user_id: str, data: bytes, *, mime: str, ext: str, duration_s: float,
-        language: str | None, transcript: str | None,
+        language: str | None, transcript: str | None, kind: str = "recording",
     ) -> Clip:  # fmt: skip
         """Stores the bytes, then the row; the object is removed if the row is not written."""
         clip_id = str(uuid.uuid4())
@@ -99,7 +101,7 @@ class VoiceService:
                 return await clips.insert(
                     conn, clip_id=clip_id, user_id=user_id, object_key=key, mime=mime,
                     size_bytes=len(data), duration_s=duration_s, language=language,
-                    transcript=transcript,
+                    transcript=transcript, kind=kind,
                 )  # fmt: skip
         except BaseException:
             # Shielded: a cancelled request must still not leave an object without its row.
@@ -147,7 +149,25 @@ class VoiceService:
             data = audio.finished_wav(await speech.read(max_bytes=cap))
         return await self.keep(user_id, data, mime="audio/wav", ext="wav",
                                duration_s=round(audio.wav_duration_s(data), 3), language=None,
-                               transcript=text)  # fmt: skip
+                               transcript=text, kind="speech")  # fmt: skip
+
+    async def discard(self, user_id: str, clip_id: str) -> None:
+        """The user's unsent recording, row then object (a row never points at nothing)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            key = await clips.delete_unsent(conn, user_id, clip_id)
+        await self._remove(key)
+
+    async def sweep(self, *, older_than_s: float, limit: int = 500) -> int:
+        """Recordings that never became a message (or lost it) past their time: rows first,
+        then objects; an object that cannot be removed now is only a stray file."""
+        async with self.pool.connection() as conn, conn.transaction():
+            keys = await clips.delete_expired(conn, older_than_s=older_than_s, limit=limit)
+        for key in keys:
+            try:
+                await self._remove(key)
+            except Exception:  # one stuck object must not stop the sweep
+                log.warning("voice sweep: could not remove an object", extra={"key": key})
+        return len(keys)
 
 
 async def _body_chunks(body: Any) -> AsyncIterator[bytes]:

@@ -1,3 +1,4 @@
+import { discardClip } from "../../api/voice";
 import { activeId, composerText } from "../../state/chat";
 import { drafts } from "../../state/drafts";
 import { voiceClip } from "../../state/voice";
@@ -9,6 +10,7 @@ export function VoiceClipNote() {
   const clip = voiceClip.value;
   if (!clip) return null;
   const discard = () => {
+    void discardClip(clip.clipId);
     voiceClip.value = null;
     composerText.value = "";
     drafts.clear(activeId.value);
