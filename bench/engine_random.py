@@ -23,7 +23,6 @@ object with every figure, also written to $OUT/engine_random.json when OUT is se
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -37,6 +36,7 @@ from flax import nnx
 
 from bench.engine_baseline import transformers_generate
 from bench.engine_run import Run
+from bench.output import emit_json
 from shared.neural.config import LlamaConfig
 from shared.neural.engine import DEFAULT_HORIZON, Engine, default_prefill_rows
 from shared.neural.lora import LORA_IMPLS, random_lora
@@ -333,11 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "figures": figures,
         "baseline": baseline,
     }
-    line = json.dumps(result, sort_keys=True)
-    if os.environ.get("OUT"):
-        with open(os.path.join(os.environ["OUT"], "engine_random.json"), "w") as out:
-            out.write(line + "\n")
-    print(line)
+    emit_json(result, "engine_random.json")
     return 0
 
 

@@ -38,6 +38,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.output import emit_json
+
 # How long one start may take before it counts as hung (a cold GPU start of the run
 # took 3-4 minutes; this 2-CPU machine's can take longer).
 START_TIMEOUT_S = 1800.0
@@ -252,10 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "cold": cold,
         "warm": warm,
     }
-    line = json.dumps(result, sort_keys=True)
-    if os.environ.get("OUT"):
-        Path(os.environ["OUT"], "start.json").write_text(line + "\n")
-    print(line)
+    emit_json(result, "start.json")
     return 0
 
 

@@ -76,8 +76,7 @@ async def _synthesise(texts: list[str], folder: Path) -> dict[str, Any]:
             out.setframerate(rate)
             out.writeframes(pcm)
         files.append(str(path))
-    process = worker._process
-    peak = _peak_rss_mb(process.pid) if process else float("nan")
+    peak = _peak_rss_mb(worker.pid) if worker.pid else float("nan")  # read before it stops
     await worker.close()
     return {"files": files, "rtf_paragraph": factors, "rtf_sentence": per_sentence,
             "peak_rss_mb": peak}  # fmt: skip

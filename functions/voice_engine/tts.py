@@ -32,6 +32,11 @@ class PiperWorker:
         self._dir = Path(tempfile.mkdtemp(prefix="piper-"))
         self._process: asyncio.subprocess.Process | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The running worker's process id (None when stopped)."""
+        return self._process.pid if self._process and self._process.returncode is None else None
+
     async def start(self) -> None:
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
         self._process = await asyncio.create_subprocess_exec(

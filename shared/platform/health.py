@@ -47,18 +47,21 @@ async def _queue(clients: Clients) -> None:
     await clients.queues.all_urls()
 
 
-async def _inference(clients: Clients) -> None:
-    url = clients.settings.inference_url
-    token = clients.settings.inference_token.get_secret_value()
+async def _service_ready(clients: Clients, url: str, headers: dict[str, str]) -> None:
+    """A model service's /healthz is green (it answers 503 while loading)."""
     async with httpx.AsyncClient(timeout=clients.settings.dependency_timeout_s) as client:
-        response = await client.get(f"{url}/healthz", headers={"Authorization": f"Bearer {token}"})
+        response = await client.get(f"{url.rstrip('/')}/healthz", headers=headers)
         response.raise_for_status()
+
+
+async def _inference(clients: Clients) -> None:
+    token = clients.settings.inference_token.get_secret_value()
+    await _service_ready(clients, str(clients.settings.inference_url),
+                         {"Authorization": f"Bearer {token}"})  # fmt: skip
 
 
 async def _voice(clients: Clients) -> None:
-    async with httpx.AsyncClient(timeout=clients.settings.dependency_timeout_s) as client:
-        response = await client.get(f"{clients.settings.voice_url}/healthz")
-        response.raise_for_status()
+    await _service_ready(clients, clients.settings.voice_service_url, {})
 
 
 def _checks(clients: Clients) -> dict[str, Callable[[Clients], Awaitable[None]]]:
