@@ -17,7 +17,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run bench-voice test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run bench-voice bench-cold test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -115,6 +115,24 @@ stack-status: install
 migrate: install
 	@$(PY) -m infra.migrate
 
+# One machine in production (docs/single-box.md): systemd units into OUT (build/systemd), run
+# from PREFIX (this checkout) as USER (acs unless given), settings from ENV_FILE, secrets from
+# SECRETS (a SECRETS_FILE; empty: none), nightly dumps to BACKUP_DIR; ARGS: more options
+# (--embedded, --system-units, --backup-upload; `python -m infra.singlebox.systemd --help`).
+# `make upgrade` after checking out a release: the lock, the web app, then a backup,
+# migrations and the units restarted in order (SYSTEMCTL="sudo systemctl" if not root).
+.PHONY: systemd upgrade
+systemd: install
+	@$(PY) -m infra.singlebox.systemd --out "$(or $(OUT),build/systemd)" \
+	  --prefix "$(or $(PREFIX),$(CURDIR))" \
+	  --user "$(if $(filter command line,$(origin USER)),$(USER),acs)" \
+	  --env-file "$(or $(ENV_FILE),/etc/adaptive-chat/acs.env)" \
+	  --secrets-file "$(if $(filter command line,$(origin SECRETS)),$(SECRETS),/etc/adaptive-chat/secrets.env)" \
+	  --backup-dir "$(or $(BACKUP_DIR),/var/backups/adaptive-chat)" $(ARGS)
+
+upgrade: install frontend
+	@$(PY) -m infra.singlebox.upgrade --systemctl "$(or $(SYSTEMCTL),systemctl)" $(ARGS)
+
 # The first admin: `make admin EMAIL=you@example.com` (the account must exist: sign up first).
 admin: install
 	@test -n "$(EMAIL)" || { echo "usage: make admin EMAIL=you@example.com" >&2; exit 2; }
@@ -182,6 +200,11 @@ bench-web: install frontend chromium
 bench-voice: install
 	@$(PY) -m bench.voice --stack $(ARGS)
 
+# Each zip function's cold start (import and app build in a fresh interpreter; docs/packaging.md);
+# ARGS: --runs N, --only <LogicalId>..., --build-dir <a `sam build` output> for the artifacts.
+bench-cold: install
+	@$(PY) -m bench.cold_start $(ARGS)
+
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:
 	uv pip compile pyproject.toml --extra local --extra dev --extra model --extra voice --generate-hashes \
@@ -190,6 +213,23 @@ lock:
 	@# pinned to the versions of the full one (no JAX, no local stack, no dev tools).
 	uv pip compile pyproject.toml --extra voice --generate-hashes --python-version 3.11 \
 	  --constraint requirements.lock -o requirements-voice.lock
+	@# The Lambda dependencies layer and the cluster image (docs/packaging.md): the base
+	@# dependencies at the full lock's versions, except the few infra/aws/layers/lambda-platform.txt
+	@# holds back to wheels the python3.11 runtime (glibc 2.26) loads.
+	grep -E '^[A-Za-z0-9].*==' requirements.lock | cut -d' ' -f1 \
+	  | grep -vE "^($$(grep -oE '^[a-z-]+' infra/aws/layers/lambda-platform.txt | paste -sd'|'))==" \
+	  > infra/aws/layers/.constraints.txt
+	uv pip compile pyproject.toml --generate-hashes --python-version 3.11 \
+	  --constraint infra/aws/layers/.constraints.txt --constraint infra/aws/layers/lambda-platform.txt \
+	  -o infra/aws/layers/requirements.lock
+	@rm -f infra/aws/layers/.constraints.txt
+	@# The train function's image (functions/train/Dockerfile): the base and model dependencies
+	@# at the full lock's versions (no local stack, dev tools or voice).
+	uv pip compile pyproject.toml --extra model --generate-hashes --python-version 3.11 \
+	  --constraint requirements.lock -o requirements-train.lock
+	@# The SAM CLI (`sam build` in tests/integration/test_sam_build.py): its own lock and venv.
+	uv pip compile infra/aws/build/requirements-sam.in --generate-hashes --python-version 3.11 \
+	  -o requirements-sam.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache frontend/node_modules frontend/dist

@@ -1,4 +1,5 @@
-"""`python -m functions.inference`: the inference service on 127.0.0.1:INFERENCE_PORT.
+"""`python -m functions.inference`: the inference service on INFERENCE_HOST:INFERENCE_PORT
+(127.0.0.1 locally; the container listens on 0.0.0.0 for its load balancer).
 
 The port opens at once and answers 503 on /healthz until the weights are loaded and a warm-up
 generation has run. SIGTERM: uvicorn stops accepting and lets in-flight requests finish, then
@@ -36,7 +37,7 @@ def main() -> None:
     app.router.lifespan_context = lifespan
     uvicorn.run(
         app,
-        host="127.0.0.1",
+        host=settings.inference_host,
         port=settings.inference_port,
         log_config=None,
         access_log=False,

@@ -14,6 +14,7 @@ import numpy as np
 import pydantic
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -34,6 +35,7 @@ from shared.neural.copying import source_ids, word_start_mask
 from shared.neural.engine import DoneEvent, EngineBusy, TokenEvent
 from shared.neural.sampling import SamplingParams
 from shared.neural.tokenizer import ChatMessage
+from shared.platform.tracing import ContinueTrace
 
 FINISH = {
     "stop": "stop",
@@ -344,7 +346,9 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/tokenize", guarded(tokenize), methods=["POST"]),
             Route("/metrics", guarded(metrics_endpoint), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
+        # Continues the caller's trace (the chat function's), so generation shows in it.
+        middleware=[Middleware(ContinueTrace, name="inference")],
     )
 
     return app

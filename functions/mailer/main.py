@@ -9,6 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.domain.account_data.mail import ExportMailKind, compose_export_ready
 from shared.domain.accounts import accounts
 from shared.domain.accounts.mail import MailKind, compose, send
 from shared.domain.accounts.onetime import OneTimeTokens
@@ -22,8 +23,9 @@ SENT_TTL_S = 86_400
 
 
 class MailRequest(BaseModel):
-    kind: MailKind
+    kind: MailKind | ExportMailKind
     user_id: str
+    export_id: str | None = None  # export_ready: the export the mail links to
 
 
 async def handle(record: SqsRecord, *, services: Services) -> None:
@@ -53,12 +55,18 @@ async def _deliver(conn: Any, request: MailRequest, services: Services) -> None:
     except NotFound:
         log.info("mail %s dropped: the account is gone", request.kind)
         return
-    if request.kind == "verify_email" and user.email_verified:
+    kind = request.kind
+    if kind == "export_ready":  # a link into the app, no token (account_data)
+        message = compose_export_ready(settings, user.email, request.export_id or "")
+        await asyncio.to_thread(send, settings, message)
+        log.info("mail %s sent", kind)
         return
-    verify = request.kind == "verify_email"
+    if kind == "verify_email" and user.email_verified:
+        return
+    verify = kind == "verify_email"
     ttl = settings.auth_verify_ttl_s if verify else settings.auth_reset_ttl_s
-    token = await OneTimeTokens(services.redis).issue(request.kind, user.id, ttl_s=ttl)
-    await asyncio.to_thread(send, settings, compose(settings, request.kind, user.email, token))
+    token = await OneTimeTokens(services.redis).issue(kind, user.id, ttl_s=ttl)
+    await asyncio.to_thread(send, settings, compose(settings, kind, user.email, token))
     log.info("mail %s sent", request.kind)
 
 

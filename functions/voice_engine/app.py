@@ -12,6 +12,7 @@ from typing import Any, Literal
 import pydantic
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -21,6 +22,7 @@ from functions.voice_engine.audio import AudioRefused
 from functions.voice_engine.runtime import Runtime
 from functions.voice_engine.text import sentences
 from functions.voice_engine.tts import Speaker, SynthesisFailed
+from shared.platform.tracing import ContinueTrace
 
 
 def error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -167,5 +169,7 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/v1/voices", guarded(voices, "voices"), methods=["GET"]),
             Route("/metrics", guarded(metrics_endpoint, "metrics"), methods=["GET"]),
             Route("/healthz", healthz, methods=["GET"]),
-        ]
+        ],
+        # Continues the caller's trace (the voice function's), so synthesis shows in it.
+        middleware=[Middleware(ContinueTrace, name="voice")],
     )

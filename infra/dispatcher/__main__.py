@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from infra.dispatcher import metrics
 from infra.dispatcher.app import Dispatcher
 from shared.platform.aws import sqs_client
 from shared.platform.logs import configure_logging
@@ -15,6 +16,7 @@ from shared.platform.template import load_template
 async def _main() -> None:
     settings = get_settings()
     configure_logging(level=settings.log_level, service="dispatcher")
+    metrics.serve(settings.dispatcher_metrics_port)
     dispatcher = Dispatcher(
         settings, load_template(settings.template_path, settings), sqs_client(settings)
     )

@@ -23,12 +23,15 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
 import httpx
 from croniter import croniter
+from opentelemetry.trace import SpanKind
 
+from infra.dispatcher import metrics
 from infra.dispatcher.redrive import QueueWatch, redrive
 from shared.platform.db.pool import PoolHolder
 from shared.platform.outbox import relay_once
@@ -36,6 +39,13 @@ from shared.platform.queues import QueueDirectory
 from shared.platform.runtime.batch import back_off
 from shared.platform.settings import Settings
 from shared.platform.template import FunctionSpec, QueueSpec, ScheduleEvent, SqsEvent, Template
+from shared.platform.tracing import (
+    context_from_traceparent,
+    inject,
+    link_to,
+    record_traceparent,
+    span,
+)
 
 log = logging.getLogger("dispatcher")
 
@@ -126,6 +136,7 @@ class Dispatcher:
                 await asyncio.sleep(1)
                 continue
             messages = response.get("Messages", [])
+            metrics.observe_receive(queue, messages, metrics.now())
             if messages:
                 await self.deliver(function, event, queue, url, arn, messages)
 
@@ -153,22 +164,39 @@ class Dispatcher:
     ) -> None:
         records = [sqs_record(m, arn, self.settings.aws_region) for m in messages]
         heartbeat = asyncio.create_task(self._extend_visibility(queue, url, messages))
-        try:
-            response = await self.http.post(
-                self.events_url(function),
-                json={"Records": records},
-                timeout=function.timeout_s,
-            )
-            keep = self._failed_ids(response, messages, event)
-            whole_batch = keep == {m["MessageId"] for m in messages} and response.is_error
-        except httpx.HTTPError as exc:
-            log.warning("%s failed on a batch of %d: %s", function.logical_id, len(messages), exc)
-            keep = {m["MessageId"] for m in messages}
-            whole_batch = True
-        finally:
-            heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+        # A batch of one trace continues it; a mixed batch links each of its traces.
+        parents = {record_traceparent(r) for r in records} - {None}
+        started = time.perf_counter()
+        with span(
+            f"deliver {queue.name}",
+            kind=SpanKind.CONSUMER,
+            parent=context_from_traceparent(next(iter(parents))) if len(parents) == 1 else None,
+            links=[link for p in parents if (link := link_to(p))] if len(parents) > 1 else None,
+            attributes={"faas.name": function.logical_id, "messaging.batch.message_count":
+                        len(messages), "messaging.destination.name": queue.name},
+        ):  # fmt: skip
+            try:
+                response = await self.http.post(
+                    self.events_url(function),
+                    json={"Records": records},
+                    timeout=function.timeout_s,
+                    headers=dict(inject({})),
+                )
+                keep = self._failed_ids(response, messages, event)
+                whole_batch = keep == {m["MessageId"] for m in messages} and response.is_error
+            except httpx.HTTPError as exc:
+                log.warning(
+                    "%s failed on a batch of %d: %s", function.logical_id, len(messages), exc
+                )
+                keep = {m["MessageId"] for m in messages}
+                whole_batch = True
+            finally:
+                heartbeat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await heartbeat
+        metrics.observe_delivery(
+            function.logical_id, queue, messages, keep, time.perf_counter() - started
+        )
         if whole_batch:
             # The function did not answer per message (down, or failed as a whole), so it set
             # no back-off itself: retry soon, not after the queue's visibility timeout.
@@ -252,13 +280,20 @@ class Dispatcher:
             "resources": [f"local:schedule/{event.name}"],
             "detail": {},
         }
-        try:
-            response = await self.http.post(
-                self.events_url(function), json=body, timeout=function.timeout_s
-            )
-            log.info("schedule %s fired: %s", event.name, response.status_code)
-        except httpx.HTTPError as exc:
-            log.warning("schedule %s failed: %s", event.name, exc)
+        with span(f"schedule {event.name}", kind=SpanKind.PRODUCER):
+            try:
+                response = await self.http.post(
+                    self.events_url(function),
+                    json=body,
+                    timeout=function.timeout_s,
+                    headers=dict(inject({})),
+                )
+                log.info("schedule %s fired: %s", event.name, response.status_code)
+                outcome = "ok" if response.status_code < 300 else "failed"
+            except httpx.HTTPError as exc:
+                log.warning("schedule %s failed: %s", event.name, exc)
+                outcome = "failed"
+        metrics.SCHEDULES.labels(function.logical_id, event.name, outcome).inc()
 
     async def relay_outbox(self) -> None:
         while not self.stopping.is_set():
@@ -271,6 +306,26 @@ class Dispatcher:
                 await asyncio.wait_for(
                     self.stopping.wait(), timeout=self.settings.outbox_relay_interval_s
                 )
+
+    async def sample_metrics(self) -> None:
+        """Queue and DLQ depths, and the database's gauges, every METRICS_SAMPLE_INTERVAL_S;
+        the first sample after one interval, so the start's re-drive goes first."""
+        while not self.stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self.stopping.wait(), timeout=self.settings.metrics_sample_interval_s
+                )
+            if self.stopping.is_set():
+                return
+            try:
+                urls = {}
+                for logical_id in self.template.queues:
+                    with contextlib.suppress(Exception):  # not provisioned (yet)
+                        urls[logical_id] = await self.queues.url(logical_id)
+                await metrics.sample_queues(self.sqs, self.template, urls)
+                await metrics.sample_database(self.db)
+            except Exception as exc:
+                log.warning("metrics sample failed: %s", exc)
 
     async def redrive_lost(self) -> None:
         """At start, and whenever a queue turns out to have been created again, re-drives the
@@ -298,6 +353,7 @@ class Dispatcher:
         if relay:
             tasks.append(asyncio.create_task(self.relay_outbox()))
             tasks.append(asyncio.create_task(self.redrive_lost()))
+            tasks.append(asyncio.create_task(self.sample_metrics()))
         log.info("dispatching %d pollers/schedules", len(tasks))
         await self.stopping.wait()
         # In-flight batches finish (bounded by their function timeouts); polls end after one wait.

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry.trace import SpanKind
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -35,11 +36,13 @@ from shared.platform.context import (
     reset_request_id,
     set_request_id,
 )
+from shared.platform.metrics import bearer_allowed, metrics_response, observe_request
 from shared.platform.runtime.asgi import function_app
 from shared.platform.runtime.envelope import error_body
 from shared.platform.runtime.routes import compile_path
 from shared.platform.settings import Settings
 from shared.platform.template import StaticSite, Template
+from shared.platform.tracing import context_from, link_to, mark_error, span
 from shared.services import Services
 
 log = logging.getLogger("gateway")
@@ -52,6 +55,10 @@ class MountedRoute:
     pattern: re.Pattern[str]
     function: str
     app: ASGIApp
+
+
+def _header_items(scope: Scope) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope.get("headers", [])]
 
 
 def _with_request_id(scope: Scope) -> tuple[Scope, str]:
@@ -115,10 +122,15 @@ class PublicGateway:
         if scope["type"] != "http":
             return
         scope, request_id = _with_request_id(scope)
+        if scope["path"] == "/metrics" and await self._metrics(scope, receive, send):
+            return
         started = time.perf_counter()
         status_holder: dict[str, int] = {}
+        timing: dict[str, float] = {}
 
         async def send_logged(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.body" and "first_byte" not in timing:
+                timing["first_byte"] = time.perf_counter() - started
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 headers = list(message.get("headers", []))
@@ -128,42 +140,81 @@ class PublicGateway:
             await send(message)
 
         route, path_known = self.match(scope["method"], scope["path"])
-        try:
-            if route is not None:
-                await route.app(scope, receive, send_logged)
-            elif path_known:
-                await _envelope(
-                    send_logged,
-                    scope,
-                    405,
-                    "method_not_allowed",
-                    f"{scope['method']} is not allowed on {scope['path']}",
-                    request_id,
+        # Metrics and span names carry the route template, never the raw path (bounded).
+        site = "static" if self.static and not path_known else "unmatched"
+        label = route.path if route else site
+        # The public edge starts its own trace: a client's `traceparent` is only linked, so
+        # outsiders cannot choose the trace ids of our work.
+        client_link = link_to(dict(_header_items(scope)).get("traceparent"))
+        with span(
+            f"{scope['method']} {label}",
+            kind=SpanKind.SERVER,
+            parent=context_from({}),
+            links=[client_link] if client_link else None,
+            attributes={"http.request.method": scope["method"], "http.route": label,
+                        "faas.name": route.function if route else "", "request_id": request_id},
+        ) as current:  # fmt: skip
+            try:
+                await self._route(scope, receive, send_logged, route, path_known, request_id)
+            finally:
+                status = status_holder.get("status")
+                current.set_attribute("http.response.status_code", status or 500)
+                if (status or 500) >= 500:
+                    mark_error(current, f"answered {status}")
+                duration_s = time.perf_counter() - started
+                observe_request(route.function if route else "-", label, scope["method"],
+                                status, duration_s, timing.get("first_byte"))  # fmt: skip
+                token = set_request_id(request_id)
+                log.info(
+                    "request",
+                    extra={
+                        "method": scope["method"],
+                        "path": scope["path"],
+                        "status": status,
+                        "function": route.function if route else None,
+                        "duration_ms": round(duration_s * 1000, 1),
+                    },
                 )
-            elif await self._static(scope, receive, send_logged, request_id):
-                pass
-            else:
-                await _envelope(
-                    send_logged,
-                    scope,
-                    404,
-                    "not_found",
-                    f"no route for {scope['method']} {scope['path']}",
-                    request_id,
-                )
-        finally:
-            token = set_request_id(request_id)
-            log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": scope["path"],
-                    "status": status_holder.get("status"),
-                    "function": route.function if route else None,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 1),
-                },
+                reset_request_id(token)
+
+    async def _route(
+        self, scope: Scope, receive: Receive, send_logged: Send, route: MountedRoute | None,
+        path_known: bool, request_id: str,
+    ) -> None:  # fmt: skip
+        if route is not None:
+            await route.app(scope, receive, send_logged)
+        elif path_known:
+            await _envelope(
+                send_logged,
+                scope,
+                405,
+                "method_not_allowed",
+                f"{scope['method']} is not allowed on {scope['path']}",
+                request_id,
             )
-            reset_request_id(token)
+        elif await self._static(scope, receive, send_logged, request_id):
+            pass
+        else:
+            await _envelope(
+                send_logged,
+                scope,
+                404,
+                "not_found",
+                f"no route for {scope['method']} {scope['path']}",
+                request_id,
+            )
+
+    async def _metrics(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """`GET /metrics` for a bearer of METRICS_TOKEN; False (the request goes on to the
+        routes, the site or the 404) for anyone else, so the path reveals nothing."""
+        token = self.services.settings.metrics_token
+        authorization = dict(_header_items(scope)).get("authorization")
+        if scope["method"] != "GET" or not bearer_allowed(
+            authorization, token.get_secret_value() if token else None
+        ):
+            return False
+        await metrics_response()(scope, receive, send)
+        return True
 
     async def _static(self, scope: Scope, receive: Receive, send: Send, request_id: str) -> bool:
         if self.static is None:
@@ -176,6 +227,9 @@ class PublicGateway:
 
 
 class InternalFunctions:
+    """The loopback host of queue and scheduled functions; also serves the process's metrics
+    at `GET /metrics` (loopback only, so no token)."""
+
     def __init__(self, apps: Mapping[str, ASGIApp]):
         self.apps = apps
 
@@ -186,6 +240,9 @@ class InternalFunctions:
         if scope["type"] != "http":
             return
         scope, request_id = _with_request_id(scope)
+        if scope["path"] == "/metrics" and scope["method"] == "GET":
+            await metrics_response()(scope, receive, send)
+            return
         parts = scope["path"].split("/")
         # /functions/<LogicalId>/events
         if (
@@ -194,13 +251,28 @@ class InternalFunctions:
             and parts[3] == "events"
             and parts[2] in self.apps
         ):
-            await self.apps[parts[2]](
-                {**scope, "path": "/events", "raw_path": b"/events"}, receive, send
-            )
+            await self._deliver(parts[2], scope, receive, send)
             return
         await _envelope(
             send, scope, 404, "not_found", f"no internal function at {scope['path']}", request_id
         )
+
+    async def _deliver(self, function: str, scope: Scope, receive: Receive, send: Send) -> None:
+        status: dict[str, int] = {}
+
+        async def send_noting_status(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        started = time.perf_counter()
+        try:
+            await self.apps[function](
+                {**scope, "path": "/events", "raw_path": b"/events"}, receive, send_noting_status
+            )
+        finally:
+            observe_request(function, "/events", scope["method"], status.get("code"),
+                            time.perf_counter() - started)  # fmt: skip
 
 
 async def _lifespan(

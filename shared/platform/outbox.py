@@ -23,6 +23,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from shared.platform.db.pool import Pool
+from shared.platform.tracing import current_traceparent, message_attribute
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +40,14 @@ async def enqueue(
     delay_s: float = 0.0,
 ) -> int | None:
     """Returns the outbox id, or None when `dedup_key` was already enqueued. `delay_s`: the
-    relay sends the message no sooner (held in Postgres, so longer than SQS's 15 minutes)."""
+    relay sends the message no sooner (held in Postgres, so longer than SQS's 15 minutes).
+    The trace in hand goes with the row, so its consumer continues it (platform/tracing.py)."""
     row = await (
         await conn.execute(
-            "INSERT INTO outbox_message (queue, body, dedup_key, available_at)"
-            " VALUES (%s, %s, %s, now() + make_interval(secs => %s))"
+            "INSERT INTO outbox_message (queue, body, dedup_key, available_at, traceparent)"
+            " VALUES (%s, %s, %s, now() + make_interval(secs => %s), %s)"
             " ON CONFLICT (dedup_key) DO NOTHING RETURNING id",
-            (queue, Jsonb(body), dedup_key, max(0.0, float(delay_s))),
+            (queue, Jsonb(body), dedup_key, max(0.0, float(delay_s)), current_traceparent()),
         )
     ).fetchone()
     return row[0] if row else None
@@ -56,7 +58,7 @@ async def relay_once(pool: Pool, sqs: Any, queue_urls: dict[str, str], *, limit:
     relay are skipped (SKIP LOCKED), so any number of relays may run."""
     async with pool.connection() as conn, conn.transaction():
         cursor = await conn.execute(
-            "SELECT id, queue, body, dedup_key, attempts FROM outbox_message"
+            "SELECT id, queue, body, dedup_key, attempts, traceparent FROM outbox_message"
             " WHERE sent_at IS NULL AND available_at <= now()"
             " ORDER BY id LIMIT %s FOR UPDATE SKIP LOCKED",
             (limit,),
@@ -106,10 +108,11 @@ async def _send_chunk(
     if url is None:
         return [], {row[0]: (row[4], f"unknown queue {queue}") for row in rows}
     entries = []
-    for outbox_id, _, body, dedup_key, _ in rows:
+    for outbox_id, _, body, dedup_key, _, traceparent in rows:
         attributes = {"outbox_id": {"DataType": "Number", "StringValue": str(outbox_id)}}
         if dedup_key:
             attributes["dedup_key"] = {"DataType": "String", "StringValue": dedup_key}
+        attributes.update(message_attribute(traceparent))
         entries.append(
             {"Id": str(outbox_id), "MessageBody": json.dumps(body), "MessageAttributes": attributes}
         )

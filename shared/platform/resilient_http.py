@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 from circuitbreaker import CircuitBreaker, CircuitBreakerError
+from opentelemetry.trace import SpanKind
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -18,6 +19,7 @@ from tenacity import (
 )
 
 from shared.platform.errors import RateLimited, Unavailable, ValidationError
+from shared.platform.tracing import inject, span
 
 
 class Transient(Exception):
@@ -139,10 +141,16 @@ class ResilientClient:
         @self._breaker
         async def call() -> httpx.Response:
             request = self._http.build_request(method, path, **kwargs)
-            try:
-                response = await self._http.send(request, stream=stream)
-            except httpx.TransportError as exc:  # timeouts included
-                raise Transient(f"{self.service} unreachable: {exc!r}") from exc
+            # A client span per attempt (until the answer's head, for a stream); the service
+            # continues the trace from its `traceparent`.
+            with span(f"{self.service} {method} {path}", kind=SpanKind.CLIENT,
+                      attributes={"server.address": request.url.host}) as current:  # fmt: skip
+                request.headers.update(inject({}))
+                try:
+                    response = await self._http.send(request, stream=stream)
+                except httpx.TransportError as exc:  # timeouts included
+                    raise Transient(f"{self.service} unreachable: {exc!r}") from exc
+                current.set_attribute("http.response.status_code", response.status_code)
             if response.status_code >= 400:
                 if stream:
                     await response.aread()

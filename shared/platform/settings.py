@@ -16,7 +16,11 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from shared.platform.account_data_settings import AccountDataSettings
 from shared.platform.auth_settings import DEV_ENCRYPTION_KEY, DEV_JWT_SECRET, AuthSettings
+from shared.platform.observability_settings import ObservabilitySettings
+from shared.platform.retention_settings import RetentionSettings
+from shared.platform.secret_sources import SecretSourcesSettings
 from shared.platform.voice_settings import DEV_VOICE_TOKEN, VoiceSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +40,14 @@ PLACEHOLDER_SECRETS = frozenset(
 )
 
 
-class Settings(AuthSettings, VoiceSettings):
+class Settings(
+    AuthSettings,
+    VoiceSettings,
+    RetentionSettings,
+    SecretSourcesSettings,
+    AccountDataSettings,
+    ObservabilitySettings,
+):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
 
     env: Literal["dev", "test", "prod"] = "dev"
@@ -48,7 +59,7 @@ class Settings(AuthSettings, VoiceSettings):
     stack_name: str = "acs"
 
     # --- PostgreSQL ---------------------------------------------------------------------------
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)  # holds the password
     pg_port: int = 5433
     pg_database: str = "adaptive_chat"
     pg_password: SecretStr = SecretStr("postgres")
@@ -58,7 +69,7 @@ class Settings(AuthSettings, VoiceSettings):
     db_statement_timeout_ms: int = 15_000
 
     # --- Redis protocol (Valkey locally) ---------------------------------------------------------
-    redis_url: str | None = None
+    redis_url: str | None = Field(default=None, repr=False)  # may hold a password
     redis_port: int = 6380
 
     # --- S3 API (SeaweedFS locally) --------------------------------------------------------------
@@ -97,6 +108,8 @@ class Settings(AuthSettings, VoiceSettings):
     functions_host_cpus: int = Field(default=1, ge=0, le=1024)
     inference_url: str | None = None
     inference_token: SecretStr = SecretStr("dev-inference-token")
+    # Loopback locally; 0.0.0.0 in its container (the load balancer reaches the task's address).
+    inference_host: str = "127.0.0.1"
     inference_port: int = 8090
     inference_slots: int = 8
     inference_max_seq_len: int = 2048

@@ -19,6 +19,7 @@ import pytest
 
 from shared.platform.runtime.routes import Access
 from shared.platform.template import load_template
+from tests.integration.accountkit import export_row
 from tests.integration.adapterkit import job_row, persona_of
 from tests.integration.authkit import PASSWORD, bearer, sign_up
 from tests.integration.prefkit import seeded_feedback
@@ -123,6 +124,10 @@ async def _voice_clip_of(api, a: dict) -> str:
     return await clip_row(a["user"]["id"])
 
 
+async def _export_of(api, a: dict) -> str:
+    return await export_row(a["user"]["id"])  # ready, so its download answers too
+
+
 async def _job_of(api, a: dict) -> str:
     user = a["user"]["id"]
     return await job_row(user, await persona_of(user), status="succeeded", loss=0.5)
@@ -165,6 +170,8 @@ OWNED: dict[tuple[str, str], tuple[Maker, dict | None]] = {
     ("DELETE", "/v1/voice/clips/{id}"): (_voice_clip_of, None),
     ("DELETE", "/v1/files/{id}"): (_file_of, None),
     ("DELETE", "/v1/contexts/{id}"): (_context_of, None),
+    ("GET", "/v1/me/exports/{id}"): (_export_of, None),
+    ("GET", "/v1/me/exports/{id}/download"): (_export_of, None),
 }
 # Path parameters besides the object's id, as the object A just made has them.
 OTHER_PARAMS = {"{version}": "1"}
@@ -178,6 +185,7 @@ ADMIN_ONLY = {
     ("POST", "/v1/config/patches/{id}/decide"): {"decision": "reject", "reason": "probe"},
     ("POST", "/v1/config/patches/{id}/apply"): None,
     ("GET", "/v1/admin/architect/runs/{id}"): None,
+    ("DELETE", "/v1/admin/users/{id}"): None,
 }
 # List routes: (path, how to read the ids out of `data`) and the OWNED route whose objects
 # they list.
@@ -199,6 +207,8 @@ LISTS = {
                           ("GET", "/v1/training/jobs/{id}")),
     "/v1/config/patches": (lambda data: [str(i["id"]) for i in data["items"]],
                            ("GET", "/v1/config/patches/{id}")),
+    "/v1/me/exports": (lambda data: [i["id"] for i in data["items"]],
+                       ("GET", "/v1/me/exports/{id}")),
 }  # fmt: skip
 
 NOT_LISTS = {"/v1/files/limits"}  # ends in "s" but lists nothing (the caller's plan limits)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from infra.aws.package import as_packaged
 from infra.dispatcher.app import next_fire
 from shared.platform.runtime.asgi import routes_of
 from shared.platform.runtime.routes import Access
@@ -141,9 +142,8 @@ def test_sam_transform_succeeds_and_its_output_passes_cfn_lint(
 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     raw = load_raw(template_path)
-    # What `sam package` does: code locations become S3 URIs.
-    raw["Globals"]["Function"]["CodeUri"] = "s3://deploy-bucket/code.zip"
-    transformed = transform(raw, {}, _NoManagedPolicies())
+    # What `sam package` does: code locations (functions and layers) become S3 URIs.
+    transformed = transform(as_packaged(raw), {}, _NoManagedPolicies())
     kinds = {resource["Type"] for resource in transformed["Resources"].values()}
     assert {"AWS::Lambda::Function", "AWS::ApiGateway::RestApi", "AWS::Events::Rule"} <= kinds
     assert {

@@ -56,6 +56,10 @@ async def update_user(
         if row is None:
             raise NotFound("no such user")
         before_role, before_active = row
+        if is_active and not before_active and await _being_deleted(conn, user_id):
+            # The purge is queued and the user's sessions are gone: enabling the account
+            # now would hand back an account whose data is about to disappear.
+            raise Conflict("this account is being deleted")
         await conn.execute(
             "UPDATE app_user SET role = coalesce(%s, role), is_active = coalesce(%s, is_active)"
             " WHERE id = %s",
@@ -75,3 +79,12 @@ async def update_user(
         updated = await (await conn.execute(_USER + " WHERE u.id = %s", (user_id,))).fetchone()
     assert updated is not None
     return User(*updated)
+
+
+async def _being_deleted(conn: Connection, user_id: str) -> bool:
+    row = await (
+        await conn.execute(
+            "SELECT 1 FROM account_purge WHERE user_id = %s AND status = 'pending'", (user_id,)
+        )
+    ).fetchone()
+    return row is not None

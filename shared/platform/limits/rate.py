@@ -54,6 +54,10 @@ def rules(settings: Settings) -> dict[str, RateRule]:
             RateRule("login_ip", settings.auth_login_ip_per_min, 60),
             # Account mail a user can trigger (verification resends, reset requests).
             RateRule("mail", 5, 3600),
+            # Data rights (functions/account_data): exports are whole-account zips; deleting
+            # checks a password, so its budget also bounds guessing with a stolen session.
+            RateRule("export", 3, 3600),
+            RateRule("account_delete", 10, 3600),
         )
     }
 

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pydantic
+from opentelemetry.trace import SpanKind
 from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
@@ -28,6 +29,7 @@ from shared.platform.runtime.backoff import backoff_delay
 from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.platform.settings import Settings
 from shared.platform.template import QueueSpec
+from shared.platform.tracing import context_from_traceparent, record_traceparent, span
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +162,17 @@ async def process_batch(event: SqsBatch, handle: RecordHandler, clients: Clients
     retry: list[SqsRecord] = []
     for record in event.Records:
         try:
-            await handle(record)
+            # Each record continues the trace of the request that enqueued it (its
+            # `traceparent` attribute; the dispatcher's span when it has none).
+            traceparent = record_traceparent(record)
+            with span(
+                f"process {record.queue_name}",
+                kind=SpanKind.CONSUMER,
+                parent=context_from_traceparent(traceparent) if traceparent else None,
+                attributes={"messaging.system": "aws_sqs", "messaging.message.id": record.messageId,
+                            "messaging.destination.name": record.queue_name},
+            ):  # fmt: skip
+                await handle(record)
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"
             log.warning(

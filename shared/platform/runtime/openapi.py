@@ -42,6 +42,7 @@ ERROR_STATUSES = {
     405: "method not allowed on this path",
     409: "conflict (details.reason: busy, in_flight, duplicate...)",
     413: "payload too large",
+    410: "gone (export_expired)",
     415: "unsupported media type (send application/json)",
     429: "rate limited (see Retry-After)",
     503: "a dependency is unavailable",

@@ -10,6 +10,7 @@ import { EmailPanel } from "../settings/EmailPanel";
 import { MfaPanel } from "../settings/MfaPanel";
 import { PasswordPanel } from "../settings/PasswordPanel";
 import { VoicePanel } from "../settings/VoicePanel";
+import { YourDataPanel } from "../settings/YourDataPanel";
 import "../../styles/settings.css";
 import { DraftsPanel } from "./DraftsPanel";
 import { SessionsPanel } from "./SessionsPanel";
@@ -85,6 +86,7 @@ export function SettingsTab({ user }: { user: UserOut }) {
       <MfaPanel enabled={user.mfa_enabled} />
       <PasswordPanel />
       <VoicePanel />
+      <YourDataPanel user={user} />
       <SessionsPanel />
       <DraftsPanel />
       <Limits />
