@@ -168,8 +168,11 @@ async def _global_skill_dataset(services, users: list[dict]) -> str:
         ).fetchone()
         adapter = await (
             await conn.execute(
+                # Disabled: a global adapter is offered to every user's router, and this one
+                # has no weights to serve (the chats of later tests must not pick it).
                 "INSERT INTO artifact (owner_user_id, type, name, schema, visibility)"
-                " VALUES (NULL, 'adapter.lora', %s, '{}', 'global') RETURNING id::text",
+                " VALUES (NULL, 'adapter.lora', %s, '{\"status\": \"disabled\"}', 'global')"
+                " RETURNING id::text",
                 (f"skill-{uuid.uuid4().hex[:8]}",),
             )
         ).fetchone()
@@ -298,6 +301,8 @@ async def test_a_deleted_account_leaves_nothing_behind(api, services):
     # The other user is whole.
     assert await _rows_naming(services, other["id"]) == other_before
     assert sorted(_objects(services, f"users/{other['id']}/")) == other_objects
+    async with services.db.connection() as conn:  # the global probe goes: it is no one's
+        await conn.execute("DELETE FROM artifact WHERE id::text = %s", (skill.split("/")[2],))
     assert (await api.get("/v1/conversations", headers=other["headers"])).status_code == 200
     assert await _redis_naming(services.redis, other["id"])
 
