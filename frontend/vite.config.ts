@@ -4,7 +4,7 @@
 // admins only), and the app's files under dist/assets/ never contain admin code: the two
 // entries share no module (scripts/check-dist.mjs checks both after each build).
 import { resolve } from "node:path";
-import { defineConfig } from "vite";
+import { defineConfig, type Plugin } from "vite";
 
 const here = import.meta.dirname;
 const API = process.env.API_ORIGIN ?? "http://127.0.0.1:8080";
@@ -14,7 +14,27 @@ function isAdmin(names: readonly string[] | undefined, facade?: string | null): 
   return all.some((n) => n === "admin" || n.includes("/admin/") || n.startsWith("admin/"));
 }
 
+const ADMIN_COPY = "?admin-copy";
+
+/** The admin page may reuse small modules of the app's src/lib/ (the dialogs' focus trap): an
+ *  import of one from admin/ (or from such a copy) resolves to the admin's own copy of the module
+ *  (the same file under another id), compiled into the admin bundle, so the two entries still
+ *  share no chunk. */
+function adminOwnCopies(): Plugin {
+  return {
+    name: "admin-own-copies",
+    enforce: "pre",
+    async resolveId(source, importer, options) {
+      if (!importer || !(importer.includes("/admin/") || importer.endsWith(ADMIN_COPY))) return null;
+      const resolved = await this.resolve(source, importer, { ...options, skipSelf: true });
+      if (!resolved || resolved.external || resolved.id.includes("?") || !resolved.id.includes("/src/lib/")) return resolved;
+      return { ...resolved, id: resolved.id + ADMIN_COPY };
+    },
+  };
+}
+
 export default defineConfig({
+  plugins: [adminOwnCopies()],
   oxc: { jsx: { runtime: "automatic", importSource: "preact" } },
   build: {
     target: "es2022",

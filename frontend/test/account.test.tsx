@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { DataExport } from "../src/api/account";
 import type { UserOut } from "../src/api/types";
 import { AuthPanel } from "../src/components/auth/AuthPanel";
-import { ACCOUNT_DELETED } from "../src/components/settings/DeleteAccountDialog";
+import { ACCOUNT_DELETED, type AccountUser } from "../src/components/settings/DeleteAccountDialog";
 import { POLL_MS } from "../src/components/settings/useExports";
 import { YourDataPanel } from "../src/components/settings/YourDataPanel";
 import { leavePage } from "../src/lib/leavePage";
@@ -221,7 +221,7 @@ describe("Your data: export", () => {
 });
 
 describe("Your data: delete the account", () => {
-  async function openDialog(user: UserOut = USER) {
+  async function openDialog(user: AccountUser = USER) {
     await openPanel(user);
     await click(button("Delete my account"));
     return root.querySelector<HTMLElement>('[role="dialog"]')!;
@@ -326,5 +326,54 @@ describe("Your data: delete the account", () => {
     expect(count(calls, "POST /v1/auth/logout")).toBe(1);
     expect(auth.value.status).toBe("anonymous");
     expect(auth.value.status === "anonymous" && auth.value.reason).toContain("Sign in again");
+  });
+  // GET /v1/me's has_password (UserOut & { has_password } until the generated schema has it).
+  it("asks no password of an account without one (has_password false) and explains the fresh sign-in", async () => {
+    oidcProvider.value = { kind: "oidc", name: "corp", label: "Corp SSO" };
+    const calls = server({
+      "GET /v1/me/exports": () => ok({ items: [] }),
+      "DELETE /v1/me": () => ok({ status: "deleting" }, 202),
+      "POST /v1/auth/logout": () => fail(401, "unauthorized", "no session"),
+    });
+    const dialog = await openDialog({ ...USER, has_password: false });
+    expect(field("Password")).toBeNull();
+    expect(dialog.textContent).toContain("Your account has no password (you sign in with Corp SSO)");
+    expect(dialog.textContent).toContain("needs a sign-in from the last few minutes");
+    expect(document.activeElement).toBe(field("Type DELETE to confirm"));
+    await type(field("Type DELETE to confirm"), "DELETE");
+    await click(button("Delete permanently"));
+    await flush();
+    expect(calls.find((c) => c.key === "DELETE /v1/me")!.body).toEqual({});
+    expect(auth.value).toEqual({ status: "anonymous", reason: ACCOUNT_DELETED });
+  });
+
+  it("asks an account without a password but with MFA for its code instead", async () => {
+    const calls = server({
+      "GET /v1/me/exports": () => ok({ items: [] }),
+      "DELETE /v1/me": () => fail(403, "invalid_code", "wrong code"),
+    });
+    const dialog = await openDialog({ ...USER, mfa_enabled: true, has_password: false });
+    expect(field("Password")).toBeNull();
+    expect(dialog.textContent).toContain("confirm with a current code from your authenticator app");
+    expect(document.activeElement).toBe(field("MFA code"));
+    await type(field("MFA code"), "654321");
+    await type(field("Type DELETE to confirm"), "DELETE");
+    await click(button("Delete permanently"));
+    await flush();
+    expect(calls.find((c) => c.key === "DELETE /v1/me")!.body).toEqual({ code: "654321" });
+    expect(alertText()).toContain("That code is not correct.");
+  });
+
+  it("requires the password when has_password is true, even with single sign-on on", async () => {
+    oidcProvider.value = { kind: "oidc", name: "corp", label: "Corp SSO" };
+    const calls = server({ "GET /v1/me/exports": () => ok({ items: [] }) });
+    const dialog = await openDialog({ ...USER, has_password: true });
+    expect(field("Password")!.getAttribute("aria-required")).toBe("true");
+    expect(dialog.textContent).not.toContain("leave this empty");
+    await type(field("Type DELETE to confirm"), "DELETE");
+    await click(button("Delete permanently"));
+    await flush();
+    expect(alertText()).toContain("Enter your password.");
+    expect(count(calls, "DELETE /v1/me")).toBe(0);
   });
 });

@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from functions.account_data.schemas import (
     AccountDeleting,
+    DeleteAccountIn,
     Events,
     ExportAnswer,
     ExportDownload,
@@ -24,7 +25,6 @@ from functions.account_data.schemas import (
     ExportMessage,
     ExportOut,
     PurgeMessage,
-    delete_body,
 )
 from functions.auth.cookies import clear_cookies
 from shared.domain.account_data import exports, jobs, purge, reauth
@@ -35,7 +35,6 @@ from shared.platform.audit import Actor
 from shared.platform.auth.perimeter import client_of, perimeter, sessions
 from shared.platform.runtime.batch import SqsBatch, SqsRecord, last_receive, process_batch
 from shared.platform.runtime.envelope import ok
-from shared.platform.runtime.inputs import json_body
 from shared.platform.runtime.routes import Access, Call, Route, RouteTable
 from shared.services import Services
 
@@ -91,9 +90,8 @@ async def _delete(services: Services, user_id: str, actor: Actor, *, by_admin: b
     await outbox.flush(services.db, services.sqs, services.queues)
 
 
-async def delete_me(call: Call[Any], *, services: Services) -> Response:
-    request, user = call.request, call.user
-    body = delete_body(json_body(await request.body(), request.headers.get("content-type")))
+async def delete_me(call: Call[DeleteAccountIn], *, services: Services) -> Response:
+    request, user, body = call.request, call.user, call.body
     await reauth.confirm(services, user.user_id, user.session_id, password=body.password,
                          code=body.code)  # fmt: skip
     await _delete(services, user.user_id, client_of(request, user.user_id), by_admin=False)
@@ -118,7 +116,7 @@ async def handle(record: SqsRecord, *, services: Services) -> None:
         return
     purge_id = PurgeMessage.model_validate(record.payload()).purge_id
     try:
-        await purge.run(services, purge_id)
+        await purge.run(services, purge_id, final=last_receive(services, record))
     except Exception as exc:
         await purge.record_failure(services, purge_id, f"{type(exc).__name__}: {exc}")
         raise
@@ -150,7 +148,8 @@ ROUTES = RouteTable(
               "Delete your account and all its data. JSON body {password?, code?}: the"
               " password of an account with one, the MFA code when MFA is on; without"
               " either, a login within the last 10 minutes", access=Access.USER, status=202,
-              response_model=AccountDeleting, rate_limit="account_delete"),
+              request_model=DeleteAccountIn, json_body=True, response_model=AccountDeleting,
+              rate_limit="account_delete"),
         Route("DELETE", "/v1/admin/users/{id}", admin_delete,
               "Delete a user's account and all its data (audited)", access=Access.ADMIN,
               status=202, response_model=AccountDeleting),

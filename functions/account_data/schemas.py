@@ -5,10 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-import pydantic
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.platform.errors import ValidationError
 from shared.platform.runtime.batch import SqsRecord
 
 
@@ -63,14 +61,3 @@ class Events(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     Records: list[SqsRecord] | None = None
     detail_type: str | None = Field(default=None, alias="detail-type")
-
-
-def delete_body(raw: object) -> DeleteAccountIn:
-    """DELETE's input is JSON in its body here (a password does not belong in a query string,
-    which proxies log); invalid: 400 with the details, as a validated body answers."""
-    try:
-        return DeleteAccountIn.model_validate(raw)
-    except pydantic.ValidationError as exc:
-        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                   for e in exc.errors(include_url=False, include_input=False)]  # fmt: skip
-        raise ValidationError("request failed validation", details=details) from exc

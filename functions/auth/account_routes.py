@@ -85,7 +85,8 @@ async def me(call: Call[Any], *, services: Services) -> UserOut:
     auth = flows(services)
     async with services.db.connection() as conn:
         user = await accounts.get_caller(conn, call.user.user_id)
-    return user_out(user, mfa_enabled=await auth.mfa.enabled(user.id))
+        has_password = await accounts.has_password(conn, user.id)
+    return user_out(user, mfa_enabled=await auth.mfa.enabled(user.id), has_password=has_password)
 
 
 async def verify_email(call: Call[TokenIn], *, services: Services) -> UserOut:

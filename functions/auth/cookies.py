@@ -13,7 +13,9 @@ from shared.platform.runtime.envelope import ok
 from shared.platform.settings import Settings
 
 
-def user_out(user: User, *, mfa_enabled: bool | None = None) -> UserOut:
+def user_out(
+    user: User, *, mfa_enabled: bool | None = None, has_password: bool | None = None
+) -> UserOut:
     return UserOut(
         id=user.id,
         email=user.email,
@@ -22,6 +24,7 @@ def user_out(user: User, *, mfa_enabled: bool | None = None) -> UserOut:
         created_at=user.created_at,
         email_verified=user.email_verified,
         mfa_enabled=mfa_enabled,
+        has_password=has_password,
     )
 
 

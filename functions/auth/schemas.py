@@ -73,6 +73,9 @@ class UserOut(BaseModel):
     created_at: datetime
     email_verified: bool
     mfa_enabled: bool | None = None
+    # GET /v1/me: whether the account has a password (DELETE /v1/me then asks for it); an
+    # account made through an OIDC provider may have none. Null in token answers.
+    has_password: bool | None = None
 
 
 class Tokens(BaseModel):

@@ -7,6 +7,7 @@ the engine drains what is still queued."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from functions.inference.app import create_app
+from functions.inference.cache_emf import AdapterCacheEmf
 from functions.inference.runtime import Runtime
 from shared.platform.logs import configure_logging
 from shared.platform.settings import get_settings
@@ -29,7 +31,15 @@ def main() -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         threading.Thread(target=runtime.load, name="load", daemon=True).start()
+        reporting = None
+        if settings.metrics_emf:  # the ECS task: CloudWatch reads the cache's hit rate
+            emf_lines = AdapterCacheEmf(runtime.registry)
+            reporting = asyncio.create_task(emf_lines.run(settings.metrics_emf_interval_s))
         yield
+        if reporting is not None:
+            reporting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reporting
         if runtime.engine is not None:
             runtime.engine.stop(drain=True, timeout_s=30)
         await runtime.close()

@@ -8,7 +8,8 @@ A request `acquire`s its adapter set (refcounts on the slots), generates, and `r
 Loads from the store are coalesced (one fetch per version, however many requests wait), the
 checksum recorded in the artifact is checked before a version is parsed, and a new version is
 a new key, so the first request after a publish gets it. Everything here runs on the event
-loop; only fetch, parse and install leave it (threads).
+loop; only fetch, parse and install leave it (threads). `evict_owner` drops a deleted user's
+adapters from both tiers (POST /v1/adapters/evict, called by the account purge).
 """
 
 from __future__ import annotations
@@ -115,6 +116,10 @@ class AdapterCache:
         self._device_lru: OrderedDict[Key, None] = OrderedDict()
         self._refs: dict[Key, int] = {}
         self._installing: dict[Key, asyncio.Future[None]] = {}
+        # Whose adapter each slot holds (the host entry may be gone), and the slots to free as
+        # soon as the running requests holding them let go (their owner was deleted).
+        self._slot_owner: dict[Key, str | None] = {}
+        self._doomed: set[Key] = set()
         self._free = list(range(slots, 0, -1))  # bank slot 0 is the zero adapter
         self.metrics = _Metrics(registry)
         Gauge("inference_adapter_host_bytes", "Host cache bytes", registry=registry).set_function(
@@ -203,6 +208,7 @@ class AdapterCache:
             weights = await self._host_weights(record)
             if key not in self._slot_of:  # else another request installed it meanwhile
                 self.metrics.misses.labels("device").inc()
+                self._slot_owner[key] = record.owner_user_id
                 await self._install_into_slot(key, weights)
                 return
         self.metrics.hits.labels("device").inc()
@@ -227,6 +233,7 @@ class AdapterCache:
             # Every request holding a reference (this one and the waiters) drops it on the
             # way out of `acquire`.
             del self._slot_of[key], self._device_lru[key]
+            self._slot_owner.pop(key, None)
             self._free.append(slot)
             done.set_exception(exc)
             done.exception()  # waiters re-raise it; nobody else has to
@@ -247,11 +254,45 @@ class AdapterCache:
         victim = (unpinned or idle)[0]  # LRU order
         self.metrics.evictions.labels("device").inc()
         del self._device_lru[victim], self._refs[victim]
+        self._slot_owner.pop(victim, None)
         return self._slot_of.pop(victim)
 
     def _unref(self, key: Key) -> None:
         if self._refs.get(key, 0) > 0:
             self._refs[key] -= 1
+        if key in self._doomed and not self._refs.get(key) and key not in self._installing:
+            self._free_slot(key)
+
+    def _free_slot(self, key: Key) -> None:
+        """The slot goes back to the free list: no request can reach its weights any more,
+        and the next install overwrites them."""
+        self._free.append(self._slot_of.pop(key))
+        del self._device_lru[key]
+        self._refs.pop(key, None)
+        self._slot_owner.pop(key, None)
+        self._doomed.discard(key)
+        self.metrics.evictions.labels("device").inc()
+
+    # --- a deleted user -----------------------------------------------------------------------
+    def evict_owner(self, user_id: str) -> int:
+        """Drops every cached version of the adapters `user_id` owns (their account is being
+        deleted): host entries and idle slots at once, a slot that a running request still
+        holds as soon as that request releases it. Returns how many versions it dropped (or
+        will); 0 for a user with nothing cached, so calling it again is harmless. The purge
+        calls it after the user's rows are gone, so no new load can start (resolving fails);
+        a fetch already in flight then may still land, and leaves by LRU like any entry."""
+        owned = {k for k, entry in self._host.items() if entry.record.owner_user_id == user_id}
+        owned |= {k for k, owner in self._slot_owner.items() if owner == user_id}
+        for key in owned:
+            if self._host.pop(key, None) is not None:
+                self.metrics.evictions.labels("host").inc()
+            if key not in self._slot_of:
+                continue
+            if self._refs.get(key) or key in self._installing:
+                self._doomed.add(key)
+            else:
+                self._free_slot(key)
+        return len(owned)
 
     # --- host tier ----------------------------------------------------------------------------
     async def _host_weights(self, record: AdapterRecord) -> Adapter:

@@ -1,7 +1,9 @@
 """CloudWatch embedded metric format (EMF): in Lambda, one JSON line on stdout per request or
 event, which CloudWatch Logs turns into metrics without an API call (no PutMetricData latency,
-no extra permission). Outside Lambda nothing is written: the local hosts count in Prometheus
-(shared/platform/metrics.py).
+no extra permission). Outside Lambda `emit_request` writes nothing: the local hosts count in
+Prometheus (shared/platform/metrics.py). The inference service on ECS writes its own lines with
+`emf_document`/`write` when METRICS_EMF is on (functions/inference/cache_emf.py): the task's
+awslogs driver ships stdout to CloudWatch Logs, which extracts them the same way.
 
 Spec: https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/CloudWatch_Embedded_Metric_Format_Specification.html
 """

@@ -21,3 +21,8 @@ class ObservabilitySettings(BaseSettings):
     dispatcher_metrics_port: int = Field(default=9464, ge=0, le=65535)
     # How often the dispatcher samples queue depths, DLQs and the database's gauges.
     metrics_sample_interval_s: float = Field(default=15.0, gt=0)
+    # Outside Lambda (the inference service on ECS), CloudWatch gets metrics only from EMF lines
+    # on stdout (the awslogs driver ships them; CloudWatch Logs extracts the metrics): on, the
+    # service writes its adapter cache's hits and misses every `metrics_emf_interval_s`.
+    metrics_emf: bool = False
+    metrics_emf_interval_s: float = Field(default=60.0, gt=0)

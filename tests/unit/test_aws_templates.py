@@ -109,15 +109,16 @@ def test_no_key_is_a_template_parameter_or_a_plain_environment_variable(
 ) -> None:
     parameters = load_raw(TEMPLATE)["Parameters"]
     assert not REMOVED_PARAMETERS & set(parameters)
-    # What is left NoEcho is the SMTP relay's password only (SES issues it).
-    assert {name for name, spec in parameters.items() if spec.get("NoEcho")} <= {"SmtpPassword"}
+    # No secret is a parameter at all, not even NoEcho (the SMTP password is a secret too).
+    assert not {name for name, spec in parameters.items() if spec.get("NoEcho")}
     for logical_id, function in _resources(transformed, "AWS::Lambda::Function").items():
         env = function["Properties"].get("Environment", {}).get("Variables", {})
         assert not (MANAGED_SETTINGS | {"DATABASE_URL"}) & set(env), logical_id
 
 
 def test_generated_secrets_hold_setting_names() -> None:
-    secrets = _resources(_nested("secrets.yaml"), "AWS::SecretsManager::Secret")
+    everything = _resources(_nested("secrets.yaml"), "AWS::SecretsManager::Secret")
+    secrets = {k: s for k, s in everything.items() if "GenerateSecretString" in s["Properties"]}
     keys = {s["Properties"]["GenerateSecretString"]["GenerateStringKey"] for s in secrets.values()}
     assert keys == MANAGED_SETTINGS
     fields = {name.upper() for name in Settings.model_fields}
@@ -137,6 +138,60 @@ def test_every_function_reads_the_secrets_it_is_pointed_at(transformed: dict[str
     env = raw["Globals"]["Function"]["Environment"]["Variables"]
     arns = env["SECRETS_ARNS"]["Fn::Join"][1]
     assert {"Fn::GetAtt": ["Data", "Outputs.DatabaseSecretArn"]} in arns
+
+
+def test_the_smtp_password_comes_from_secrets_manager(transformed: dict[str, Any]) -> None:
+    """SES issues it, so the operator puts it into an empty secret that every function's
+    SECRETS_ARNS names; no environment variable may shadow it (explicit env wins)."""
+    nested = _nested("secrets.yaml")
+    smtp = nested["Resources"]["SmtpSecret"]["Properties"]
+    assert json.loads(smtp["SecretString"]) == {} and "SMTP_PASSWORD" in smtp["Description"]
+    assert "smtp_password" in Settings.model_fields
+    arns = nested["Outputs"]["AppSecretArns"]["Value"]["Fn::Join"][1]
+    assert {"Ref": "SmtpSecret"} in arns
+    raw = load_raw(TEMPLATE)
+    assert "SmtpPassword" not in raw["Parameters"]
+    assert raw["Outputs"]["SmtpSecretArn"]["Value"] == {
+        "Fn::GetAtt": ["Secrets", "Outputs.SmtpSecretArn"]
+    }
+    mailer = raw["Resources"]["MailerFunction"]["Properties"]["Environment"]["Variables"]
+    assert "SMTP_PASSWORD" not in mailer and "SMTP_USERNAME" in mailer
+    for logical_id, function in _resources(transformed, "AWS::Lambda::Function").items():
+        env = function["Properties"].get("Environment", {}).get("Variables", {})
+        assert "SMTP_PASSWORD" not in env, logical_id
+
+
+def test_the_inference_service_scales_on_requests_per_task() -> None:
+    """Target tracking between the desired count (floor) and InferenceMaxCount, on the ALB's
+    requests per target; the capacity provider's managed scaling starts the GPU hosts."""
+    raw = _nested("inference.yaml")
+    resources = raw["Resources"]
+    target = resources["InferenceScalableTarget"]
+    assert target["Condition"] == "ServiceRuns"  # parked (0 tasks): no scaling back up
+    props = target["Properties"]
+    assert props["ScalableDimension"] == "ecs:service:DesiredCount"
+    assert (props["MinCapacity"], props["MaxCapacity"]) == (
+        {"Ref": "InferenceDesiredCount"},
+        {"Ref": "InferenceMaxCount"},
+    )
+    assert "InferenceService.Name" in props["ResourceId"]["Fn::Sub"]
+    policy = resources["InferenceScalingPolicy"]["Properties"]
+    assert policy["PolicyType"] == "TargetTrackingScaling"
+    assert policy["ScalingTargetId"] == {"Ref": "InferenceScalableTarget"}
+    config = policy["TargetTrackingScalingPolicyConfiguration"]
+    metric = config["PredefinedMetricSpecification"]
+    assert metric["PredefinedMetricType"] == "ALBRequestCountPerTarget"
+    label = metric["ResourceLabel"]["Fn::Sub"]
+    assert "LoadBalancer.LoadBalancerFullName" in label
+    assert "TargetGroup.TargetGroupFullName" in label
+    assert config["TargetValue"] == {"Ref": "InferenceRequestsPerTask"}
+    managed = resources["CapacityProvider"]["Properties"]["AutoScalingGroupProvider"]
+    assert managed["ManagedScaling"]["Status"] == "ENABLED"
+    assert managed["ManagedScaling"]["MaximumScalingStepSize"] == {"Ref": "GpuMaxInstances"}
+    service = resources["InferenceService"]["Properties"]
+    assert service["CapacityProviderStrategy"][0]["CapacityProvider"] == {"Ref": "CapacityProvider"}
+    app = load_raw(TEMPLATE)["Resources"]["Inference"]["Properties"]["Parameters"]
+    assert app["InferenceMaxCount"] == {"Ref": "InferenceMaxCount"}
 
 
 def test_the_database_secret_is_in_rds_format() -> None:

@@ -21,13 +21,7 @@ async def confirm(
 ) -> None:
     """Returns when the caller proved who they are; raises the contract's error otherwise."""
     async with clients.db.connection() as conn:
-        row = await (
-            await conn.execute(
-                "SELECT password_hash IS NOT NULL FROM user_auth_credential WHERE user_id = %s",
-                (user_id,),
-            )
-        ).fetchone()
-        has_password = bool(row and row[0])
+        has_password = await accounts.has_password(conn, user_id)
         if has_password:
             if not password:
                 raise _missing("password", "this account has a password")

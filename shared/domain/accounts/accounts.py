@@ -78,6 +78,16 @@ async def log_in(conn: Connection, email: str, password: str) -> User:
     return await _get(conn, row[0])
 
 
+async def has_password(conn: Connection, user_id: str) -> bool:
+    """Whether the account has a password (one made through an OIDC provider may not)."""
+    cursor = await conn.execute(
+        "SELECT password_hash IS NOT NULL FROM user_auth_credential WHERE user_id = %s",
+        (user_id,),
+    )
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
 async def check_password(conn: Connection, user_id: str, password: str) -> None:
     cursor = await conn.execute(
         "SELECT password_hash FROM user_auth_credential WHERE user_id = %s", (user_id,)

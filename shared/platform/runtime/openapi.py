@@ -110,7 +110,7 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
         {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
         for n in route.pattern.groupindex
     ]
-    if route.request_model and route.method in ("GET", "DELETE"):
+    if route.request_model and route.method in ("GET", "DELETE") and not route.json_body:
         schema = route.request_model.model_json_schema()
         for name, prop in schema.get("properties", {}).items():
             params.append(
@@ -122,8 +122,10 @@ def _operation(route: Route, defs: dict[str, Any]) -> dict[str, Any]:
                 }
             )
     elif route.request_model:
+        # A DELETE's body whose fields are all optional may be left out (it reads as `{}`).
+        optional = route.json_body and not route.request_model.model_json_schema().get("required")
         operation["requestBody"] = {
-            "required": True,
+            "required": not optional,
             "content": {"application/json": {"schema": ref(route.request_model)}},
         }
     elif route.form_model:

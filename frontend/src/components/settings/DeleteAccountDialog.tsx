@@ -2,12 +2,14 @@
 // what stays and why, the password (and an MFA code when two-factor is on), and DELETE typed
 // out, because nothing brings the account back. DELETE /v1/me answers 202 with every session
 // ended and the cookies cleared; the app then signs out locally and says so on the sign-in
-// screen. Accounts without a password (single sign-on) prove themselves with a recent sign-in.
+// screen. Accounts without a password (single sign-on) prove themselves with a recent sign-in
+// or their MFA code. GET /v1/me says whether the account has a password (`has_password`); an
+// older server leaves it out, and then the field shows, required unless single sign-on is on.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { deleteAccount, type DeleteAccountIn } from "../../api/account";
 import { ApiError, userMessage } from "../../api/envelope";
 import type { UserOut } from "../../api/types";
-import { trapTab } from "../../lib/focusTrap";
+import { focusables, trapTab } from "../../lib/focusTrap";
 import { normalizeCode } from "../../lib/mfa";
 import { auth, logOut } from "../../state/auth";
 import { oidcProvider } from "../../state/oidc";
@@ -15,6 +17,11 @@ import { CodeField } from "../common/CodeField";
 
 export const CONFIRM_WORD = "DELETE";
 export const ACCOUNT_DELETED = "Your account is being deleted.";
+/** The signed-in user as GET /v1/me gives it. `has_password` is declared here too, so that this
+ *  compiles against a generated schema.d.ts from before the field (the intersection is a no-op
+ *  once the schema has it). */
+export type AccountUser = UserOut & { has_password?: boolean | null };
+
 const SIGN_IN_AGAIN = "Sign in again, then open Settings → Your data to delete your account.";
 
 const INLINE: Record<string, string> = {
@@ -37,7 +44,7 @@ function errorText(error: unknown, sentPassword: boolean): string {
   return userMessage(error);
 }
 
-export function DeleteAccountDialog({ user, onClose }: { user: UserOut; onClose: () => void }) {
+export function DeleteAccountDialog({ user, onClose }: { user: AccountUser; onClose: () => void }) {
   const [password, setPassword] = useState("");
   const [code, setCode] = useState("");
   const [typed, setTyped] = useState("");
@@ -48,11 +55,17 @@ export function DeleteAccountDialog({ user, onClose }: { user: UserOut; onClose:
   const dialog = useRef<HTMLDivElement>(null);
   const firstField = useRef<HTMLInputElement>(null);
   const mfa = user.mfa_enabled === true;
-  // Without single sign-on every account has a password; with it, an account may have none.
   const sso = oidcProvider.value;
+  // The server's word when it gives one; otherwise: without single sign-on every account has a
+  // password, with it an account may have none (the field shows, optional).
+  const known = typeof user.has_password === "boolean";
+  const askPassword = user.has_password !== false;
+  const passwordRequired = known ? user.has_password === true : !sso;
 
   useEffect(() => {
-    firstField.current?.focus();
+    // The password when it is asked for; otherwise the first field (the MFA code, or the word).
+    const first = firstField.current ?? (dialog.current && focusables(dialog.current).find((el) => el instanceof HTMLInputElement));
+    first?.focus();
   }, []);
 
   const confirmed = typed.trim() === CONFIRM_WORD;
@@ -63,13 +76,13 @@ export function DeleteAccountDialog({ user, onClose }: { user: UserOut; onClose:
     setReauth(false);
     // Checked here, not by the browser's `required` bubble: the reason shows in the dialog's
     // own alert, like the server's refusals.
-    if (!sso && password === "") {
+    if (passwordRequired && password === "") {
       setError("Enter your password.");
       firstField.current?.focus();
       return;
     }
     const body: DeleteAccountIn = {};
-    if (password !== "") body.password = password;
+    if (askPassword && password !== "") body.password = password;
     if (mfa) body.code = normalizeCode(code);
     setBusy(true);
     try {
@@ -111,12 +124,22 @@ export function DeleteAccountDialog({ user, onClose }: { user: UserOut; onClose:
           </ul>
         </div>
         <form class="stack" onSubmit={(e) => void submit(e)}>
-          <label class="field">
-            <span>Password</span>
-            <input ref={firstField} type="password" autocomplete="current-password" aria-required={!sso} value={password}
-              aria-describedby={sso ? "delete-account-sso" : undefined} onInput={(e) => setPassword(e.currentTarget.value)} />
-          </label>
-          {sso && (
+          {askPassword && (
+            <label class="field">
+              <span>Password</span>
+              <input ref={firstField} type="password" autocomplete="current-password" aria-required={passwordRequired}
+                value={password} aria-describedby={!known && sso ? "delete-account-sso" : undefined}
+                onInput={(e) => setPassword(e.currentTarget.value)} />
+            </label>
+          )}
+          {!askPassword && (
+            <p id="delete-account-no-password" class="muted small">
+              {mfa
+                ? "Your account has no password: confirm with a current code from your authenticator app (or a recovery code) instead."
+                : `Your account has no password${sso ? ` (you sign in with ${sso.label})` : ""}: deleting it needs a sign-in from the last few minutes. If yours is older, you will be asked to sign in again first.`}
+            </p>
+          )}
+          {!known && sso && (
             <p id="delete-account-sso" class="muted small">
               If you sign in with {sso.label} and have no password, leave this empty. You may then be asked to sign in again
               first: deleting needs a sign-in from the last few minutes.

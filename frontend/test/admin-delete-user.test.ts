@@ -1,0 +1,119 @@
+// The admin console's "Delete user": offered on every row but the admin's own, confirmed in a
+// modal dialog by the user's e-mail typed out, DELETE /v1/admin/users/{id}, then the row shows
+// the user as deleting (disabled) and the section's live status says so; refusals stay inline.
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { confirms } from "../admin/deleteUser";
+import { usersSection } from "../admin/users";
+import { fail, ok } from "./helpers";
+
+const flush = async () => {
+  for (let i = 0; i < 4; i++) await new Promise((r) => setTimeout(r, 0));
+};
+const ADMIN = { id: "a1", email: "root@example.test", handle: null, role: "admin", created_at: "t", email_verified: true, mfa_enabled: true, is_active: true };
+const EVE = { id: "u1", email: "Eve@Example.test", handle: null, role: "user", created_at: "t", email_verified: true, mfa_enabled: false, is_active: true };
+
+/** A fake API: the users page, /v1/me as the admin, and `remove` for the DELETE. */
+function server(remove: () => Response): string[] {
+  const calls: string[] = [];
+  vi.stubGlobal("fetch", vi.fn(async (input: string, init: RequestInit = {}) => {
+    calls.push(`${init.method} ${input}`);
+    if (input === "/v1/me") return ok(ADMIN);
+    if (init.method === "DELETE") return remove();
+    return ok({ items: [ADMIN, EVE], next_cursor: null });
+  }));
+  return calls;
+}
+
+const buttons = (root: ParentNode, text: string) => [...root.querySelectorAll("button")].filter((b) => b.textContent === text);
+const dialog = () => document.querySelector<HTMLElement>('[role="dialog"]');
+const typeIn = (input: HTMLInputElement, value: string) => {
+  input.value = value;
+  input.dispatchEvent(new Event("input", { bubbles: true }));
+};
+const key = (el: Element, k: string, shiftKey = false) =>
+  el.dispatchEvent(new KeyboardEvent("keydown", { key: k, shiftKey, bubbles: true, cancelable: true }));
+
+let section: HTMLElement | null = null;
+afterEach(() => {
+  section?.remove();
+  dialog()?.parentElement?.remove();
+  vi.unstubAllGlobals();
+});
+
+async function open(remove: () => Response) {
+  const calls = server(remove);
+  section = usersSection();
+  document.body.append(section);
+  await flush();
+  return calls;
+}
+
+describe("admin console: delete a user", () => {
+  it("compares the typed e-mail without case or surrounding spaces", () => {
+    expect(confirms("  eve@example.TEST ", EVE)).toBe(true);
+    expect(confirms("eve@example", EVE)).toBe(false);
+  });
+
+  it("offers no delete on the admin's own row", async () => {
+    await open(() => ok({ status: "deleting" }, 202));
+    expect(buttons(section!, "Delete root@example.test")).toHaveLength(0);
+    expect(buttons(section!, "Delete Eve@Example.test")).toHaveLength(1);
+  });
+
+  it("asks for the e-mail in a modal dialog that keeps the keyboard, and gives the focus back on Escape", async () => {
+    const calls = await open(() => ok({ status: "deleting" }, 202));
+    const opener = buttons(section!, "Delete Eve@Example.test")[0]!;
+    opener.click();
+    const d = dialog()!;
+    expect(d.getAttribute("aria-modal")).toBe("true");
+    expect(document.getElementById(d.getAttribute("aria-labelledby")!)!.textContent).toBe("Delete user");
+    const input = d.querySelector("input")!;
+    expect(document.activeElement).toBe(input);
+    const destroy = buttons(d, "Delete permanently")[0]!;
+    expect(destroy.disabled).toBe(true);
+    typeIn(input, "someone@example.test");
+    expect(destroy.disabled).toBe(true);
+    typeIn(input, "eve@example.test");
+    expect(destroy.disabled).toBe(false);
+
+    const cancel = buttons(d, "Cancel")[0]!;
+    cancel.focus();
+    key(cancel, "Tab");
+    expect(document.activeElement).toBe(input);
+    key(input, "Tab", true);
+    expect(document.activeElement).toBe(cancel);
+
+    key(d, "Escape");
+    expect(dialog()).toBeNull();
+    expect(document.activeElement).toBe(opener);
+    expect(calls.some((c) => c.startsWith("DELETE"))).toBe(false);
+  });
+
+  it("deletes on confirmation, shows the row as deleting and announces it", async () => {
+    const calls = await open(() => ok({ status: "deleting" }, 202));
+    buttons(section!, "Delete Eve@Example.test")[0]!.click();
+    typeIn(dialog()!.querySelector("input")!, "Eve@Example.test");
+    buttons(dialog()!, "Delete permanently")[0]!.click();
+    await flush();
+    expect(calls.filter((c) => c.startsWith("DELETE"))).toEqual(["DELETE /v1/admin/users/u1"]);
+    expect(dialog()).toBeNull();
+    const row = section!.querySelector('tr[data-user="Eve@Example.test"]')!;
+    expect(row.textContent).toContain("deleting (disabled)");
+    expect(row.querySelectorAll("button")).toHaveLength(0); // no enable, no second delete
+    const status = section!.querySelector('[role="status"]')!;
+    expect(status.textContent).toBe("Eve@Example.test is being deleted: signed out everywhere, account disabled, data purge queued.");
+    expect(document.activeElement).toBe(status);
+  });
+
+  it("keeps a refusal inline in the dialog and the row as it was", async () => {
+    const calls = await open(() => fail(409, "cannot_delete_self", "use DELETE /v1/me"));
+    buttons(section!, "Delete Eve@Example.test")[0]!.click();
+    typeIn(dialog()!.querySelector("input")!, "eve@example.test");
+    buttons(dialog()!, "Delete permanently")[0]!.click();
+    await flush();
+    expect(calls.filter((c) => c.startsWith("DELETE"))).toHaveLength(1);
+    expect(dialog()!.querySelector('[role="alert"]')!.textContent).toContain("You cannot delete your own account here");
+    expect(buttons(dialog()!, "Delete permanently")[0]!.disabled).toBe(false); // can try again
+    expect(section!.querySelector('tr[data-user="Eve@Example.test"]')!.textContent).toContain("active");
+  });
+});
