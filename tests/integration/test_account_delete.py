@@ -224,6 +224,30 @@ async def _purge_id(services, uid: str) -> str:
 async def test_a_deleted_account_leaves_nothing_behind(api, services):
     victim = await user_with_data(api, services)
     other = await user_with_data(api, services)
+    try:
+        await _deleted_account_leaves_nothing(api, services, victim, other)
+    finally:
+        await _drop_global_probes(services, [victim, other])
+
+
+async def _drop_global_probes(services, users: list[dict]) -> None:
+    """The global rows the test made are no one's, so no purge removes them; left behind, a
+    global cluster without a centroid or a skill without weights would reach the global
+    clustering runs and every user's router in later tests."""
+    labels = [f"global-{user['marker']}" for user in users] + ["skill probe"]
+    async with services.db.connection() as conn:
+        await conn.execute(
+            "DELETE FROM artifact WHERE owner_user_id IS NULL AND name LIKE 'skill-%%'"
+            " AND schema->>'status' = 'disabled' AND type = 'adapter.lora'"
+            " AND id IN (SELECT adapter_id FROM training_job WHERE kind = 'skill'"
+            " AND dataset_path LIKE 'shared/adapters/%%')"
+        )
+        await conn.execute(
+            "DELETE FROM semantic_cluster WHERE user_id IS NULL AND label = ANY(%s)", (labels,)
+        )
+
+
+async def _deleted_account_leaves_nothing(api, services, victim: dict, other: dict) -> None:
     uid, email = victim["id"], victim["email"]
     await _more_data(api, services, victim)
     await _more_data(api, services, other)
@@ -301,8 +325,6 @@ async def test_a_deleted_account_leaves_nothing_behind(api, services):
     # The other user is whole.
     assert await _rows_naming(services, other["id"]) == other_before
     assert sorted(_objects(services, f"users/{other['id']}/")) == other_objects
-    async with services.db.connection() as conn:  # the global probe goes: it is no one's
-        await conn.execute("DELETE FROM artifact WHERE id::text = %s", (skill.split("/")[2],))
     assert (await api.get("/v1/conversations", headers=other["headers"])).status_code == 200
     assert await _redis_naming(services.redis, other["id"])
 
