@@ -112,7 +112,7 @@ async def _append(
     subject: str | None,
     details: dict[str, Any],
 ) -> int:
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+    await lock_for_writing(conn)
     cursor = await conn.execute("SELECT hash FROM audit_event ORDER BY id DESC LIMIT 1")
     last = await cursor.fetchone()
     prev_hash = last[0] if last else GENESIS
@@ -146,6 +146,46 @@ async def _append(
 
 def _event(row: tuple[Any, ...]) -> AuditEvent:
     return AuditEvent(*row)
+
+
+def _hash_of(ev: AuditEvent, prev_hash: str) -> str:
+    """The hash `_append` gave the event, linked to `prev_hash`."""
+    fields = _fields(ev.occurred_at, ev.event, ev.actor_user_id, ev.subject_user_id, ev.ip_addr,
+                     ev.user_agent, ev.request_id, ev.details)  # fmt: skip
+    return _digest(prev_hash, fields)
+
+
+async def lock_for_writing(conn: psycopg.AsyncConnection) -> None:
+    """The writers' lock, to the end of the caller's transaction: the chain has one order."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+
+
+async def reseal(conn: psycopg.AsyncConnection, *, after_id: int, batch: int = 1000) -> None:
+    """Links and hashes again every row after `after_id`, as `_append` made them, so that
+    `verify_chain` holds over rows rewritten in place (a deleted user's pseudonymised events,
+    the one rewrite the table's trigger lets through). Hold `lock_for_writing` first."""
+    cursor = await conn.execute(
+        "SELECT hash FROM audit_event WHERE id <= %s ORDER BY id DESC LIMIT 1", (after_id,)
+    )
+    last = await cursor.fetchone()
+    prev_hash = last[0] if last else GENESIS
+    while True:
+        cursor = await conn.execute(
+            f"SELECT {_COLUMNS} FROM audit_event WHERE id > %s"  # noqa: S608 - constant
+            " ORDER BY id LIMIT %s",
+            (after_id, batch),
+        )
+        rows = [_event(row) for row in await cursor.fetchall()]
+        if not rows:
+            return
+        for ev in rows:
+            digest = _hash_of(ev, prev_hash)
+            if ev.prev_hash != prev_hash or ev.hash != digest:
+                await conn.execute(
+                    "UPDATE audit_event SET prev_hash = %s, hash = %s WHERE id = %s",
+                    (prev_hash, digest, ev.id),
+                )
+            prev_hash, after_id = digest, ev.id
 
 
 async def page(
@@ -199,16 +239,6 @@ async def verify_chain(pool: Pool, *, batch: int = 1000) -> ChainReport:
             if not rows:
                 return ChainReport(ok=True, checked=checked, first_broken_id=None)
             for ev in rows:
-                fields = _fields(
-                    ev.occurred_at,
-                    ev.event,
-                    ev.actor_user_id,
-                    ev.subject_user_id,
-                    ev.ip_addr,
-                    ev.user_agent,
-                    ev.request_id,
-                    ev.details,
-                )
-                if ev.prev_hash != prev_hash or ev.hash != _digest(prev_hash, fields):
+                if ev.prev_hash != prev_hash or ev.hash != _hash_of(ev, prev_hash):
                     return ChainReport(ok=False, checked=checked, first_broken_id=ev.id)
                 prev_hash, after, checked = ev.hash, ev.id, checked + 1

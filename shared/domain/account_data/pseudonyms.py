@@ -24,7 +24,6 @@ from shared.platform.settings import Settings
 
 # Keys of an event's details that say who or where a person was.
 _PERSONAL_KEYS = frozenset({"email", "ip", "ip_addr", "user_agent", "handle", "name"})
-_BATCH = 1000
 
 
 def pseudonym(settings: Settings, user_id: str) -> str:
@@ -47,7 +46,7 @@ async def pseudonymise(
     """Rewrites the user's audit events (as actor or subject, naming them in their details,
     or failed logins with their email) and seals the chain again; the rows changed. Run in the
     caller's transaction; idempotent (a second run finds nothing to change)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(%s)", (audit._LOCK_KEY,))
+    await audit.lock_for_writing(conn)
     # The one rewrite the log's append-only trigger lets through (sql/024_account_data.sql).
     await conn.execute("SET LOCAL acs.audit_pseudonymise = 'on'")
     rows = await (
@@ -69,38 +68,5 @@ async def pseudonymise(
              Jsonb(_scrubbed(details or {}, user_id, alias)), own, own, event_id),
         )  # fmt: skip
     if rows:
-        await _reseal(conn, after_id=rows[0][0] - 1)
+        await audit.reseal(conn, after_id=rows[0][0] - 1)
     return len(rows)
-
-
-async def _reseal(conn: psycopg.AsyncConnection, *, after_id: int) -> None:
-    """Recomputes prev_hash and hash of every row after `after_id`, as audit.record made
-    them, so verify_chain holds over the rewritten rows."""
-    last = await (
-        await conn.execute("SELECT hash FROM audit_event WHERE id <= %s ORDER BY id DESC LIMIT 1",
-                           (after_id,))
-    ).fetchone()  # fmt: skip
-    prev_hash = last[0] if last else audit.GENESIS
-    while True:
-        rows = await (
-            await conn.execute(
-                f"SELECT {audit._COLUMNS} FROM audit_event WHERE id > %s"  # noqa: S608
-                " ORDER BY id LIMIT %s",
-                (after_id, _BATCH),
-            )
-        ).fetchall()
-        if not rows:
-            return
-        for row in rows:
-            event = audit.AuditEvent(*row)
-            fields = audit._fields(
-                event.occurred_at, event.event, event.actor_user_id, event.subject_user_id,
-                event.ip_addr, event.user_agent, event.request_id, event.details,
-            )  # fmt: skip
-            digest = audit._digest(prev_hash, fields)
-            if event.prev_hash != prev_hash or event.hash != digest:
-                await conn.execute(
-                    "UPDATE audit_event SET prev_hash = %s, hash = %s WHERE id = %s",
-                    (prev_hash, digest, event.id),
-                )
-            prev_hash, after_id = digest, event.id
