@@ -116,7 +116,7 @@ async def handle(record: SqsRecord, *, services: Services) -> None:
         return
     purge_id = PurgeMessage.model_validate(record.payload()).purge_id
     try:
-        await purge.run(services, purge_id, final=last_receive(services, record))
+        await purge.run(services, purge_id)
     except Exception as exc:
         await purge.record_failure(services, purge_id, f"{type(exc).__name__}: {exc}")
         raise

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import uvicorn
 from starlette.applications import Starlette
 
+from functions.inference.adapter_deletions import AdapterDeletions
 from functions.inference.app import create_app
 from functions.inference.cache_emf import AdapterCacheEmf
 from functions.inference.runtime import Runtime
@@ -31,15 +32,18 @@ def main() -> None:
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         threading.Thread(target=runtime.load, name="load", daemon=True).start()
-        reporting = None
+        background = []
+        if settings.inference_adapter_slots > 0:  # deleted adapters leave the cache at once
+            deletions = AdapterDeletions(settings.postgres_dsn, lambda: runtime.adapters)
+            background.append(asyncio.create_task(deletions.run()))
         if settings.metrics_emf:  # the ECS task: CloudWatch reads the cache's hit rate
             emf_lines = AdapterCacheEmf(runtime.registry)
-            reporting = asyncio.create_task(emf_lines.run(settings.metrics_emf_interval_s))
+            background.append(asyncio.create_task(emf_lines.run(settings.metrics_emf_interval_s)))
         yield
-        if reporting is not None:
-            reporting.cancel()
+        for task in background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await reporting
+                await task
         if runtime.engine is not None:
             runtime.engine.stop(drain=True, timeout_s=30)
         await runtime.close()

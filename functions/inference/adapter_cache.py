@@ -8,8 +8,9 @@ A request `acquire`s its adapter set (refcounts on the slots), generates, and `r
 Loads from the store are coalesced (one fetch per version, however many requests wait), the
 checksum recorded in the artifact is checked before a version is parsed, and a new version is
 a new key, so the first request after a publish gets it. Everything here runs on the event
-loop; only fetch, parse and install leave it (threads). `evict_owner` drops a deleted user's
-adapters from both tiers (POST /v1/adapters/evict, called by the account purge).
+loop; only fetch, parse and install leave it (threads). `evict` drops versions whose rows were
+deleted (an account purge, a deleted adapter) from both tiers, told by Postgres
+(functions/inference/adapter_deletions.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,9 +117,8 @@ class AdapterCache:
         self._device_lru: OrderedDict[Key, None] = OrderedDict()
         self._refs: dict[Key, int] = {}
         self._installing: dict[Key, asyncio.Future[None]] = {}
-        # Whose adapter each slot holds (the host entry may be gone), and the slots to free as
-        # soon as the running requests holding them let go (their owner was deleted).
-        self._slot_owner: dict[Key, str | None] = {}
+        # The slots to free as soon as the running requests holding them let go (their
+        # adapter version was deleted).
         self._doomed: set[Key] = set()
         self._free = list(range(slots, 0, -1))  # bank slot 0 is the zero adapter
         self.metrics = _Metrics(registry)
@@ -208,7 +208,6 @@ class AdapterCache:
             weights = await self._host_weights(record)
             if key not in self._slot_of:  # else another request installed it meanwhile
                 self.metrics.misses.labels("device").inc()
-                self._slot_owner[key] = record.owner_user_id
                 await self._install_into_slot(key, weights)
                 return
         self.metrics.hits.labels("device").inc()
@@ -233,7 +232,6 @@ class AdapterCache:
             # Every request holding a reference (this one and the waiters) drops it on the
             # way out of `acquire`.
             del self._slot_of[key], self._device_lru[key]
-            self._slot_owner.pop(key, None)
             self._free.append(slot)
             done.set_exception(exc)
             done.exception()  # waiters re-raise it; nobody else has to
@@ -254,7 +252,6 @@ class AdapterCache:
         victim = (unpinned or idle)[0]  # LRU order
         self.metrics.evictions.labels("device").inc()
         del self._device_lru[victim], self._refs[victim]
-        self._slot_owner.pop(victim, None)
         return self._slot_of.pop(victim)
 
     def _unref(self, key: Key) -> None:
@@ -269,21 +266,23 @@ class AdapterCache:
         self._free.append(self._slot_of.pop(key))
         del self._device_lru[key]
         self._refs.pop(key, None)
-        self._slot_owner.pop(key, None)
         self._doomed.discard(key)
         self.metrics.evictions.labels("device").inc()
 
-    # --- a deleted user -----------------------------------------------------------------------
-    def evict_owner(self, user_id: str) -> int:
-        """Drops every cached version of the adapters `user_id` owns (their account is being
-        deleted): host entries and idle slots at once, a slot that a running request still
-        holds as soon as that request releases it. Returns how many versions it dropped (or
-        will); 0 for a user with nothing cached, so calling it again is harmless. The purge
-        calls it after the user's rows are gone, so no new load can start (resolving fails);
-        a fetch already in flight then may still land, and leaves by LRU like any entry."""
-        owned = {k for k, entry in self._host.items() if entry.record.owner_user_id == user_id}
-        owned |= {k for k, owner in self._slot_owner.items() if owner == user_id}
-        for key in owned:
+    # --- deleted versions ---------------------------------------------------------------------
+    def cached_keys(self) -> set[Key]:
+        """Every (adapter, version) held in either tier."""
+        return set(self._host) | set(self._slot_of)
+
+    def evict(self, keys: Iterable[Key]) -> int:
+        """Drops versions whose rows are gone (their owner's account was purged, or the adapter
+        or the version was deleted): host entries and idle slots at once, a slot that a
+        running request still holds as soon as that request releases it. Returns how many of
+        `keys` it held; keys it does not hold are ignored, so telling it twice is harmless.
+        No new load of a deleted version can start (resolving fails on the missing rows); a
+        fetch already in flight may still land, and leaves by LRU like any entry."""
+        held = self.cached_keys() & set(keys)
+        for key in held:
             if self._host.pop(key, None) is not None:
                 self.metrics.evictions.labels("host").inc()
             if key not in self._slot_of:
@@ -292,7 +291,7 @@ class AdapterCache:
                 self._doomed.add(key)
             else:
                 self._free_slot(key)
-        return len(owned)
+        return len(held)
 
     # --- host tier ----------------------------------------------------------------------------
     async def _host_weights(self, record: AdapterRecord) -> Adapter:

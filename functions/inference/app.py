@@ -28,8 +28,7 @@ from functions.inference.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
-    EvictAdaptersRequest,
-    LoadAdapterRequest,
+        LoadAdapterRequest,
     TokenizeRequest,
 )
 from shared.neural.copying import source_ids, word_start_mask
@@ -258,13 +257,6 @@ def create_app(runtime: Runtime) -> Starlette:
             }
         )
 
-    async def evict_adapters(request: Request) -> Response:
-        """A deleted user's adapters out of both cache tiers at once (the account purge calls
-        it; idempotent). Answered while the model loads too: nothing is cached yet then."""
-        body = await _parse(request, EvictAdaptersRequest)
-        evicted = runtime.adapters.evict_owner(body.user_id) if runtime.adapters else 0
-        return JSONResponse({"user_id": body.user_id, "evicted": evicted})
-
     async def tokenize(request: Request) -> Response:
         """Token counts with the served model's own tokenizer, so callers (working memory)
         budget the context window exactly rather than by characters."""
@@ -350,11 +342,6 @@ def create_app(runtime: Runtime) -> Starlette:
             Route("/v1/embeddings", guarded(embeddings), methods=["POST"]),
             Route("/v1/models", guarded(models), methods=["GET"]),
             Route("/v1/adapters/load", guarded(load_adapter), methods=["POST"]),
-            Route(
-                "/v1/adapters/evict",
-                guarded(evict_adapters, needs_ready=False),
-                methods=["POST"],
-            ),
             Route("/v1/cancel", guarded(cancel), methods=["POST"]),
             Route("/tokenize", guarded(tokenize), methods=["POST"]),
             Route("/metrics", guarded(metrics_endpoint), methods=["GET"]),

@@ -190,14 +190,3 @@ class LoadAdapterRequest(_Lenient):
     @classmethod
     def _an_adapter_id(cls, value: str) -> str:
         return _uuid(value, "adapter id")
-
-
-class EvictAdaptersRequest(_Lenient):
-    """Drop every cached adapter a user owns (their account is being deleted)."""
-
-    user_id: str
-
-    @field_validator("user_id")
-    @classmethod
-    def _a_user_id(cls, value: str) -> str:
-        return _uuid(value, "user id")

@@ -1,12 +1,11 @@
 """The inference service's adapter cache as operations see it: the EMF line that carries its
-hit rate to CloudWatch (the metrics template.yaml's alarm watches), and the eviction of a
-deleted user's adapters (POST /v1/adapters/evict)."""
+hit rate to CloudWatch (the metrics template.yaml's alarm watches), and the eviction of
+deleted adapter versions (told by Postgres: functions/inference/adapter_deletions.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import io
-from dataclasses import replace
 
 from functions.inference.adapter_cache import AdapterRef
 from functions.inference.cache_emf import AdapterCacheEmf
@@ -78,24 +77,22 @@ def test_the_alarm_watches_exactly_what_the_service_emits() -> None:
     assert container["LogConfiguration"]["LogDriver"] == "awslogs"
 
 
-def _owned(store: Store, owner: str, kind: str = "persona") -> str:
-    adapter_id = store.publish(kind)
-    key = (adapter_id, store.current[adapter_id])
-    store.records[key] = replace(store.records[key], owner_user_id=owner)
-    return adapter_id
+def _key(store: Store, adapter_id: str) -> tuple[str, int]:
+    return (adapter_id, store.current[adapter_id])
 
 
-async def test_evicting_an_owner_drops_their_adapters_from_both_tiers() -> None:
+async def test_evicting_deleted_versions_drops_them_from_both_tiers() -> None:
     store = Store()
-    alice, bob = "11111111-1111-1111-1111-111111111111", "22222222-2222-2222-2222-222222222222"
-    a1, a2, b1 = _owned(store, alice), _owned(store, alice, "skill"), _owned(store, bob)
+    a1, a2, b1 = store.publish("persona"), store.publish("skill"), store.publish("persona")
     cache, registry = _cache(store, slots=2)
     for adapter_id in (a1, a2, b1):  # a1 leaves its slot (LRU) but stays in the host tier
         await _use(cache, adapter_id)
-    assert cache.evict_owner(alice) == 2
+    assert cache.cached_keys() == {_key(store, a) for a in (a1, a2, b1)}
+    doomed = {_key(store, a1), _key(store, a2), ("not-held", 1)}
+    assert cache.evict(doomed) == 2  # what it did not hold is ignored
     assert {entry["id"] for entry in cache.loaded()} == {b1}
     assert _metric(registry, "inference_adapter_evictions_total", tier="host") == 2
-    assert cache.evict_owner(alice) == 0  # again: nothing left, nothing changes
+    assert cache.evict(doomed) == 0  # again: nothing left, nothing changes
     # Freed slots are reused before anyone's adapter is evicted; a1 comes from the store again.
     fetched = len(store.fetches)
     await _use(cache, a1)
@@ -105,11 +102,10 @@ async def test_evicting_an_owner_drops_their_adapters_from_both_tiers() -> None:
 
 async def test_a_slot_a_running_request_holds_is_freed_when_it_lets_go() -> None:
     store = Store()
-    owner = "33333333-3333-3333-3333-333333333333"
-    a = _owned(store, owner)
+    a = store.publish("persona")
     cache, registry = _cache(store, slots=1)
     lease = await cache.acquire([AdapterRef(a)])
-    assert cache.evict_owner(owner) == 1
+    assert cache.evict({_key(store, a)}) == 1
     assert [e["on_device"] for e in cache.loaded()] == [True]  # still generating with it
     lease.release()
     assert cache.loaded() == []

@@ -17,11 +17,10 @@ stopped half-way is simply run again (the message's next delivery, or the hourly
    adapter versions and their datasets) and exports/{uid}/, and unfinished multipart uploads;
 4. Redis: every key that names the user, the chat memories of their conversations, the
    session, socket and one-time-token keys whose value names them, the login lockout;
-   then the inference service drops the user's adapters from its cache (POST
-   /v1/adapters/evict); a service that cannot be reached fails the step, so the message is
-   retried, and on its last receive the purge goes on with a warning (the cached weights are
-   unreachable once the rows are gone, and leave the LRU as other adapters load);
 5. done: the row forgets the user's id and keeps the pseudonym; `account_purged` is audited.
+
+The inference tasks drop the user's cached adapters when step 2 commits: deleting the adapter
+versions' rows notifies every task (sql/026, functions/inference/adapter_deletions.py).
 
 Rows go before objects: once the rows are gone, work still in flight for the user (an
 ingestion, a training job) fails on the missing rows instead of writing new ones, and the
@@ -41,12 +40,10 @@ import psycopg
 
 from shared.domain.account_data import datasets, pseudonyms
 from shared.domain.account_data.exports import EXPORTS_PREFIX
-from shared.domain.llm.local import LocalInferenceBackend
 from shared.platform import audit, outbox
 from shared.platform.audit import Actor
 from shared.platform.clients import Clients
 from shared.platform.errors import NotFound
-from shared.platform.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +69,6 @@ class PurgeReport:
     audit_events: int
     objects: int
     redis_keys: int
-    cached_adapters: int | None = None  # None: no inference service, or it could not be told
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -134,9 +130,8 @@ async def stalled(conn: psycopg.AsyncConnection, *, older_than_s: float) -> list
 
 
 # --- the purge ------------------------------------------------------------------------------
-async def run(clients: Clients, purge_id: str, *, final: bool = True) -> PurgeReport | None:
-    """Carries out a pending purge; None when it is done already (or unknown). `final`: the
-    message's last receive, when an unreachable inference service no longer holds it up."""
+async def run(clients: Clients, purge_id: str) -> PurgeReport | None:
+    """Carries out a pending purge; None when it is done already (or unknown)."""
     async with clients.db.connection() as conn:
         row = await (
             await conn.execute(
@@ -164,7 +159,6 @@ async def run(clients: Clients, purge_id: str, *, final: bool = True) -> PurgeRe
         scrubbed = await datasets.scrub_global_datasets(conn, clients.s3, clients.bucket(), user_id)
     objects = await _delete_objects(clients, user_id)
     keys = await _delete_redis_keys(clients.redis, user_id, conversations, email=email)
-    cached = await _evict_cached_adapters(clients.settings, user_id, final=final)
     async with clients.db.connection() as conn, conn.transaction():
         await conn.execute(
             "UPDATE account_purge SET status = 'done', user_id = NULL, finished_at = now(),"
@@ -175,7 +169,7 @@ async def run(clients: Clients, purge_id: str, *, final: bool = True) -> PurgeRe
                    "global_dataset_rows": scrubbed}  # fmt: skip
         await audit.record(conn, "account_purged", actor=Actor(), subject_user_id=alias,
                            details=details)  # fmt: skip
-    report = PurgeReport(purge_id, events, objects, keys, cached)
+    report = PurgeReport(purge_id, events, objects, keys)
     log.info("account purged: %s", json.dumps(report.as_dict()))
     return report
 
@@ -210,28 +204,6 @@ async def _delete_rows(conn: psycopg.AsyncConnection, user_id: str) -> None:
         {"uid": user_id},
     )
     await conn.execute("DELETE FROM app_user WHERE id = %s", (user_id,))
-
-
-async def _evict_cached_adapters(settings: Settings, user_id: str, *, final: bool) -> int | None:
-    """The user's adapters out of the inference service's cache at once. Before the last
-    receive a failure fails the purge (the queue retries it, with back-off); on the last one
-    the purge goes on: the rows are gone, so no request can name those adapters again, and an
-    account must not stay half-deleted because the GPU service is down."""
-    if not settings.inference_url:
-        return None  # no inference service (a remote LLM provider): no adapter cache
-    backend = LocalInferenceBackend(settings)
-    try:
-        return await backend.evict_user_adapters(user_id)
-    except Exception as exc:
-        if not final:
-            raise
-        log.warning(
-            "purge: the inference service did not drop the user's cached adapters (%s: %s);"
-            " they stay until evicted by use", type(exc).__name__, exc,
-        )  # fmt: skip
-        return None
-    finally:
-        await backend.aclose()
 
 
 def _keys(s3: Any, bucket: str, prefix: str) -> list[str]:

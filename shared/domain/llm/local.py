@@ -101,9 +101,3 @@ class LocalInferenceBackend(ChatClient):
             "POST", "/v1/cancel", json={"request_id": request_id}
         )
         return bool(response.json()["cancelled"])
-
-    async def evict_user_adapters(self, user_id: str) -> int:
-        """Drops every cached adapter of `user_id` from the service (their account is being
-        deleted); idempotent, so retried like any safe call. How many versions went."""
-        response = await self._client.send("POST", "/v1/adapters/evict", json={"user_id": user_id})
-        return int(response.json()["evicted"])
