@@ -17,7 +17,7 @@ NPM := npm --prefix frontend
 CHROMIUM ?= /usr/bin/chromium
 export CHROMIUM
 
-.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run bench-voice bench-cold test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
+.PHONY: install weights openapi frontend chromium screenshots run test bench-inference bench-engine bench-start bench-chat bench-rag bench-load bench-personalization bench-web bench-clusters bench-dry-run bench-voice bench-cold bench-images test-unit stack-up stack-down stack-status migrate admin lint bench lock clean
 
 install: $(STAMP)
 
@@ -205,6 +205,9 @@ bench-voice: install
 bench-cold: install
 	@$(PY) -m bench.cold_start $(ARGS)
 
+bench-images: install
+	@$(PY) -m bench.image_contents $(ARGS)
+
 # Re-resolve the lock after editing pyproject.toml (needs uv; not part of install).
 lock:
 	uv pip compile pyproject.toml --extra local --extra dev --extra model --extra voice --generate-hashes \
@@ -223,10 +226,11 @@ lock:
 	  --constraint infra/aws/layers/.constraints.txt --constraint infra/aws/layers/lambda-platform.txt \
 	  -o infra/aws/layers/requirements.lock
 	@rm -f infra/aws/layers/.constraints.txt
-	@# The train function's image (functions/train/Dockerfile): the base and model dependencies
-	@# at the full lock's versions (no local stack, dev tools or voice).
+	@# The images that run the model (functions/inference/Dockerfile, functions/train/Dockerfile):
+	@# the base and model dependencies at the full lock's versions (no local stack, dev tools or
+	@# voice).
 	uv pip compile pyproject.toml --extra model --generate-hashes --python-version 3.11 \
-	  --constraint requirements.lock -o requirements-train.lock
+	  --constraint requirements.lock -o requirements-jax.lock
 	@# The SAM CLI (`sam build` in tests/integration/test_sam_build.py): its own lock and venv.
 	uv pip compile infra/aws/build/requirements-sam.in --generate-hashes --python-version 3.11 \
 	  -o requirements-sam.lock

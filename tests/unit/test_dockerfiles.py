@@ -48,3 +48,31 @@ def test_every_dockerfile_a_template_names_exists() -> None:
     assert "functions/train/Dockerfile" in named
     missing = sorted(name for name in named if not (REPO_ROOT / name).is_file())
     assert not missing, missing
+
+
+def _installs(text: str) -> tuple[set[str], set[str]]:
+    """The requirement files a Dockerfile's RUN installs and the packages it uninstalls."""
+    joined = text.replace("\\\n", " ")
+    locks = set(re.findall(r"pip install [^&\n]*-r (\S+)", joined))
+    removed: set[str] = set()
+    for names in re.findall(r"pip uninstall --yes ([^&\n]+)", joined):
+        removed |= set(names.split())
+    return locks, removed
+
+
+@pytest.mark.parametrize("name", ["inference", "train", "cluster", "voice"])
+def test_the_image_size_bench_installs_what_the_dockerfile_does(name: str) -> None:
+    """`make bench-images` stands in for a Docker build: it must install the same locks, remove
+    the same wheels and import the module the image starts."""
+    from bench.image_contents import IMAGES
+
+    image = IMAGES[name]
+    text = (REPO_ROOT / image.dockerfile).read_text()
+    locks, removed = _installs(text)
+    assert {Path(lock).name for lock in image.locks} == locks
+    assert set(image.removed) == removed
+    for lock in image.locks:  # each is COPY'd from where the bench reads it
+        assert re.search(rf"COPY [^\n]*{re.escape(lock)}", text), lock
+    command = re.search(r'^CMD \["python", "-m", "([\w.]+)"\]', text, re.M)
+    if command:  # a service; the Lambda images start run.sh with their function's module
+        assert image.entry == f"{command.group(1)}.__main__"
