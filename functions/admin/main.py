@@ -3,12 +3,14 @@ Every route needs the admin role."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from functions.auth.schemas import UserOut
 from shared.domain.accounts import admin_users
+from shared.domain.accounts.admin_users import AccountState
 from shared.platform import audit
 from shared.platform.auth.perimeter import client_of, perimeter, sessions
 from shared.platform.runtime.routes import Access, Call, Route, RouteTable
@@ -44,6 +46,14 @@ class UserQuery(BaseModel):
 
 class AdminUserOut(UserOut):
     is_active: bool
+    # What the console shows: `deleting` is an account whose deletion was asked for (by the
+    # user or an admin): disabled, not to be enabled again, gone once its data is purged.
+    status: AccountState = Field(
+        description="active, disabled, or deleting (a queued purge removes the account)"
+    )
+    deletion_requested_at: datetime | None = Field(
+        default=None, description="When the deletion was asked for; null unless deleting"
+    )
 
 
 class UserPage(BaseModel):

@@ -185,3 +185,35 @@ async def sign_up(tab: Tab) -> str:
     await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
     await expect(page.get_by_label("Message", exact=True)).to_be_visible()
     return email
+
+
+ACCOUNT_DELETED = "Your account is being deleted."
+
+
+async def delete_my_account(tab: Tab, *, password: str | None) -> None:
+    """Settings → Your data → "Delete my account", confirmed in the dialog: with `password`
+    for an account that has one; with None, the dialog must ask for none (an account made
+    through single sign-on, signed in minutes ago). Ends signed out, on the log-in page with
+    the app's notice."""
+    page = tab.page
+    await page.get_by_role("tab", name="Settings", exact=True).click()
+    data = page.get_by_role("region", name="Your data")
+    await data.get_by_role("button", name="Delete my account", exact=True).click()
+    dialog = page.get_by_role("dialog", name="Delete your account")
+    await expect(dialog).to_contain_text("pseudonym")  # what is kept, and why
+    asked = dialog.get_by_label("Password", exact=True)
+    typed = dialog.get_by_label("Type DELETE to confirm", exact=True)
+    if password is None:
+        await expect(dialog).to_contain_text("Your account has no password")
+        await expect(asked).to_have_count(0)
+        await expect(typed).to_be_focused()
+    else:
+        await expect(asked).to_be_focused()
+        await asked.fill(password)
+    destroy = dialog.get_by_role("button", name="Delete permanently", exact=True)
+    await expect(destroy).to_be_disabled()
+    await typed.fill("DELETE")
+    await destroy.click()
+
+    await expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
+    await expect(page.get_by_text(ACCOUNT_DELETED, exact=True)).to_be_visible()

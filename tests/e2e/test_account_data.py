@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import PASSWORD, Tab, sign_up
+from tests.e2e.conftest import PASSWORD, Tab, delete_my_account, sign_up
 from tests.integration.ragkit import ingest_workers  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
@@ -115,18 +115,7 @@ async def test_export_then_delete_the_account(tab: Tab, settings, tmp_path) -> N
     assert QUESTION.encode() in everything, sorted(members)
     assert NOTE.strip().encode() in everything, sorted(members)
 
-    await data.get_by_role("button", name="Delete my account", exact=True).click()
-    dialog = page.get_by_role("dialog", name="Delete your account")
-    await expect(dialog.get_by_label("Password", exact=True)).to_be_focused()
-    await expect(dialog).to_contain_text("pseudonym")
-    await dialog.get_by_label("Password", exact=True).fill(PASSWORD)
-    destroy = dialog.get_by_role("button", name="Delete permanently", exact=True)
-    await expect(destroy).to_be_disabled()
-    await dialog.get_by_label("Type DELETE to confirm", exact=True).fill("DELETE")
-    await destroy.click()
-
-    await expect(page.get_by_role("button", name="Log in", exact=True)).to_be_visible()
-    await expect(page.get_by_text("Your account is being deleted.", exact=True)).to_be_visible()
+    await delete_my_account(tab, password=PASSWORD)
     await tab.shoot("account-deleted")
     await page.get_by_label("Email", exact=True).fill(address)
     await page.get_by_label("Password", exact=True).fill(PASSWORD)

@@ -1,8 +1,10 @@
 """An admin deletes another user's account from the admin console, in a browser (issue 23,
 DESIGN.md §5a): "Delete user" on that user's row (not on the admin's own), a dialog that wants
 the user's e-mail typed out, then the row shows the user as deleting and the section's live
-status says so. The deleted user's session is refused at once: the access token, the refresh
-token and a new login all fail."""
+status says so, and still does after a reload (the list says `deleting`, not `disabled`: no
+"Enable" is offered; no queue worker runs here, so the purge is still pending). The deleted
+user's session is refused at once: the access token, the refresh token and a new login all
+fail."""
 
 from __future__ import annotations
 
@@ -66,9 +68,18 @@ async def test_an_admin_deletes_a_user_whose_session_is_refused_at_once(
         await destroy.click()
 
         await expect(dialog).to_have_count(0)
-        await expect(row).to_contain_text("deleting (disabled)")
+        await expect(row).to_contain_text("Deleting…")
         said = f"{victim} is being deleted: signed out everywhere, account disabled, data purge"
         await expect(users.get_by_role("status")).to_have_text(f"{said} queued.")
+
+        # After a reload the server's list says so too: no enable, disable or delete offered.
+        await page.reload()
+        await expect(users.get_by_role("status")).to_contain_text("shown.")  # the first page
+        await users.get_by_label("Find users", exact=True).fill(victim)
+        await users.get_by_role("button", name="Search", exact=True).click()
+        await expect(row).to_have_attribute("data-status", "deleting")
+        await expect(row).to_contain_text("Deleting…")
+        await expect(row.get_by_role("button")).to_have_count(0)
 
         # The deleted user's session is over: the access token, the refresh token, a new login.
         assert (await other.request.get("/v1/me", headers=bearer)).status == 401

@@ -2,7 +2,8 @@
 provider of tests/fixtures, a real HTTP server the browser talks to) shows "Continue with
 <label>" on the log-in page; clicking it goes through the provider's authorization and the
 API's callback and ends signed in, on the page the login started from. A provider's refusal
-comes back as an alert on the log-in page.
+comes back as an alert on the log-in page. An account made this way has no password: deleting
+it (Settings → Your data) asks for none, the fresh sign-in is the proof.
 
 The gateway gets a provider of its own (issuer, client and label), on a port of this module:
 the session's OIDC_ISSUER belongs to the integration tests' provider. Logging in needs no
@@ -14,10 +15,11 @@ import re
 import uuid
 from collections.abc import Iterator
 
+import psycopg
 import pytest
 from playwright.async_api import expect
 
-from tests.e2e.conftest import Tab, gateway_process
+from tests.e2e.conftest import Tab, delete_my_account, gateway_process
 from tests.fixtures.oidc_provider import FakeProvider, ProviderServer
 from tests.helpers import free_port
 
@@ -51,6 +53,17 @@ def web_gateway(migrated, web_build, tmp_path_factory, provider) -> Iterator[str
     }
     with gateway_process(NO_INFERENCE, tmp_path_factory.mktemp("oidc-gateway"), **env) as url:
         yield url
+
+
+async def continue_with_provider(tab: Tab, provider: FakeProvider) -> str:
+    """A new identity at the provider, signed in from Settings; its e-mail. Ends on Settings."""
+    email = f"e2e-oidc-{uuid.uuid4().hex[:10]}@example.test"
+    provider.identity = {"sub": f"sub-{uuid.uuid4().hex}", "email": email, "email_verified": True}
+    await tab.page.goto("/settings")
+    await tab.page.get_by_role("button", name=BUTTON, exact=True).click()
+    settings_tab = tab.page.get_by_role("tab", name="Settings", exact=True)
+    await expect(settings_tab).to_have_attribute("aria-selected", "true")
+    return email
 
 
 async def test_continue_with_the_provider_ends_signed_in(tab: Tab, provider) -> None:
@@ -89,4 +102,26 @@ async def test_a_refused_login_is_shown_on_the_login_page(tab: Tab) -> None:
     await expect(alert).to_contain_text("did not sign you in")
     await expect(page).to_have_url(re.compile(r"/$"))
     await expect(page.get_by_role("button", name=BUTTON, exact=True)).to_be_visible()
+    tab.assert_clean()
+
+
+async def test_an_account_without_a_password_is_deleted_with_a_fresh_sign_in(
+    tab: Tab, provider, settings
+) -> None:
+    email = await continue_with_provider(tab, provider)
+    me = await tab.api("/v1/me")
+    assert (me["email"], me["has_password"]) == (email, False)
+
+    await delete_my_account(tab, password=None)  # the dialog asks for no password
+
+    # No queue worker runs with this gateway: the account waits, disabled, for its purge.
+    async with await psycopg.AsyncConnection.connect(settings.postgres_dsn) as conn:
+        row = await (
+            await conn.execute(
+                "SELECT u.is_active, p.status, p.requested_by FROM app_user u"
+                " JOIN account_purge p ON p.user_id = u.id WHERE u.email = %s",
+                (email,),
+            )
+        ).fetchone()
+    assert row == (False, "pending", "user")
     tab.assert_clean()

@@ -212,6 +212,13 @@ async def _signed_in_again(api, email: str) -> int:
     ).status_code
 
 
+async def _admin_list(api, admin_headers: dict, email: str) -> list[dict]:
+    listed = await api.get("/v1/admin/users", headers=admin_headers,
+                           params={"email_contains": email})  # fmt: skip
+    assert listed.status_code == 200, listed.text
+    return listed.json()["data"]["items"]
+
+
 async def _purge_id(services, uid: str) -> str:
     async with services.db.connection() as conn:
         row = await (
@@ -355,6 +362,9 @@ async def test_an_admin_deletes_a_user_and_it_is_audited(api, services, settings
     revive = await api.patch(f"/v1/admin/users/{target['id']}", json={"is_active": True},
                              headers=admin_headers)  # fmt: skip
     assert revive.status_code == 409  # an account being deleted cannot be enabled again
+    [listed] = await _admin_list(api, admin_headers, target["email"])
+    assert (listed["status"], listed["is_active"]) == ("deleting", False)
+    assert listed["deletion_requested_at"] is not None  # "disabled" would offer re-enabling
     purge_id = await _purge_id(services, target["id"])
     async with services.db.connection() as conn:
         queued = await (await conn.execute(
@@ -371,6 +381,7 @@ async def test_an_admin_deletes_a_user_and_it_is_audited(api, services, settings
     body = await pending_message(services, "PurgeQueue", "purge_id", purge_id)
     assert await deliver(services, "PurgeQueue", body) == []
     assert await _rows_naming(services, target["id"]) == {}
+    assert await _admin_list(api, admin_headers, target["email"]) == []  # the row is gone
     alias = pseudonym(services.settings, target["id"])
     async with services.db.connection() as conn:
         kept = await (await conn.execute(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+import pyotp
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -113,3 +114,38 @@ async def test_the_audit_log_is_append_only_and_tampering_breaks_the_chain(api, 
             )
             await c.execute("ALTER TABLE audit_event ENABLE TRIGGER audit_event_no_update")
     assert (await api.get("/v1/admin/audit/verify", headers=headers)).json()["data"]["ok"]
+
+
+async def test_the_user_list_tells_active_disabled_and_deleting_apart(api, settings) -> None:
+    """An account whose deletion was asked for is disabled too, but it cannot be enabled again:
+    admins see it as `deleting` (with the time it was asked for), not as `disabled`. The list
+    says whose MFA is on."""
+    headers = bearer((await _admin(api, settings))["access_token"])
+    active, disabled, leaving = [await sign_up(api) for _ in range(3)]
+    own = bearer(active["access_token"])
+    setup = (await api.post("/v1/auth/mfa/enable", headers=own)).json()["data"]
+    confirmed = await api.post("/v1/auth/mfa/verify", headers=own,
+                               json={"code": pyotp.TOTP(setup["secret"]).now()})  # fmt: skip
+    assert confirmed.status_code == 200, confirmed.text
+    turned_off = await api.patch(f"/v1/admin/users/{disabled['user']['id']}", headers=headers,
+                                 json={"is_active": False})  # fmt: skip
+    assert turned_off.json()["data"]["status"] == "disabled"
+    gone = await api.request("DELETE", "/v1/me", headers=bearer(leaving["access_token"]),
+                             json={"password": PASSWORD})  # fmt: skip
+    assert gone.status_code == 202, gone.text
+
+    async def listed(signed: dict) -> dict:
+        page = await api.get("/v1/admin/users", headers=headers,
+                             params={"email_contains": signed["user"]["email"]})  # fmt: skip
+        [user] = page.json()["data"]["items"]
+        return user
+
+    rows = [await listed(s) for s in (active, disabled, leaving)]
+    states = [(u["status"], u["is_active"], u["deletion_requested_at"] is not None,
+               u["mfa_enabled"]) for u in rows]  # fmt: skip
+    assert states == [("active", True, False, True), ("disabled", False, False, False),
+                      ("deleting", False, True, False)]  # fmt: skip
+    # PATCH answers the same shape: a role change leaves the account deleting.
+    kept = await api.patch(f"/v1/admin/users/{leaving['user']['id']}", headers=headers,
+                           json={"role": "user"})  # fmt: skip
+    assert kept.status_code == 200 and kept.json()["data"]["status"] == "deleting"
