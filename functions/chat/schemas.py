@@ -110,5 +110,7 @@ class ChatOut(BaseModel):
     content_struct: dict[str, Any] | None
     usage: dict[str, int]
     adapters: list[dict[str, Any]]
+    # Routed adapters the model service refused; the answer came without them.
+    adapters_skipped: list[dict[str, Any]] = Field(default_factory=list)
     trace: dict[str, Any]
     cancelled: bool

@@ -26,7 +26,7 @@ class Transient(Exception):
     """Connection failures, timeouts, 408 and 5xx: retried, and counted by the breaker."""
 
 
-def _provider_message(response: httpx.Response) -> str:
+def provider_message(response: httpx.Response) -> str:
     try:
         error = response.json()["error"]
         # OpenAI nests {"error": {"message": ...}}; TGI/LoRAX answer {"error": "..."}.
@@ -56,7 +56,7 @@ def raise_for_status(response: httpx.Response, service: str,
     if status in (401, 403):
         # Our credentials, not the caller's request; the provider's text may echo the key.
         raise Unavailable(f"{service} refused our credentials (HTTP {status})")
-    message = _provider_message(response)
+    message = provider_message(response)
     if status == 429:
         raise RateLimited(
             f"{service} busy: {message}",

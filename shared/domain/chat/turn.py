@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from shared.domain.chat import conversations, memory, sources
+from shared.domain.chat.adapter_fallback import AdapterFallback, skipped_adapters
 from shared.domain.chat.content import normalize
 from shared.domain.clusters import store as cluster_store
 from shared.domain.llm.backend import GenerationParams, LLMBackend, Message
@@ -72,6 +73,9 @@ class TurnResult:
     content_struct: dict[str, Any] | None = None
     usage: dict[str, int] = field(default_factory=dict)
     adapters: list[dict[str, Any]] = field(default_factory=list)
+    # Routed adapters the model service refused (unknown, files missing, bad checksum): the
+    # answer came without them (shared.domain.chat.adapter_fallback).
+    adapters_skipped: list[dict[str, Any]] = field(default_factory=list)
     trace: dict[str, Any] = field(default_factory=dict)
     cancelled: bool = False
     message_seq: int = 0
@@ -86,7 +90,8 @@ class TurnResult:
             "request_id": self.trace.get("request_id"), "conversation_id": self.conversation_id,
             "message_id": self.message_id, "user_message_id": self.user_message_id,
             "content_struct": self.content_struct, "usage": self.usage,
-            "adapters": self.adapters, "trace": self.trace, "cancelled": self.cancelled,
+            "adapters": self.adapters, "adapters_skipped": self.adapters_skipped,
+            "trace": self.trace, "cancelled": self.cancelled,
         }  # fmt: skip
 
     def blocking_payload(self) -> dict[str, Any]:
@@ -126,6 +131,8 @@ class ChatKernel:
         self.memory, self.generation = memory_store, generation
         self.system_prompt = system_prompt or DEFAULT_SYSTEM_PROMPT
         self.modes = MODES_BY_BACKEND[backend_name]
+        # The answer's model calls: one adapter the service refuses does not fail the turn.
+        self.answering = AdapterFallback(backend, modes=self.modes)
         # How far past a timeout an answer that keeps streaming may run (its token budget).
         self.generation_budget_s = generation.max_tokens / min_tokens_per_s
 
@@ -314,7 +321,7 @@ class ChatKernel:
             "conversation_id": turn.conversation_id,
         }  # fmt: skip
         ctx = dataclasses.replace(
-            ctx, adapters=routed.adapters, history=mem.messages(),
+            ctx, backend=self.answering, adapters=routed.adapters, history=mem.messages(),
             system_prompt=mem.system_prompt(self.system_prompt),
         )  # fmt: skip
         return PreparedTurn(ctx, router_trace, memory_trace, mem, inputs, routing_inputs)
@@ -351,6 +358,7 @@ class ChatKernel:
             {"id": a.id, "weight": a.weight, "how": a.how, "version": a.version}
             for a in ledger.adapters
         ]
+        turn.adapters_skipped = skipped_adapters(ledger.trace)
         turn.trace = trace
         turn.content_struct = normalize(
             {"segments": [{"type": "text", "text": answer}, *citations]}
@@ -370,7 +378,8 @@ class ChatKernel:
                     parent_id=turn.user_message_id, token_count_in=ledger.prompt_tokens,
                     token_count_out=ledger.completion_tokens,
                     meta={"request_id": req.request_id, "adapters": turn.adapters,
-                          "usage": turn.usage, "trace": trace, "cancelled": turn.cancelled,
+                          "adapters_skipped": turn.adapters_skipped, "usage": turn.usage,
+                          "trace": trace, "cancelled": turn.cancelled,
                           "finish_reason": finish_reason, "ended_early": failed},
                 )  # fmt: skip
         except Exception as exc:

@@ -13,8 +13,8 @@ from shared.domain.llm.backend import AppliedAdapter, GenerationParams, Message,
 from shared.domain.llm.chat_client import ChatClient
 from shared.domain.llm.openai_wire import AppliedReader, embeddings_from, message_dicts
 from shared.domain.llm.providers import PROVIDERS
-from shared.platform.errors import Unavailable
-from shared.platform.resilient_http import ResilientClient
+from shared.platform.errors import Unavailable, ValidationError
+from shared.platform.resilient_http import ResilientClient, provider_message
 from shared.platform.settings import Settings
 
 MODEL = "smollm2-135m-instruct"
@@ -61,6 +61,25 @@ def _applied_reader(plan: AdapterPlan) -> AppliedReader:
     return read
 
 
+class ModelRefused(ValidationError):
+    """The inference service's own 4xx refusal, with its OpenAI-style `error.code`
+    (`model_not_found`, `adapter_unusable`, ...), so a caller can tell a refused adapter
+    (shared.domain.chat.adapter_fallback) from a refused request."""
+
+    def __init__(self, message: str, *, service_code: str | None):
+        super().__init__(message)
+        self.service_code = service_code
+
+
+def _refusal(response: httpx.Response) -> Exception:
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = None
+    message = f"inference refused the request: {provider_message(response)}"
+    return ModelRefused(message, service_code=code if isinstance(code, str) else None)
+
+
 class LocalInferenceBackend(ChatClient):
     _caps, _chat_path = LOCAL_LORA, "/v1/chat/completions"
 
@@ -74,6 +93,7 @@ class LocalInferenceBackend(ChatClient):
             timeout_s=settings.inference_timeout_s,
             connect_timeout_s=settings.dependency_timeout_s,
             transport=transport,
+            refusal=_refusal,
         )
 
     def _body(self, plan: AdapterPlan, params: GenerationParams, stream: bool) -> dict[str, Any]:
