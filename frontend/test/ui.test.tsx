@@ -11,7 +11,7 @@ import { Composer } from "../src/components/chat/Composer";
 import { Header } from "../src/components/Header";
 import { auth } from "../src/state/auth";
 import { activeId, messages, path, resetChat, send, stop, streams, streaming } from "../src/state/chat";
-import { localMessage } from "../src/state/messages";
+import { fromApi, localMessage } from "../src/state/messages";
 
 let root: HTMLElement;
 beforeEach(() => {
@@ -66,6 +66,25 @@ describe("accessible names", () => {
     expect(el.querySelector("img")).toBeNull();
     for (const name of ["Regenerate", "Good answer", "Bad answer", "Correct this answer"]) expect(byRole("button", name)).toHaveLength(1);
     expect(root.querySelector("details.why summary")?.textContent).toBe("Why this answer");
+  });
+
+  it("Why this answer says which routed adapters the answer came without, and why", () => {
+    const m = fromApi({
+      id: "m2", parent_id: "m1", seq: 2, role: "assistant", content: "x", content_struct: null, created_at: "2030-01-01T00:00:00Z",
+      meta: { adapters: [], adapters_skipped: [
+        { id: "0b1c2d3e-0000-4000-8000-000000000001", version: 3, weight: 0.7, reason: "files_missing", named: true },
+        { id: "0b1c2d3e-0000-4000-8000-000000000002", version: 1, weight: 0.3, reason: "refused", named: false, fallback: "prompt" },
+      ] },
+    } as never);
+    act(() => render(<MessageItem message={m} isLatestAnswer={true} />, root));
+    const note = root.querySelector('details.why [role="note"]')!;
+    expect(note.textContent).toContain("came without 2 adapters the router chose");
+    const items = [...note.querySelectorAll("li")].map((li) => li.textContent);
+    expect(items[0]).toContain("v3: its files are missing");
+    expect(items[1]).toContain("the model service could not use it (its instructions were still used)");
+    const plain = localMessage({ id: "m3", parentId: "m1", seq: 3, role: "assistant", content: "y", status: "done" });
+    act(() => render(<MessageItem message={plain} isLatestAnswer={true} />, root));
+    expect(root.querySelector('details.why [role="note"]')).toBeNull();
   });
 
   it("an older answer has feedback but no Regenerate", () => {

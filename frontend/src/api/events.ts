@@ -10,6 +10,16 @@ export interface AppliedAdapter {
   version?: number | null;
 }
 
+/** A routed adapter the model service refused (the answer came without it). */
+export interface SkippedAdapter {
+  id: string;
+  version?: number | null;
+  weight?: number | null;
+  reason: string;
+  named?: boolean;
+  fallback?: string;
+}
+
 export interface CitationSegment {
   type: "citation";
   text?: string;
@@ -76,6 +86,7 @@ export interface MessageDoneData {
   content_struct: ContentStruct | null;
   usage: Record<string, number>;
   adapters: AppliedAdapter[];
+  adapters_skipped?: SkippedAdapter[];
   trace: TurnTrace;
   cancelled: boolean;
   replayed?: boolean;

@@ -1,6 +1,6 @@
 // The chat view's message model: what the API stores (MessageOut) plus what the client knows
 // while a turn runs (optimistic ids, streaming status, live trace).
-import type { AppliedAdapter, ContentStruct, TraceData, TurnTrace } from "../api/events";
+import type { AppliedAdapter, ContentStruct, SkippedAdapter, TraceData, TurnTrace } from "../api/events";
 import type { MessageOut } from "../api/types";
 import type { TreeNode } from "../lib/tree";
 
@@ -14,6 +14,8 @@ export interface ChatMessage extends TreeNode {
   createdAt: string;
   status: MessageStatus;
   adapters: AppliedAdapter[];
+  /** Routed adapters the model service refused: the answer came without them. */
+  adaptersSkipped: SkippedAdapter[];
   trace: TurnTrace | null;
   cancelled: boolean;
   finishReason: string | null;
@@ -46,6 +48,7 @@ export function fromApi(m: MessageOut): ChatMessage {
     createdAt: m.created_at,
     status: "done",
     adapters: Array.isArray(meta["adapters"]) ? (meta["adapters"] as AppliedAdapter[]) : [],
+    adaptersSkipped: Array.isArray(meta["adapters_skipped"]) ? (meta["adapters_skipped"] as SkippedAdapter[]) : [],
     trace: isObject(meta["trace"]) ? (meta["trace"] as TurnTrace) : null,
     cancelled: meta["cancelled"] === true,
     finishReason: typeof meta["finish_reason"] === "string" ? meta["finish_reason"] : null,
@@ -60,6 +63,7 @@ export function localMessage(init: Pick<ChatMessage, "id" | "parentId" | "seq" |
     contentStruct: null,
     createdAt: new Date().toISOString(),
     adapters: [],
+    adaptersSkipped: [],
     trace: null,
     cancelled: false,
     finishReason: null,

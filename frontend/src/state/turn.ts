@@ -119,6 +119,7 @@ function finish(data: MessageDoneData, questionId: string, answerId: string): vo
       content: a.content || data.content || "",
       contentStruct: data.content_struct,
       adapters: data.adapters ?? [],
+      adaptersSkipped: data.adapters_skipped ?? [],
       trace: data.trace ?? null,
       cancelled: data.cancelled,
       finishReason: data.trace?.finish_reason ?? null,

@@ -1,6 +1,7 @@
 // The turn's routing and workflow, in words first and then as JSON: which adapters shaped the
-// answer (gate weight, how, version), the policy's decision, each workflow node.
-import type { AppliedAdapter, TurnTrace } from "../../api/events";
+// answer (gate weight, how, version), which it went without (the model service refused them),
+// the policy's decision, each workflow node.
+import type { AppliedAdapter, SkippedAdapter, TurnTrace } from "../../api/events";
 import { pretty, shortId } from "../../lib/format";
 import type { ChatMessage } from "../../state/messages";
 
@@ -23,6 +24,31 @@ function AdapterRows({ adapters, title }: { adapters: AppliedAdapter[]; title: s
         ))}
       </tbody>
     </table>
+  );
+}
+
+const SKIP_REASONS: Record<string, string> = {
+  not_found: "it no longer exists",
+  files_missing: "its files are missing",
+  checksum_mismatch: "its files failed their checksum",
+  refused: "the model service could not use it",
+};
+
+function SkippedRows({ skipped }: { skipped: SkippedAdapter[] }) {
+  if (skipped.length === 0) return null;
+  return (
+    <div class="small" role="note">
+      <p>This answer came without {skipped.length === 1 ? "an adapter" : `${skipped.length} adapters`} the router chose:</p>
+      <ul>
+        {skipped.map((s) => (
+          <li key={s.id}>
+            <span class="monospace" title={s.id}>{shortId(s.id)}</span>
+            {s.version != null && <> v{s.version}</>}: {SKIP_REASONS[s.reason] ?? s.reason}
+            {s.fallback === "prompt" && <> (its instructions were still used)</>}
+          </li>
+        ))}
+      </ul>
+    </div>
   );
 }
 
@@ -57,6 +83,7 @@ export function WhyThisAnswer({ message }: { message: ChatMessage }) {
     <details class="why">
       <summary>Why this answer</summary>
       <AdapterRows adapters={message.adapters} title="Adapters applied" />
+      <SkippedRows skipped={message.adaptersSkipped} />
       {trace ? <TraceSummary trace={trace} /> : <p class="small muted">No trace was stored with this answer.</p>}
       {trace && (
         <details>
