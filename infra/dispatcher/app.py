@@ -20,12 +20,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
+import functools
 import logging
 import re
 import time
 import uuid
-from typing import Any
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import httpx
 from croniter import croniter
@@ -49,6 +53,7 @@ from shared.platform.tracing import (
 
 log = logging.getLogger("dispatcher")
 
+T = TypeVar("T")
 _RATE = re.compile(r"^rate\((\d+)\s+(minute|minutes|hour|hours|day|days)\)$")
 _UNIT_S = {"minute": 60, "hour": 3600, "day": 86400}
 
@@ -101,11 +106,27 @@ class Dispatcher:
         self.settings = settings
         self.template = template
         self.sqs = sqs
+        # boto3 blocks, so every SQS call runs in a thread. A long-poll holds its thread for
+        # up to DISPATCHER_WAIT_S, and the template has about twenty: asyncio's default pool
+        # (CPUs + 4 threads, 6 on two cores) would queue the polls behind one another and
+        # every delete, visibility extension and outbox send behind them. This pool has a
+        # thread per poll, one more per poll for its batch's deletes and extensions, and room
+        # for the relay, the re-drive and the schedules.
+        self.pollers = sum(len(f.sqs) for f in template.functions.values())
+        self.executor = ThreadPoolExecutor(
+            max_workers=2 * self.pollers + 8, thread_name_prefix="dispatcher-sqs"
+        )
         self.queues = QueueDirectory(sqs, template)
         self.http = httpx.AsyncClient()
         self.stopping = asyncio.Event()
         self.db = PoolHolder(settings)
         self.watch = QueueWatch(sqs)
+
+    async def blocking(self, call: Callable[..., T], /, **kwargs: Any) -> T:
+        """`call(**kwargs)` in the dispatcher's pool, with this task's context (its span)."""
+        context = contextvars.copy_context()
+        bound = functools.partial(context.run, call, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, bound)
 
     def events_url(self, function: FunctionSpec) -> str:
         """The function's events on its local host: the shared internal host, or its own
@@ -122,7 +143,7 @@ class Dispatcher:
         url, arn = await self._resolve(queue)
         while not self.stopping.is_set():
             try:
-                response = await asyncio.to_thread(
+                response = await self.blocking(
                     self.sqs.receive_message,
                     QueueUrl=url,
                     MaxNumberOfMessages=min(event.batch_size, 10),
@@ -145,7 +166,7 @@ class Dispatcher:
         while True:
             try:
                 url = await self.queues.url(queue.logical_id)
-                attributes = await asyncio.to_thread(
+                attributes = await self.blocking(
                     self.sqs.get_queue_attributes, QueueUrl=url, AttributeNames=["QueueArn"]
                 )
                 return url, attributes["Attributes"]["QueueArn"]
@@ -206,7 +227,7 @@ class Dispatcher:
             entries = [
                 {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
             ]
-            await asyncio.to_thread(self.sqs.delete_message_batch, QueueUrl=url, Entries=entries)
+            await self.blocking(self.sqs.delete_message_batch, QueueUrl=url, Entries=entries)
 
     @staticmethod
     def _failed_ids(
@@ -254,7 +275,7 @@ class Dispatcher:
                 for i, m in enumerate(messages)
             ]
             with contextlib.suppress(Exception):
-                await asyncio.to_thread(
+                await self.blocking(
                     self.sqs.change_message_visibility_batch, QueueUrl=url, Entries=entries
                 )
 
@@ -358,5 +379,6 @@ class Dispatcher:
         await self.stopping.wait()
         # In-flight batches finish (bounded by their function timeouts); polls end after one wait.
         await asyncio.gather(*tasks, return_exceptions=True)
+        self.executor.shutdown(wait=False, cancel_futures=True)
         await self.http.aclose()
         await self.db.close()
