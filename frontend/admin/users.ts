@@ -66,14 +66,20 @@ export function usersSection(): HTMLElement {
     return row;
   };
 
+  // Each load is numbered: the answer to a load that a newer one replaced (a search typed
+  // while the first page was still coming) is dropped, so no row is listed twice.
+  let latest = 0;
   const load = (reset: boolean) => {
     if (reset) {
       cursor = null;
       tbody.replaceChildren();
     }
+    const mine = ++latest;
+    more.disabled = true;
     status.textContent = "Loading users…";
     Promise.all([get<UserPage>(`/v1/admin/users${qs({ limit: 50, cursor, email_contains: filter })}`), me])
       .then(([page, self]) => {
+        if (mine !== latest) return;
         selfId = self;
         for (const u of page.items) tbody.append(userRow(u));
         cursor = page.next_cursor;
@@ -81,6 +87,8 @@ export function usersSection(): HTMLElement {
         status.textContent = `${tbody.children.length} user${tbody.children.length === 1 ? "" : "s"} shown.`;
       })
       .catch((e: unknown) => {
+        if (mine !== latest) return;
+        more.disabled = !cursor;
         status.textContent = `Could not list users: ${message(e)}`;
       });
   };
