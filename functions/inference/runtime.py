@@ -68,8 +68,8 @@ class Runtime:
 
     def load(self) -> None:
         """Blocking: run in a thread at start-up; the service answers 503 until it is done:
-        until every shape the engine can run is compiled (or loaded from the persistent
-        compilation cache) and a warm-up generation and embedding have run."""
+        until every shape the engine and the embedder can run is compiled (or loaded from the
+        persistent compilation cache) and a warm-up generation and embedding have run."""
         try:
             started = time.monotonic()
             store = self._compile_cache()
@@ -83,18 +83,23 @@ class Runtime:
             self.phase = "compiling"
             compiling = time.monotonic()
             widths = engine.adapter_widths if self.adapters else ()
-            # Every shape (None: no length limit), so no request waits for a compilation.
-            self.shapes = engine.compile_shapes(
+            # Every shape (None: no length limit), so no request waits for a compilation; the
+            # embedder's too (its batches are padded to a few row and length buckets).
+            engine_shapes = engine.compile_shapes(
                 max_len=None, max_decode_len=None, adapter_widths=widths
             )
+            embedder = Embedder()
+            embedder_shapes = embedder.compile_all()
+            self.shapes = engine_shapes + embedder_shapes
             log.info(
-                "compiled or loaded %d engine shapes in %.1fs",
-                self.shapes,
+                "compiled or loaded %d engine and %d embedder shapes in %.1fs",
+                engine_shapes,
+                embedder_shapes,
                 time.monotonic() - compiling,
             )
             engine.start()
             self.phase = "warming up"
-            self.embedder = Embedder()
+            self.embedder = embedder
             self._warm_up()
             entries = store.entries() if store else []  # now, while nothing compiles
             self.start_s = time.monotonic() - started

@@ -50,3 +50,17 @@ def test_long_inputs_are_truncated_and_empty_batches_are_fine(embedder: Embedder
     assert embedder.token_counts([text]) == [MAX_TOKENS]
     assert embedder.embed([text]).shape == (1, 384)
     assert embedder.embed([]).shape == (0, 384)
+
+
+def test_any_batch_runs_on_a_program_compiled_ahead(embedder: Embedder) -> None:
+    """Rows and lengths are padded to buckets (more than the largest batch is split), so the
+    programs compiled before the service is ready are all `embed` ever runs, and padding or
+    splitting changes no vector."""
+    shapes = len(Embedder.shapes())
+    assert embedder.compile_all() == shapes == 20
+    texts = [("word " * (i * 7 % 300)).strip() or "x" for i in range(70)]
+    together = embedder.embed(texts)
+    assert together.shape == (70, 384)
+    for size in (1, 2, 3, 4, 5, 16, 17, 31, 32, 33):
+        np.testing.assert_allclose(embedder.embed(texts[:size]), together[:size], atol=1e-5)
+    assert embedder.compile_all() == shapes  # nothing new was compiled

@@ -74,8 +74,19 @@ def runtime_with(
 
     monkeypatch.setattr(runtime, "_load_engine", load_engine)
     monkeypatch.setattr(runtime, "_warm_up", lambda: engine.calls.append(("warm_up", {})))
-    monkeypatch.setattr(runtime_module, "Embedder", lambda: object())
+    monkeypatch.setattr(runtime_module, "Embedder", lambda: _CompilingEmbedder(engine.calls))
     return runtime
+
+
+class _CompilingEmbedder:
+    """The embedder's programs are compiled in the same phase as the engine's shapes."""
+
+    def __init__(self, calls: list):
+        self.calls = calls
+
+    def compile_all(self) -> int:
+        self.calls.append(("embedder.compile_all", {}))
+        return 20
 
 
 def test_not_ready_until_every_shape_is_compiled(
@@ -102,13 +113,14 @@ def test_not_ready_until_every_shape_is_compiled(
     # Every shape: no length limit on prefill or decode; no adapter widths without slots.
     assert engine.calls == [
         ("compile_shapes", {"max_len": None, "max_decode_len": None, "adapter_widths": ()}),
+        ("embedder.compile_all", {}),
         ("start", {}),
         ("warm_up", {}),
     ]
     health = client.get("/healthz")
     assert health.status_code == 200
     body = health.json()
-    assert body["status"] == "ready" and body["shapes"] == 12 and body["start_s"] > 0
+    assert body["status"] == "ready" and body["shapes"] == 12 + 20 and body["start_s"] > 0
     assert client.get("/v1/models", headers=auth).status_code == 200
     # JAX writes to the directory of this device and jaxlib, and caches every program.
     assert jax.config.values["jax_compilation_cache_dir"] == str(
@@ -129,7 +141,12 @@ def test_an_unreachable_cache_store_does_not_stop_the_start(
     with caplog.at_level(logging.INFO, logger="inference"):
         runtime.load()
         assert runtime.load_error is None and runtime.ready.is_set()
-        assert [name for name, _ in engine.calls] == ["compile_shapes", "start", "warm_up"]
+        assert [name for name, _ in engine.calls] == [
+            "compile_shapes",
+            "embedder.compile_all",
+            "start",
+            "warm_up",
+        ]
         # It tried the store (the download before compiling), and went on without it; once
         # ready it tries the upload (in the background).
         assert "compilation cache: not downloaded from s3://" in caplog.text
