@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -155,6 +157,25 @@ def _hash_of(ev: AuditEvent, prev_hash: str) -> str:
     return _digest(prev_hash, fields)
 
 
+async def _in_order(
+    conn: psycopg.AsyncConnection, *, after_id: int, batch: int
+) -> AsyncGenerator[AuditEvent, None]:
+    """Every event after `after_id`, in id order, read `batch` rows at a time (each batch is
+    read whole, so the caller may write on `conn` between events)."""
+    while True:
+        cursor = await conn.execute(
+            f"SELECT {_COLUMNS} FROM audit_event WHERE id > %s"  # noqa: S608 - constant
+            " ORDER BY id LIMIT %s",
+            (after_id, batch),
+        )
+        rows = [_event(row) for row in await cursor.fetchall()]
+        if not rows:
+            return
+        for ev in rows:
+            yield ev
+        after_id = rows[-1].id
+
+
 async def lock_for_writing(conn: psycopg.AsyncConnection) -> None:
     """The writers' lock, to the end of the caller's transaction: the chain has one order."""
     await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
@@ -169,23 +190,14 @@ async def reseal(conn: psycopg.AsyncConnection, *, after_id: int, batch: int = 1
     )
     last = await cursor.fetchone()
     prev_hash = last[0] if last else GENESIS
-    while True:
-        cursor = await conn.execute(
-            f"SELECT {_COLUMNS} FROM audit_event WHERE id > %s"  # noqa: S608 - constant
-            " ORDER BY id LIMIT %s",
-            (after_id, batch),
-        )
-        rows = [_event(row) for row in await cursor.fetchall()]
-        if not rows:
-            return
-        for ev in rows:
-            digest = _hash_of(ev, prev_hash)
-            if ev.prev_hash != prev_hash or ev.hash != digest:
-                await conn.execute(
-                    "UPDATE audit_event SET prev_hash = %s, hash = %s WHERE id = %s",
-                    (prev_hash, digest, ev.id),
-                )
-            prev_hash, after_id = digest, ev.id
+    async for ev in _in_order(conn, after_id=after_id, batch=batch):
+        digest = _hash_of(ev, prev_hash)
+        if ev.prev_hash != prev_hash or ev.hash != digest:
+            await conn.execute(
+                "UPDATE audit_event SET prev_hash = %s, hash = %s WHERE id = %s",
+                (prev_hash, digest, ev.id),
+            )
+        prev_hash = digest
 
 
 async def page(
@@ -227,18 +239,13 @@ class ChainReport:
 async def verify_chain(pool: Pool, *, batch: int = 1000) -> ChainReport:
     """Recomputes every hash in id order: the first row whose stored hash or link disagrees
     is where the log was altered."""
-    prev_hash, after, checked = GENESIS, 0, 0
-    async with pool.connection() as conn:
-        while True:
-            cursor = await conn.execute(
-                f"SELECT {_COLUMNS} FROM audit_event WHERE id > %s"  # noqa: S608 - constant
-                " ORDER BY id LIMIT %s",
-                (after, batch),
-            )
-            rows = [_event(row) for row in await cursor.fetchall()]
-            if not rows:
-                return ChainReport(ok=True, checked=checked, first_broken_id=None)
-            for ev in rows:
-                if ev.prev_hash != prev_hash or ev.hash != _hash_of(ev, prev_hash):
-                    return ChainReport(ok=False, checked=checked, first_broken_id=ev.id)
-                prev_hash, after, checked = ev.hash, ev.id, checked + 1
+    prev_hash, checked = GENESIS, 0
+    async with (
+        pool.connection() as conn,
+        aclosing(_in_order(conn, after_id=0, batch=batch)) as events,
+    ):
+        async for ev in events:
+            if ev.prev_hash != prev_hash or ev.hash != _hash_of(ev, prev_hash):
+                return ChainReport(ok=False, checked=checked, first_broken_id=ev.id)
+            prev_hash, checked = ev.hash, checked + 1
+    return ChainReport(ok=True, checked=checked, first_broken_id=None)

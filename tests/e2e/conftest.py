@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from infra.admin import promote
 from tests.helpers import REPO_ROOT, free_port, project_process
 from tests.inference import TOKEN
 
@@ -185,6 +186,19 @@ async def sign_up(tab: Tab) -> str:
     await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
     await expect(page.get_by_label("Message", exact=True)).to_be_visible()
     return email
+
+
+async def log_in_as_admin(tab: Tab, settings, email: str) -> None:
+    """Makes `email`'s account an admin and logs in again through the form (a new session
+    carries the new role). Ends on the chat view."""
+    page = tab.page
+    await promote(settings, email)
+    await page.context.clear_cookies()
+    await page.goto("/")
+    await page.get_by_label("Email", exact=True).fill(email)
+    await page.get_by_label("Password", exact=True).fill(PASSWORD)
+    await page.get_by_role("button", name="Log in", exact=True).click()
+    await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
 
 
 ACCOUNT_DELETED = "Your account is being deleted."

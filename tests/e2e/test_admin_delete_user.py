@@ -13,8 +13,7 @@ import uuid
 import pytest
 from playwright.async_api import expect
 
-from infra.admin import promote
-from tests.e2e.conftest import PASSWORD, Tab, sign_up
+from tests.e2e.conftest import PASSWORD, Tab, log_in_as_admin, sign_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -36,13 +35,7 @@ async def test_an_admin_deletes_a_user_whose_session_is_refused_at_once(
         assert (await other.request.get("/v1/me", headers=bearer)).status == 200
 
         admin = await sign_up(tab)
-        await promote(settings, admin)
-        await page.context.clear_cookies()  # a new session carries the new role
-        await page.goto("/")
-        await page.get_by_label("Email", exact=True).fill(admin)
-        await page.get_by_label("Password", exact=True).fill(PASSWORD)
-        await page.get_by_role("button", name="Log in", exact=True).click()
-        await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
+        await log_in_as_admin(tab, settings, admin)
 
         await page.goto("/admin/")
         users = page.locator("#users")

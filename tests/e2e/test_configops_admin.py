@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import expect
 
-from infra.admin import promote
-from tests.e2e.conftest import PASSWORD, Tab, sign_up
+from tests.e2e.conftest import Tab, log_in_as_admin, sign_up
 from tests.helpers import worker_processes
 from tests.integration.configkit import ADD_RULE, POLICY
 
@@ -34,15 +33,8 @@ def apply_workers(migrated, tmp_path_factory) -> Iterator[Path]:
 
 
 async def _as_admin(tab: Tab, settings) -> str:
-    page = tab.page
     email = await sign_up(tab)
-    await promote(settings, email)
-    await page.context.clear_cookies()  # a new session carries the new role
-    await page.goto("/")
-    await page.get_by_label("Email", exact=True).fill(email)
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_role("button", name="Log in", exact=True).click()
-    await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
+    await log_in_as_admin(tab, settings, email)
     return email
 
 

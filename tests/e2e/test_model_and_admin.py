@@ -20,11 +20,10 @@ from collections.abc import Iterator
 import pytest
 from playwright.async_api import expect
 
-from infra.admin import promote
 from shared.domain.chat import conversations
 from shared.domain.preferences import jobs
 from shared.platform.db.pool import create_pool
-from tests.e2e.conftest import PASSWORD, Tab, gateway_process, sign_up
+from tests.e2e.conftest import PASSWORD, Tab, gateway_process, log_in_as_admin, sign_up
 
 pytestmark = [pytest.mark.integration, pytest.mark.e2e]
 
@@ -131,14 +130,7 @@ async def test_an_admin_sees_the_users_and_the_audit_chain_check(tab: Tab, setti
     page = tab.page
     email = await sign_up(tab)
     me = await tab.api("/v1/me")
-    await promote(settings, email)
-    # A new session carries the new role.
-    await page.context.clear_cookies()
-    await page.goto("/")
-    await page.get_by_label("Email", exact=True).fill(email)
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_role("button", name="Log in", exact=True).click()
-    await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
+    await log_in_as_admin(tab, settings, email)
 
     await page.goto("/admin/")
     await expect(page.get_by_role("heading", name="Users", exact=True)).to_be_visible()
@@ -206,13 +198,7 @@ async def test_an_admin_sees_another_users_training_job_and_its_adapter(
         await other.close()
 
     admin = await sign_up(tab)
-    await promote(settings, admin)
-    await page.context.clear_cookies()  # a new session carries the new role
-    await page.goto("/")
-    await page.get_by_label("Email", exact=True).fill(admin)
-    await page.get_by_label("Password", exact=True).fill(PASSWORD)
-    await page.get_by_role("button", name="Log in", exact=True).click()
-    await expect(page.get_by_role("tab", name="Chat", exact=True)).to_be_visible()
+    await log_in_as_admin(tab, settings, admin)
 
     await page.goto("/admin/")
     await expect(page.get_by_role("heading", name="Training jobs (all users)")).to_be_visible()
