@@ -140,6 +140,7 @@ admin: install
 
 lint: install
 	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy shared functions infra
 	@$(VENV)/bin/lint-imports --no-cache
 	@$(VENV)/bin/cfn-lint template.yaml

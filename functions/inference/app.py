@@ -28,7 +28,7 @@ from functions.inference.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
     EmbeddingRequest,
-        LoadAdapterRequest,
+    LoadAdapterRequest,
     TokenizeRequest,
 )
 from shared.neural.copying import source_ids, word_start_mask

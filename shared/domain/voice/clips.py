@@ -62,13 +62,14 @@ async def insert(
     duration_s: float, language: str | None, transcript: str | None,
     kind: str = "recording",
 ) -> Clip:  # fmt: skip
+    values = (clip_id, user_id, object_key, mime, size_bytes, duration_s, language, transcript,
+              kind)  # fmt: skip
     row = await (
         await conn.execute(
             "INSERT INTO voice_clips (id, user_id, object_key, mime, size_bytes, duration_s,"  # noqa: S608 - constant columns, values bound
             " language, transcript, kind) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
             f" RETURNING {_COLUMNS}",
-            (clip_id, user_id, object_key, mime, size_bytes, duration_s, language, transcript,
-             kind),
+            values,
         )
     ).fetchone()
     assert row is not None
