@@ -82,6 +82,18 @@ describe("accessible names", () => {
     const items = [...note.querySelectorAll("li")].map((li) => li.textContent);
     expect(items[0]).toContain("v3: its files are missing");
     expect(items[1]).toContain("the model service could not use it (its instructions were still used)");
+    const dropped = fromApi({
+      id: "m4", parent_id: "m1", seq: 4, role: "assistant", content: "z", content_struct: null, created_at: "2030-01-01T00:00:00Z",
+      meta: { adapters: [], adapters_skipped: [
+        { id: "0b1c2d3e-0000-4000-8000-000000000003", weight: 0.2, reason: "max_adapters", fallback: "prompt" },
+      ] },
+    } as never);
+    act(() => render(<MessageItem message={dropped} isLatestAnswer={true} />, root));
+    const dropNote = root.querySelector('details.why [role="note"]')!;
+    expect(dropNote.textContent).toContain("came without an adapter the router chose");
+    expect(dropNote.querySelector("li")?.textContent).toContain(
+      "takes fewer adapters at once, and the stronger ones were used (its instructions were still used)",
+    );
     const plain = localMessage({ id: "m3", parentId: "m1", seq: 3, role: "assistant", content: "y", status: "done" });
     act(() => render(<MessageItem message={plain} isLatestAnswer={true} />, root));
     expect(root.querySelector('details.why [role="note"]')).toBeNull();

@@ -139,6 +139,37 @@ def test_skips_are_listed_once_each() -> None:
     assert skipped_adapters(trace) == [{"id": GONE, "reason": "not_found"}]
 
 
+def test_adapters_the_plan_could_not_send_are_listed_with_their_reason() -> None:
+    """Beside the service's refusals, the planner's drops (`adapter_plan`): a kind the backend
+    cannot run, and one beyond its `max_adapters` whose instructions were still used."""
+    trace = [
+        {"event": "adapter_dropped", "id": "remote-ft", "weight": 0.9,
+         "reason": "mode_incompatible"},
+        {"event": "adapter_dropped", "id": "third", "weight": 0.1, "reason": "max_adapters"},
+        {"event": "prompt_injected", "id": "third"},
+        {"event": "adapter_skipped", "id": GONE, "reason": "not_found"},
+        {"event": "prompt_injected", "id": HEALTHY},
+        {"event": "adapter_dropped", "id": "remote-ft", "weight": 0.9,
+         "reason": "mode_incompatible"},  # a workflow's second model call
+    ]  # fmt: skip
+    assert skipped_adapters(trace) == [
+        {"id": "remote-ft", "weight": 0.9, "reason": "mode_incompatible"},
+        {"id": "third", "weight": 0.1, "reason": "max_adapters", "fallback": "prompt"},
+        {"id": GONE, "reason": "not_found"},
+    ]
+
+
+async def test_a_local_plan_drop_reaches_the_answers_skips() -> None:
+    """End to end through the client: an adapter of a kind the local service cannot run."""
+    service = FakeInference()
+    adapters = [_use(HEALTHY, 0.6), _use("ft", 0.4, "remote")]
+    done = await _backend(service).complete(HELLO, GenerationParams(), adapters=adapters)
+    assert service.sent() == [[HEALTHY]]
+    assert [(e["id"], e["reason"]) for e in skipped_adapters(done.trace)] == [
+        ("ft", "mode_incompatible")
+    ]
+
+
 # --- the retry through the client -----------------------------------------------------------
 async def test_a_call_goes_again_without_the_adapter_whose_files_are_missing(caplog) -> None:
     service = FakeInference()

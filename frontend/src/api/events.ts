@@ -10,7 +10,8 @@ export interface AppliedAdapter {
   version?: number | null;
 }
 
-/** A routed adapter the model service refused (the answer came without it). */
+/** A routed adapter the answer came without: the model service refused it, or the request
+ *  could not carry it (`reason`). */
 export interface SkippedAdapter {
   id: string;
   version?: number | null;

@@ -51,6 +51,7 @@ from shared.platform.errors import ValidationError
 
 log = logging.getLogger("chat")
 SKIPPED = "adapter_skipped"  # the `event` of a skip in an answer's adapter trace
+DROPPED = "adapter_dropped"  # the `event` of an adapter the request's plan could not send
 ADAPTER_CODES = frozenset({"model_not_found", "adapter_unusable"})  # the service's codes
 
 
@@ -93,11 +94,23 @@ def _reason(folded: str) -> str:
 
 
 def skipped_adapters(trace: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The adapters a turn went without, once each, from its model calls' adapter trace."""
+    """The adapters a turn went without, once each, from its model calls' adapter trace: those
+    the service refused (`adapter_skipped`) and those the request's plan could not send
+    (`adapter_dropped`: `mode_incompatible`, `max_adapters`, `no_remote_id`,
+    `no_prompt_instructions`). A dropped adapter whose instructions were still injected (a
+    hybrid one beyond the backend's `max_adapters`) says so as a refused one does
+    (`fallback: prompt`)."""
     seen: dict[str, dict[str, Any]] = {}
+    prompted: set[str] = set()
     for entry in trace:
-        if entry.get("event") == SKIPPED and entry["id"] not in seen:
+        event = entry.get("event")
+        if event == "prompt_injected":
+            prompted.add(entry["id"])
+        elif event in (SKIPPED, DROPPED) and entry["id"] not in seen:
             seen[entry["id"]] = {k: v for k, v in entry.items() if k != "event"}
+    for adapter_id, skipped in seen.items():
+        if adapter_id in prompted:
+            skipped.setdefault("fallback", "prompt")
     return list(seen.values())
 
 

@@ -1,6 +1,6 @@
 // The turn's routing and workflow, in words first and then as JSON: which adapters shaped the
-// answer (gate weight, how, version), which it went without (the model service refused them),
-// the policy's decision, each workflow node.
+// answer (gate weight, how, version), which it went without (the model service refused them, or
+// the request could not carry them), the policy's decision, each workflow node.
 import type { AppliedAdapter, SkippedAdapter, TurnTrace } from "../../api/events";
 import { pretty, shortId } from "../../lib/format";
 import type { ChatMessage } from "../../state/messages";
@@ -32,6 +32,10 @@ const SKIP_REASONS: Record<string, string> = {
   files_missing: "its files are missing",
   checksum_mismatch: "its files failed their checksum",
   refused: "the model service could not use it",
+  mode_incompatible: "the model backend cannot run this kind of adapter",
+  max_adapters: "the model backend takes fewer adapters at once, and the stronger ones were used",
+  no_remote_id: "it has no model or adapter id at this provider",
+  no_prompt_instructions: "it has no instructions yet",
 };
 
 function SkippedRows({ skipped }: { skipped: SkippedAdapter[] }) {
