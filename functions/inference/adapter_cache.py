@@ -117,8 +117,8 @@ class AdapterCache:
         self._device_lru: OrderedDict[Key, None] = OrderedDict()
         self._refs: dict[Key, int] = {}
         self._installing: dict[Key, asyncio.Future[None]] = {}
-        # The slots to free as soon as the running requests holding them let go (their
-        # adapter version was deleted).
+        # Deleted versions still in use: slots to free as soon as the running requests
+        # holding them let go, and fetches in flight whose weights must not be kept.
         self._doomed: set[Key] = set()
         self._free = list(range(slots, 0, -1))  # bank slot 0 is the zero adapter
         self.metrics = _Metrics(registry)
@@ -168,9 +168,12 @@ class AdapterCache:
     ) -> AdapterRecord:
         """Into the host tier (a warm-up after a publish); `pin_s` pins it that long."""
         record = await self._resolve(adapter_id, version, None)
-        await self._host_weights(record)
-        if pin_s:
-            entry = self._host[record.key]
+        try:
+            await self._host_weights(record)
+        finally:
+            self._settle(record.key)
+        entry = self._host.get(record.key)  # None: deleted while it was fetched
+        if pin_s and entry is not None:
             entry.pinned_until = max(entry.pinned_until, self._clock() + pin_s)
         return record
 
@@ -257,8 +260,17 @@ class AdapterCache:
     def _unref(self, key: Key) -> None:
         if self._refs.get(key, 0) > 0:
             self._refs[key] -= 1
-        if key in self._doomed and not self._refs.get(key) and key not in self._installing:
+        self._settle(key)
+
+    def _settle(self, key: Key) -> None:
+        """A deleted version leaves once nothing uses it: its slot when no request holds or
+        installs it, its mark when it has no slot and no fetch of it is in flight."""
+        if key not in self._doomed or self._refs.get(key) or key in self._installing:
+            return
+        if key in self._slot_of:
             self._free_slot(key)
+        elif key not in self._loading:
+            self._doomed.discard(key)
 
     def _free_slot(self, key: Key) -> None:
         """The slot goes back to the free list: no request can reach its weights any more,
@@ -277,10 +289,14 @@ class AdapterCache:
     def evict(self, keys: Iterable[Key]) -> int:
         """Drops versions whose rows are gone (their owner's account was purged, or the adapter
         or the version was deleted): host entries and idle slots at once, a slot that a
-        running request still holds as soon as that request releases it. Returns how many of
-        `keys` it held; keys it does not hold are ignored, so telling it twice is harmless.
-        No new load of a deleted version can start (resolving fails on the missing rows); a
-        fetch already in flight may still land, and leaves by LRU like any entry."""
+        running request still holds as soon as that request releases it. A fetch already in
+        flight still serves the requests waiting on it (admitted before the deletion, as a
+        running request is), but its weights are not kept and the slot it is installed into
+        is freed when they end. No new load of a deleted version can start (resolving fails
+        on the missing rows). Returns how many of `keys` it held or was fetching; keys it has
+        never heard of are ignored, so telling it twice is harmless."""
+        in_flight = set(self._loading) & set(keys)
+        self._doomed |= in_flight
         held = self.cached_keys() & set(keys)
         for key in held:
             if self._host.pop(key, None) is not None:
@@ -291,7 +307,7 @@ class AdapterCache:
                 self._doomed.add(key)
             else:
                 self._free_slot(key)
-        return len(held)
+        return len(held | in_flight)
 
     # --- host tier ----------------------------------------------------------------------------
     async def _host_weights(self, record: AdapterRecord) -> Adapter:
@@ -316,7 +332,8 @@ class AdapterCache:
             raise
         finally:
             del self._loading[key]
-        self._store(record, weights)
+        if key not in self._doomed:  # else deleted while it was fetched: not kept
+            self._store(record, weights)
         loading.set_result(weights)
         return weights
 
