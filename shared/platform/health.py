@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Literal
 
 import httpx
@@ -54,6 +56,30 @@ async def _service_ready(clients: Clients, url: str, headers: dict[str, str]) ->
         response.raise_for_status()
 
 
+def disk_free_problem(path: Path, min_free_percent: float) -> str | None:
+    """Why the disk holding `path` is too full for the local stack's servers, or None."""
+    usage = shutil.disk_usage(path)
+    free_percent = 100 * usage.free / usage.total if usage.total else 0.0
+    if free_percent >= min_free_percent:
+        return None
+    return (f"{usage.free / 2**30:.1f} GiB ({free_percent:.1f} %) free on the data directory's "
+            f"disk, under DISK_MIN_FREE_PERCENT={min_free_percent:g}: uploads fail below 1 %, "
+            "the database at 0")  # fmt: skip
+
+
+async def _disk(clients: Clients) -> None:
+    settings = clients.settings
+    problem = await asyncio.to_thread(
+        disk_free_problem, settings.data_dir, settings.disk_min_free_percent
+    )
+    if problem:
+        raise DiskLow(problem)
+
+
+class DiskLow(Exception):
+    """The data directory's disk is nearly full."""
+
+
 async def _inference(clients: Clients) -> None:
     token = clients.settings.inference_token.get_secret_value()
     await _service_ready(clients, str(clients.settings.inference_url),
@@ -75,6 +101,9 @@ def _checks(clients: Clients) -> dict[str, Callable[[Clients], Awaitable[None]]]
         checks["inference"] = _inference
     if clients.settings.voice_url:
         checks["voice"] = _voice
+    # Only where the stack keeps its data on this host (dev, a single box); a Lambda has none.
+    if clients.settings.data_dir.is_dir():
+        checks["disk"] = _disk
     return checks
 
 

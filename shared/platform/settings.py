@@ -140,6 +140,10 @@ class Settings(
     jax_cache_s3: Literal["auto", "on", "off"] = "auto"
     cors_allow_origins: list[str] = Field(default_factory=list)
     dependency_timeout_s: float = 3.0
+    # /healthz reports the data directory's disk down below this share free (where the data
+    # directory is on this host: the local stack, a single box). SeaweedFS refuses uploads
+    # below 1 % free and Postgres stops at 0, so this leaves room to act first.
+    disk_min_free_percent: float = Field(default=2.0, ge=0, le=50)
     stack_ready_timeout_s: float = 90.0
     dispatcher_wait_s: int = 2
     outbox_relay_interval_s: float = 1.0

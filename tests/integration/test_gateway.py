@@ -49,7 +49,7 @@ async def test_every_template_route_reaches_its_function(
 async def test_healthz_reports_every_dependency(client) -> None:
     body = (await client.get("/healthz")).json()
     assert body["status"] == "ok"
-    assert set(body["data"]["checks"]) >= {"database", "redis", "object_store", "queue"}
+    assert set(body["data"]["checks"]) >= {"database", "redis", "object_store", "queue", "disk"}
     assert all(check["status"] == "up" for check in body["data"]["checks"].values())
     assert body["data"]["version"]
 
