@@ -186,24 +186,40 @@ class Bench:
         for n in self.args.streams:
             rate = figures[f"aggregate_{n}_tok_s"] = self.aggregate(n)
             _line(f"aggregate, {n:3d} streams on {slots} slots", f"{rate:9.1f} tok/s")
-        n = self.args.lora_streams
-        if n:
-            base = self.aggregate(n)
-            figures.update(lora_base_tok_s=base)
-            _line(f"aggregate, {n:3d} streams, base only", f"{base:9.1f} tok/s")
-            for i, impl in enumerate(self.args.lora_impl):
+        if self.args.lora_streams:
+            self.lora_ratios(figures)
+
+    def lora_ratios(self, figures: dict[str, float]) -> None:
+        """The base-only and each adapter implementation's aggregate, measured in alternation
+        `--lora-rounds` times: a ratio is the median of the rounds' ratios, so a slow spell of
+        a shared machine lands on both sides of it instead of on one."""
+        n, impls = self.args.lora_streams, self.args.lora_impl
+        bases: list[float] = []
+        rates: dict[str, list[float]] = {impl: [] for impl in impls}
+        for _ in range(self.args.lora_rounds):
+            self.engine.set_lora_impl(impls[0])
+            bases.append(self.aggregate(n))
+            for impl in impls:
                 self.engine.set_lora_impl(impl)  # adapters relaid
-                lora = self.aggregate(n, adapters=True)
-                # The first implementation's figures keep the unqualified names; with more
-                # than one, each also has its own.
-                keys = ["lora_tok_s", "lora_ratio"] if i == 0 else []
-                if len(self.args.lora_impl) > 1:
-                    keys += [f"lora_{impl}_tok_s", f"lora_{impl}_ratio"]
-                figures.update(zip(keys, [lora, base / lora] * (len(keys) // 2), strict=True))
-                _line(
-                    f"  {n} distinct rank-{LORA_RANK} adapters, {impl}",
-                    f"{lora:9.1f} tok/s  ({base / lora:.2f}x slower)",
-                )
+                rates[impl].append(self.aggregate(n, adapters=True))
+        base = statistics.median(bases)
+        figures.update(lora_base_tok_s=base, lora_rounds=self.args.lora_rounds)
+        _line(f"aggregate, {n:3d} streams, base only", f"{base:9.1f} tok/s (median)")
+        for i, impl in enumerate(impls):
+            lora = statistics.median(rates[impl])
+            ratio = statistics.median(b / r for b, r in zip(bases, rates[impl], strict=True))
+            # The first implementation's figures keep the unqualified names; with more than
+            # one, each also has its own.
+            keys = ["lora_tok_s", "lora_ratio"] if i == 0 else []
+            if len(impls) > 1:
+                keys += [f"lora_{impl}_tok_s", f"lora_{impl}_ratio"]
+            figures.update(zip(keys, [lora, ratio] * (len(keys) // 2), strict=True))
+            _line(
+                f"  {n} distinct rank-{LORA_RANK} adapters, {impl}",
+                f"{lora:9.1f} tok/s  ({ratio:.2f}x slower, median of "
+                f"{self.args.lora_rounds} rounds' ratios)",
+            )
+        self.engine.set_lora_impl(impls[0])
 
 
 def _baseline(args: argparse.Namespace, config: LlamaConfig, engine: dict[str, float]) -> Any:
@@ -257,6 +273,10 @@ def _parse(argv: Sequence[str] | None, on_gpu: bool) -> argparse.Namespace:
         default="gather",
         help=f"multi-LoRA implementations to measure in turn, from {','.join(LORA_IMPLS)}",
     )
+    parser.add_argument(
+        "--lora-rounds", type=int, default=3,
+        help="base and adapter aggregates measured in alternation this many times",
+    )  # fmt: skip
     parser.add_argument("--prompt-tokens", type=int, help="default 128 (tiny: 32)")
     parser.add_argument("--new-tokens", type=int, help="default 128 (tiny: 32)")
     parser.add_argument("--ttft-runs", type=int, default=20)
@@ -269,6 +289,8 @@ def _parse(argv: Sequence[str] | None, on_gpu: bool) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-baseline", action="store_true", help="skip transformers")
     args = parser.parse_args(argv)
+    if args.lora_rounds < 1:
+        parser.error("--lora-rounds needs at least 1 round")
     if args.ttft_runs < 2:
         parser.error("--ttft-runs needs at least 2 runs for percentiles")
     default = "1,16,64,256" if on_gpu else "1,16"

@@ -94,7 +94,9 @@ def test_tiny_preset_runs_with_the_stack_blocked_and_reports_every_figure(
         "lora_base_tok_s",
         "lora_tok_s",
         "lora_ratio",
+        "lora_rounds",
     }
+    assert figures["lora_rounds"] == 3  # base and adapters measured in alternation
     for key, value in figures.items():
         assert isinstance(value, int | float) and value > 0, (key, value)
     # One prefill shape and decode at batch widths 1, 2, 4 over the one length bucket (88: the
