@@ -18,8 +18,9 @@ standard library, so it runs on a GPU machine without the stack. The defaults ar
 (`INFERENCE_SLOTS` 8, `INFERENCE_MAX_SEQ_LEN` 2048, 32 adapter slots of rank 16, the dtype
 `INFERENCE_DTYPE=auto` picks for the device). Each start also reports what JAX did: programs
 compiled (cache misses) and loaded (hits), and its seconds tracing, lowering, and compiling or
-loading. The last line is a JSON object with every figure, also written to $OUT/start.json when
-OUT is set.
+loading; and the engine's executables (`shared.neural.programs`) compiled, or loaded from the
+files the cold start wrote, which a warm start does without tracing or lowering them. The last
+line is a JSON object with every figure, also written to $OUT/start.json when OUT is set.
 
     python -m bench.start                      # cold, then one warm start
     python -m bench.start --tiny               # a 2-layer model, for tests and trials
@@ -119,6 +120,9 @@ def _child(args: argparse.Namespace) -> int:
         "embedder_shapes": embedder_shapes,
         "cache_hits": stats.hits,
         "cache_misses": stats.misses,
+        # The engine's shapes as executables (`shared.neural.programs`): compiled here, or
+        # loaded from the files an earlier start wrote (no tracing, no lowering).
+        "executables": engine.programs(),
         # Of the whole start: tracing, lowering, and compiling or loading in the backend.
         "trace_s": stats.trace_s,
         "lower_s": stats.lower_s,
@@ -192,6 +196,11 @@ def _show(label: str, report: dict[str, Any]) -> None:
         f"{label} start, ready after",
         f"{report['ready_s']:7.1f} s  ({report['shapes']} shapes;"
         f" {report['cache_misses']} programs compiled, {report['cache_hits']} loaded)",
+    )
+    executables = report["executables"]
+    _line(
+        "  engine executables",
+        f"{executables['compiled']} compiled, {executables['loaded']} loaded from their files",
     )
     _line(
         "  import / model / shapes / warm-up",

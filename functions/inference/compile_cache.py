@@ -4,8 +4,10 @@ A container's disk starts empty, so in AWS the persistent compilation cache
 (`shared.neural.compile_cache`) lives in the data bucket under `jax-cache/<cache key>/`: a
 starting service downloads that prefix into its local cache directory before it compiles, and
 once ready uploads the entries the store does not have yet (the first replica of a device and
-jaxlib writes them all; later ones, only what they compiled anew). Locally the data directory
-is the persistent place already, so this is off unless asked for (`JAX_CACHE_S3`).
+jaxlib writes them all; later ones, only what they compiled anew). The engine's serialized
+executables (`shared.neural.programs`, in the directory's `executables/`) travel the same
+way. Locally the data directory is the persistent place already, so this is off unless asked
+for (`JAX_CACHE_S3`).
 
 The store is an optimisation, never a dependency: a bucket that cannot be reached, listed or
 written is logged and the service compiles as if the cache were empty. The entries are

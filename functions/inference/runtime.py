@@ -20,7 +20,7 @@ from functions.inference.adapter_files import fetch_version
 from functions.inference.compile_cache import StoredCompileCache
 from shared.domain.adapters import registry as adapter_registry
 from shared.domain.adapters.registry import AdapterRecord
-from shared.neural import compile_cache, peft
+from shared.neural import compile_cache, peft, programs
 from shared.neural.config import LlamaConfig
 from shared.neural.convert import ensure_weights
 from shared.neural.engine import (
@@ -111,6 +111,11 @@ class Runtime:
         except Exception as exc:  # reported by /healthz; the process stays up to say why
             self.load_error = f"{type(exc).__name__}: {exc}"
             log.exception("inference failed to load")
+            if self.engine is not None and self.engine.programs()["loaded"]:
+                # The next start must not fail the same way on a bad executable file: it
+                # compiles (or loads from JAX's own cache) instead.
+                log.warning("deleted %d engine executables after the failed start",
+                            programs.discard_executables())  # fmt: skip
 
     def _load_engine(self) -> Engine:
         """The tokenizer, the engine over the weights, and the adapter cache when it has
@@ -136,6 +141,7 @@ class Runtime:
             prefill_budget=self.settings.inference_prefill_budget,
             lora_impl=self.settings.inference_lora_impl,
             adapter_widths=default_adapter_widths(),
+            keep_executables=self.settings.inference_executables,
         )
         if self.settings.inference_adapter_slots:
             self.adapters = self._adapter_cache(self.engine, checkpoint.config)

@@ -1,7 +1,8 @@
 """JAX's persistent compilation cache, in a directory of its own per device and jaxlib.
 
 Compiling the engine's shapes is most of a cold start (minutes on a GPU); with the compiled
-programs on disk a later process only traces and loads them. JAX already puts the backend and
+programs on disk a later process only traces and loads them (the engine's own programs are
+kept whole beside them, and loaded without tracing: `programs`). JAX already puts the backend and
 jaxlib version into each entry's key, but a directory per device and jaxlib keeps the caches
 apart where they are stored and shared: a replica downloads only the entries it can use (the
 object store's prefix is the same key, `functions/inference/compile_cache.py`), a jaxlib

@@ -86,6 +86,7 @@ class Engine:
         prefill_budget: int = DEFAULT_PREFILL_BUDGET,
         lora_impl: LoraImpl = "gather",
         adapter_widths: Sequence[int] = (1, MAX_ADAPTERS_PER_REQUEST),
+        keep_executables: bool = True,
     ):
         self.config = model.config
         self.slots = slots
@@ -110,7 +111,9 @@ class Engine:
         self._decode_text = decode_text
         self._stop_ids = frozenset(stop_token_ids)
         self._stop_array = np.array(sorted(self._stop_ids) or [-1], np.int32)
-        self._state, self._prefill, self._decode = make_runner(model, max_seq_len=max_seq_len)
+        self._state, self._prefill, self._decode = make_runner(
+            model, max_seq_len=max_seq_len, keep_executables=keep_executables
+        )
         self._cache = KVCache.zeros(
             self.config, batch=slots, length=max_seq_len, dtype=getattr(model, "dtype", jnp.float32)
         )
@@ -160,10 +163,10 @@ class Engine:
         max_decode_len: int | None = None,
         adapter_widths: Sequence[int] = (),
     ) -> int:
-        """Runs each program of `shapes` once on padding rows whose cache writes are dropped,
-        so the compilations (or loads from the persistent cache) happen before traffic;
-        `adapter_widths` (from 1 and 3): the same programs again with that many adapters per
-        row. Call before `start`. Returns the number of programs."""
+        """Compiles each program of `shapes` ahead of time, or loads its executable written by
+        an earlier start (`programs.Programs`), so nothing is traced or compiled once traffic
+        comes; `adapter_widths` (from 1 and 3): the same programs again with that many adapters
+        per row. Nothing runs. Call before `start`. Returns the number of programs."""
         assert self._thread is None, "compile_shapes runs before the engine thread starts"
         shapes = self.shapes(max_len=max_len, max_decode_len=max_decode_len)
         widths = [0, *(w for w in adapter_widths if self._bank is not None)]
@@ -173,20 +176,24 @@ class Engine:
                 sampling = SamplingRows.build([None] * rows, [None] * rows)
                 if kind == "prefill":
                     padding = np.full((rows, length), self.max_seq_len, np.int32)
-                    _, first, self._cache = self._prefill(
+                    self._prefill.prepare(
                         self._state, np.zeros((rows, length), np.int32), padding, self._cache,
                         np.zeros(rows, np.int32), np.zeros(rows, np.int32), lora, sampling,
                         attend_len=length,
                     )  # fmt: skip
-                    first.block_until_ready()
                     continue
-                out, self._cache = self._call_decode(
+                self._decode.prepare(*self._decode_args(
                     np.zeros(rows, np.int32), np.full(rows, self.max_seq_len, np.int32),
                     None if rows == self.slots else np.zeros(rows, np.int32), lora, sampling,
-                    np.ones(rows, np.int32), np.ones(rows, np.int32), 1, length,
-                )  # fmt: skip
-                out.tokens.block_until_ready()
+                    np.ones(rows, np.int32), np.ones(rows, np.int32), 1,
+                ), attend_len=length, horizon=self.horizon)  # fmt: skip
         return len(shapes) * len(widths)
+
+    def programs(self) -> dict[str, int]:
+        """Programs this process compiled, and loaded from executables an earlier start wrote."""
+        parts = (self._prefill, self._decode)
+        return {"compiled": sum(p.compiled for p in parts),
+                "loaded": sum(p.loaded for p in parts)}  # fmt: skip
 
     def set_lora_impl(self, impl: LoraImpl) -> None:
         """Moves the installed adapters into `impl`'s bank layout (benchmarks compare the
@@ -476,11 +483,17 @@ class Engine:
         self, tokens: Any, positions: Any, rows: Any, lora: LoraBatch | None,
         sampling: SamplingRows, produced: Any, budget: Any, steps: int, attend_len: int,
     ) -> tuple[DecodeOut, KVCache]:  # fmt: skip
-        out, cache = self._decode(
-            self._state, tokens, positions, self._cache, rows, lora, sampling, produced, budget,
-            self._stop_array, np.int32(steps), attend_len=attend_len, horizon=self.horizon,
-        )  # fmt: skip
+        args = self._decode_args(tokens, positions, rows, lora, sampling, produced, budget, steps)
+        out, cache = self._decode(*args, attend_len=attend_len, horizon=self.horizon)
         return out, cache
+
+    def _decode_args(
+        self, tokens: Any, positions: Any, rows: Any, lora: LoraBatch | None,
+        sampling: SamplingRows, produced: Any, budget: Any, steps: int,
+    ) -> tuple[Any, ...]:  # fmt: skip
+        """The decode program's arguments, laid out one way for serving and preparing."""
+        return (self._state, tokens, positions, self._cache, rows, lora, sampling, produced,
+                budget, self._stop_array, np.int32(steps))  # fmt: skip
 
     def _host_choice(self, request: Request, logits: Any, row: int) -> int:
         """A token sampled on the host from a batch row's logits (after the request's logits

@@ -28,6 +28,7 @@ from flax import nnx
 from shared.neural.device_sampling import SamplingRows, choose
 from shared.neural.lora import LoraBatch
 from shared.neural.model import KVCache, Llama
+from shared.neural.programs import Programs
 
 
 @dataclass(frozen=True)
@@ -63,9 +64,12 @@ def step_fn(model: Llama) -> tuple[Any, Any]:
     return state, step
 
 
-def make_runner(model: Llama, *, max_seq_len: int) -> tuple[Any, Any, Any]:
-    """(state, prefill, decode): jitted functions of the model's state; the cache (argument 3)
-    is donated, so both update it in place."""
+def make_runner(
+    model: Llama, *, max_seq_len: int, keep_executables: bool = True
+) -> tuple[Any, Programs, Programs]:
+    """(state, prefill, decode): functions of the model's state, compiled ahead of time per
+    argument signature and kept as executables (`programs.Programs`); the cache (argument 3) is
+    donated, so both update it in place."""
     graphdef, state = nnx.split(model)
 
     @functools.partial(jax.jit, donate_argnums=(3,), static_argnames=("attend_len",))
@@ -143,7 +147,16 @@ def make_runner(model: Llama, *, max_seq_len: int) -> tuple[Any, Any, Any]:
         _, _, _, _, _, out, logits, cache = jax.lax.while_loop(more, body, start)
         return DecodeOut(out, logits), cache
 
-    return state, prefill, decode
+    # What the programs bake in that their arguments' shapes do not all show (rope theta, the
+    # norm's epsilon, the cache's end that retires a row).
+    identity = repr((type(model).__name__, model.config, max_seq_len))
+    fixed = (0, 3)  # the model's state and the KV cache: the same at every call
+    keep = keep_executables
+    return (
+        state,
+        Programs(prefill, "prefill", identity=identity, fixed=fixed, keep=keep),
+        Programs(decode, "decode", identity=identity, fixed=fixed, keep=keep),
+    )
 
 
 jax.tree_util.register_dataclass(DecodeOut, data_fields=["tokens", "logits"], meta_fields=[])

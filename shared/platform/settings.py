@@ -126,6 +126,9 @@ class Settings(
     inference_prefill_rows: int = Field(default=0, ge=0, le=64)  # 0: auto
     inference_prefill_budget: int = Field(default=2048, ge=32)
     inference_lora_impl: Literal["gather", "dense", "ragged"] = "gather"
+    # The engine's programs kept as serialized executables beside the compilation cache, so a
+    # warm start loads them without tracing (shared.neural.programs); off: JAX's cache only.
+    inference_executables: bool = True
     # LoRA adapters: bank slots on the device (each holds one adapter at the bank's rank),
     # the host-RAM cache of parsed adapters, and how long a persona adapter stays pinned
     # after its user's last request.

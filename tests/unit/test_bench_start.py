@@ -58,11 +58,18 @@ def test_tiny_preset_reports_a_cold_and_a_warm_start(tmp_path: Path) -> None:
         modules = report["project_modules"]
         assert "shared.neural.engine" in modules
         assert all(n == "shared" or n.startswith("shared.neural") for n in modules)
-    # Cold: everything compiled and written; warm: the same programs loaded, none compiled.
+    # Cold: everything compiled and written; warm: nothing compiled. The engine's six
+    # programs come back as executables (not traced, not lowered, not looked up in JAX's
+    # cache); the other programs (the adapter bank's set-up, the warm-up's) from JAX's cache.
     assert cold["cache_misses"] > 0 and cold["cache_hits"] == 0
-    assert warm["cache_hits"] == cold["cache_misses"] and warm["cache_misses"] == 0
+    assert cold["executables"] == {"compiled": 6, "loaded": 0}
+    assert warm["executables"] == {"compiled": 0, "loaded": 6}
+    assert warm["cache_misses"] == 0
+    assert warm["cache_hits"] == cold["cache_misses"] - cold["executables"]["compiled"]
     entries = list((cache / cold["cache_key"]).glob("*-cache"))
     assert len(entries) == cold["cache_misses"]
+    executables = list((cache / cold["cache_key"] / "executables").glob("*/*.bin"))
+    assert len(executables) == 6
     for report in (cold, warm):
         assert report["memory_maps"] > 0
         for key in ("ready_s", "import_s", "model_s", "compile_s", "warm_up_s"):

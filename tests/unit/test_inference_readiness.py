@@ -43,6 +43,11 @@ class CompilingEngine:
     def start(self) -> None:
         self.calls.append(("start", {}))
 
+    def programs(self) -> dict[str, int]:
+        return {"compiled": 0, "loaded": self.loaded}
+
+    loaded = 0  # executables loaded from files
+
 
 @pytest.fixture(autouse=True)
 def jax_cache_config() -> Iterator[None]:
@@ -172,3 +177,26 @@ def test_a_failed_start_says_why(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
         "phase": "compiling",
         "error": "RuntimeError: out of device memory",
     }
+
+
+def test_a_start_that_fails_with_executables_loaded_deletes_them(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """So the next start compiles (or loads from JAX's cache) instead of failing the same way
+    on a bad file."""
+    engine = CompilingEngine()
+    engine.loaded = 3
+    runtime = runtime_with(monkeypatch, tmp_path, engine, JAX_CACHE_S3="off")
+    discarded: list[bool] = []
+    monkeypatch.setattr(
+        "functions.inference.runtime.programs.discard_executables",
+        lambda: discarded.append(True) or 3,
+    )
+
+    def broken(**kwargs: Any) -> int:
+        raise RuntimeError("NOT_FOUND: Function negate_power_fusion not found")
+
+    monkeypatch.setattr(engine, "compile_shapes", broken)
+    runtime.load()
+    assert discarded == [True]
+    assert runtime.load_error is not None and "negate_power_fusion" in runtime.load_error
