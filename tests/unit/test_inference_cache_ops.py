@@ -115,16 +115,28 @@ async def test_a_slot_a_running_request_holds_is_freed_when_it_lets_go() -> None
     assert _metric(registry, "inference_adapter_evictions_total", tier="device") == 1
 
 
+def _signal_fetches(store: Store) -> asyncio.Event:
+    """An event set when the store's fetch starts; the fetch then takes a moment."""
+    started, fetch = asyncio.Event(), store.fetch
+    store.fetch_delay_s = 0.05
+
+    async def signalling(record):
+        started.set()
+        return await fetch(record)
+
+    store.fetch = signalling  # type: ignore[method-assign]
+    return started
+
+
 async def test_a_fetch_in_flight_when_its_version_is_deleted_is_not_kept() -> None:
     """The request that was waiting on the fetch is served (it was admitted before the
     deletion, like a running request), but the weights stay in neither tier afterwards."""
     store = Store()
     a = store.publish("persona")
+    started = _signal_fetches(store)
     cache, _ = _cache(store, slots=2)
-    store.fetch_delay_s = 0.05
     acquiring = asyncio.ensure_future(cache.acquire([AdapterRef(a)]))
-    while not store.fetches:  # the fetch has started
-        await asyncio.sleep(0.001)
+    await started.wait()  # the fetch is in flight
     assert cache.evict({_key(store, a)}) == 1  # in flight counts as held
     lease = await acquiring
     assert lease.engine_adapters == ((1, 1.0),)
@@ -137,11 +149,10 @@ async def test_a_fetch_in_flight_when_its_version_is_deleted_is_not_kept() -> No
 async def test_a_preload_overtaken_by_the_deletion_keeps_nothing() -> None:
     store = Store()
     a = store.publish("persona")
+    started = _signal_fetches(store)
     cache, _ = _cache(store)
-    store.fetch_delay_s = 0.05
     preloading = asyncio.ensure_future(cache.preload(a, pin_s=600))
-    while not store.fetches:
-        await asyncio.sleep(0.001)
+    await started.wait()
     assert cache.evict({_key(store, a)}) == 1
     await preloading
     assert cache.cached_keys() == set() and cache._doomed == set()
