@@ -37,6 +37,7 @@ def test_a_stopped_dependency_is_reported_down(local_stack, migrated, settings, 
                 "redis": "up",
                 "object_store": "up",
                 "queue": "up",
+                "disk": "up",  # the data directory's disk (the stack's, on this host)
             }
 
             assert own_redis.stop()
@@ -50,7 +51,8 @@ def test_a_stopped_dependency_is_reported_down(local_stack, migrated, settings, 
             checks = body["error"]["details"]["checks"]
             assert checks["redis"]["status"] == "down" and checks["redis"]["error"]
             assert all(
-                checks[name]["status"] == "up" for name in ("database", "object_store", "queue")
+                checks[name]["status"] == "up"
+                for name in ("database", "object_store", "queue", "disk")
             )
             assert (
                 body["error"]["details"]["git_commit"] is None
