@@ -71,6 +71,22 @@ class StoredCompileCache:
         log.info("compilation cache: %d new entries to s3://%s/%s", moved, self.bucket, self.prefix)
         return moved
 
+    def forget(self, paths: Sequence[Path]) -> int:
+        """Deletes the stored copies of these local files (executables a failed start deleted
+        here, so the next start does not download them again)."""
+        try:
+            keys = set(self._stored()) & {self._key(path) for path in paths}
+            moved = self._each(sorted(keys), self._delete)
+        except Exception as exc:
+            log.warning("compilation cache: not deleted from s3://%s/%s (%s)", *self._at(exc))
+            return 0
+        log.info("compilation cache: %d entries deleted from s3://%s/%s",
+                 moved, self.bucket, self.prefix)  # fmt: skip
+        return moved
+
+    def _delete(self, key: str) -> None:
+        self.s3.delete_object(Bucket=self.bucket, Key=key)
+
     def _stored(self) -> list[str]:
         pages = self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket, Prefix=self.prefix

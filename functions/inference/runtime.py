@@ -70,6 +70,7 @@ class Runtime:
         """Blocking: run in a thread at start-up; the service answers 503 until it is done:
         until every shape the engine and the embedder can run is compiled (or loaded from the
         persistent compilation cache) and a warm-up generation and embedding have run."""
+        store: StoredCompileCache | None = None
         try:
             started = time.monotonic()
             store = self._compile_cache()
@@ -113,9 +114,11 @@ class Runtime:
             log.exception("inference failed to load")
             if self.engine is not None and self.engine.programs()["loaded"]:
                 # The next start must not fail the same way on a bad executable file: it
-                # compiles (or loads from JAX's own cache) instead.
-                log.warning("deleted %d engine executables after the failed start",
-                            programs.discard_executables())  # fmt: skip
+                # compiles (or loads from JAX's own cache) instead, here and in every replica.
+                gone = programs.discard_executables()
+                log.warning("deleted %d engine executables after the failed start", len(gone))
+                if store is not None:
+                    store.forget(gone)
 
     def _load_engine(self) -> Engine:
         """The tokenizer, the engine over the weights, and the adapter cache when it has

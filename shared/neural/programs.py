@@ -87,17 +87,17 @@ def traced_sources(root: str = "shared.neural.runner") -> list[Path]:
     return sorted(seen.values())
 
 
-def discard_executables() -> int:
+def discard_executables() -> list[Path]:
     """Deletes this code version's executables (a start that failed with them loaded: the
-    next one compiles, or loads from JAX's cache, instead of failing the same way); how many
-    files went."""
+    next one compiles, or loads from JAX's cache, instead of failing the same way); the files
+    that went."""
     root = jax.config.values.get("jax_compilation_cache_dir")
     directory = Path(root) / SUBDIRECTORY / source_digest() if root else None
     if directory is None or not directory.is_dir():
-        return 0
-    count = sum(1 for _ in directory.glob("*.bin"))
+        return []
+    files = sorted(directory.glob("*.bin"))
     shutil.rmtree(directory, ignore_errors=True)
-    return count
+    return files
 
 
 def prune_other_versions(versions: Path, *, keep: str, now: float | None = None) -> int:

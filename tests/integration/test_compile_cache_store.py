@@ -90,3 +90,19 @@ def test_a_replica_on_an_empty_disk_loads_instead_of_compiling(
     with watching() as stats:
         program(jnp.arange(7.0)).block_until_ready()
     assert stats.hits == uploaded and stats.misses == 0
+
+
+def test_forget_deletes_the_stored_copies_of_files_deleted_here(store, tmp_path: Path) -> None:
+    """A start that failed with executables loaded deletes them here and in the bucket, so no
+    replica downloads them again."""
+    s3, bucket, prefix = store
+    directory = tmp_path / "cache"
+    bad = directory / "executables" / "v1" / "decode-abc.bin"
+    kept = directory / "jit_step-abc-cache"
+    for path in (bad, kept):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    cache = StoredCompileCache(s3, bucket, directory, prefix=prefix)
+    assert cache.push(cache.entries()) == 2
+    assert cache.forget([bad, directory / "never-stored.bin"]) == 1
+    assert cache._stored() == [prefix + "jit_step-abc-cache"]

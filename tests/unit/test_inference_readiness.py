@@ -190,7 +190,7 @@ def test_a_start_that_fails_with_executables_loaded_deletes_them(
     discarded: list[bool] = []
     monkeypatch.setattr(
         "functions.inference.runtime.programs.discard_executables",
-        lambda: discarded.append(True) or 3,
+        lambda: discarded.append(True) or [],
     )
 
     def broken(**kwargs: Any) -> int:
