@@ -197,8 +197,7 @@ class Bench:
         bases: list[float] = []
         rates: dict[str, list[float]] = {impl: [] for impl in impls}
         for _ in range(self.args.lora_rounds):
-            self.engine.set_lora_impl(impls[0])
-            bases.append(self.aggregate(n))
+            bases.append(self.aggregate(n))  # no adapters: the bank's layout plays no part
             for impl in impls:
                 self.engine.set_lora_impl(impl)  # adapters relaid
                 rates[impl].append(self.aggregate(n, adapters=True))

@@ -87,12 +87,19 @@ def traced_sources(root: str = "shared.neural.runner") -> list[Path]:
     return sorted(seen.values())
 
 
+def _versions_dir() -> Path | None:
+    """Where executables live, one subdirectory per code version: beside JAX's persistent
+    cache (None without one)."""
+    root = jax.config.values.get("jax_compilation_cache_dir")
+    return Path(root) / SUBDIRECTORY if root else None
+
+
 def discard_executables() -> list[Path]:
     """Deletes this code version's executables (a start that failed with them loaded: the
     next one compiles, or loads from JAX's cache, instead of failing the same way); the files
     that went."""
-    root = jax.config.values.get("jax_compilation_cache_dir")
-    directory = Path(root) / SUBDIRECTORY / source_digest() if root else None
+    versions = _versions_dir()
+    directory = versions / source_digest() if versions else None
     if directory is None or not directory.is_dir():
         return []
     files = sorted(directory.glob("*.bin"))
@@ -172,8 +179,8 @@ class Programs:
         return treedef, _signature(leaves), tuple(sorted(static.items()))
 
     def _path(self, key: Hashable, args: Sequence[Any]) -> Path | None:
-        root = jax.config.values.get("jax_compilation_cache_dir")
-        if not root:
+        versions = _versions_dir()
+        if versions is None:
             return None
         if self._fixed_name is None:  # the fixed arguments' part, worked out once
             fixed = tuple(a for i, a in enumerate(args) if i in self._fixed)
@@ -181,7 +188,6 @@ class Programs:
             self._fixed_name = repr((treedef, _signature(leaves)))
         text = repr((self._identity, self._fixed_name, key))
         digest = hashlib.sha256(text.encode()).hexdigest()[:32]
-        versions = Path(root) / SUBDIRECTORY
         if versions not in _pruned:
             _pruned.add(versions)
             prune_other_versions(versions, keep=source_digest())

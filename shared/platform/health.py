@@ -67,6 +67,10 @@ def disk_free_problem(path: Path, min_free_percent: float) -> str | None:
             "the database at 0")  # fmt: skip
 
 
+class DiskLow(Exception):
+    """The data directory's disk is nearly full."""
+
+
 async def _disk(clients: Clients) -> None:
     settings = clients.settings
     problem = await asyncio.to_thread(
@@ -74,10 +78,6 @@ async def _disk(clients: Clients) -> None:
     )
     if problem:
         raise DiskLow(problem)
-
-
-class DiskLow(Exception):
-    """The data directory's disk is nearly full."""
 
 
 async def _inference(clients: Clients) -> None:
